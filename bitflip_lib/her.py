@@ -1,0 +1,70 @@
+"""Hindsight Experience Replay (Andrychowicz et al., 2017): relabel goals with states actually reached.
+
+An episode that missed its goal g still shows how to reach every state it passed through.
+Relabelling a transition with such an achieved state as the goal turns a reward-free episode
+into rewarded examples. Strategies (for a counted step t of an agent whose episode has L steps):
+
+* ``none``:    no relabelling.
+* ``final``:   one new goal per transition: the state at the end of the episode.
+* ``future``:  k new goals per transition, each the state reached after a step t' drawn
+               uniformly from [t, L - 1] (the same episode, at or after the step).
+* ``episode``: k new goals per transition, each the state reached after any step of the episode.
+* ``seed30``:  the write-up's variant: 30% of the trajectories are picked, and each picked
+               trajectory is relabelled with one random achieved state for all its transitions.
+
+Rewards and done flags of relabelled transitions are recomputed with the environment's rule
+(:func:`bitflip_lib.env.goal_reached`). Everything is vectorised over agents and steps.
+"""
+from __future__ import annotations
+
+import torch
+
+from bitflip_lib.replay import EpisodeBatch, Transitions
+
+HER_STRATEGIES = ("none", "final", "future", "episode", "seed30")
+SEED30_FRACTION = 0.3
+
+
+def _uniform_int(low: torch.Tensor, high: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Integers drawn uniformly from [low, high) elementwise (requires high > low)."""
+    u = torch.rand(low.shape, generator=generator, device=low.device)
+    return low + (u * (high - low)).long().clamp_max(high - low - 1)
+
+
+def her_relabel(episode: EpisodeBatch, strategy: str = "future", k: int = 4, generator: torch.Generator | None = None) -> Transitions:
+    """Relabelled copies of an episode's transitions (the originals are not included).
+
+    Args:
+        episode: the played episode (see :class:`~bitflip_lib.replay.EpisodeBatch`).
+        strategy: one of ``none, final, future, episode, seed30``.
+        k: new goals per transition for ``future`` and ``episode``.
+        generator: random generator on the episode's device, for reproducibility.
+    """
+    if strategy not in HER_STRATEGIES:
+        raise ValueError(f"unknown HER strategy {strategy!r}: choose one of {', '.join(HER_STRATEGIES)}")
+    if strategy in ("future", "episode") and (not isinstance(k, int) or k < 1):
+        raise ValueError(f"k (new goals per transition) must be an integer >= 1 for '{strategy}', got {k!r}")
+    t, b = episode.step_index()
+    lengths = episode.lengths
+    if strategy == "none" or t.numel() == 0:
+        return Transitions.with_goals(*(x[:0] for x in (episode.states[0], episode.actions[0], episode.states[0], episode.goal)))
+
+    if strategy == "seed30":
+        agents = lengths.shape[0]
+        picked = (torch.rand(agents, generator=generator, device=lengths.device) < SEED30_FRACTION) & (lengths > 0)
+        goal_step = _uniform_int(torch.zeros_like(lengths), lengths.clamp_min(1), generator)  # one per agent
+        keep = picked[b]
+        t, b = t[keep], b[keep]
+        goal_t = goal_step[b]
+    else:
+        copies = 1 if strategy == "final" else k
+        t, b = t.repeat(copies), b.repeat(copies)
+        if strategy == "final":
+            goal_t = lengths[b] - 1
+        elif strategy == "future":
+            goal_t = _uniform_int(t, lengths[b], generator)
+        else:  # episode
+            goal_t = _uniform_int(torch.zeros_like(t), lengths[b], generator)
+    # The goal is the state reached *after* step goal_t.
+    new_goal = episode.states[goal_t + 1, b]
+    return Transitions.with_goals(episode.states[t, b], episode.actions[t, b], episode.states[t + 1, b], new_goal)

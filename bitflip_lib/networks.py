@@ -1,0 +1,127 @@
+"""Goal-conditioned Q-networks: ``(state, goal) -> Q`` of shape ``[batch, n]``, one value per bit flip.
+
+* :class:`UVFA`: the write-up's universal value function approximator: state and goal each
+  through ``Linear(n, 128) + GELU``, then a learnable bilinear form to n outputs.
+* :class:`MLP`: the HER paper's generic network: concatenated state and goal, hidden layers
+  (one of 256 units by default), n outputs.
+* :class:`HAR`: the write-up's handcrafted architecture
+  ``Q(s, g, a) = phi(|s_a - g_a|, ||s - g||_1)``: one small network shared by all bits. It works
+  for any n, so a HAR trained at small n can be used unchanged at large n.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+ARCHITECTURES = ("uvfa", "mlp", "har")
+
+
+def _check_inputs(state: torch.Tensor, goal: torch.Tensor, n: int | None) -> None:
+    if state.shape != goal.shape or state.dim() != 2:
+        raise ValueError(
+            f"expected state and goal of the same shape [batch, n], got {tuple(state.shape)} and {tuple(goal.shape)}"
+        )
+    if n is not None and state.shape[1] != n:
+        raise ValueError(f"this network was built for n = {n} bits, got inputs with {state.shape[1]} bits")
+
+
+class UVFA(nn.Module):
+    """The write-up's UVFA: ``Q_a(s, g) = phi(s)^T W_a psi(g) + b_a`` with 128-d embeddings.
+
+    The bilinear form is computed as one matrix product followed by a dot product, which is
+    much faster on a CPU than ``nn.Bilinear`` and gives the same values.
+    """
+
+    def __init__(self, n: int, embed: int = 128) -> None:
+        super().__init__()
+        self.n, self.embed = n, embed
+        self.state_encoder = nn.Sequential(nn.Linear(n, embed), nn.GELU())
+        self.goal_encoder = nn.Sequential(nn.Linear(n, embed), nn.GELU())
+        bound = 1.0 / embed**0.5
+        self.weight = nn.Parameter(torch.empty(embed, n * embed).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n).uniform_(-bound, bound))
+
+    def forward(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        _check_inputs(state, goal, self.n)
+        s = self.state_encoder(state)  # [B, E]
+        g = self.goal_encoder(goal)  # [B, E]
+        projected = (s @ self.weight).view(-1, self.n, self.embed)  # [B, n, E]
+        return (projected * g.unsqueeze(1)).sum(-1) + self.bias
+
+
+class MLP(nn.Module):
+    """The HER paper's network: ``[s, g] -> hidden layers (ReLU) -> n Q-values``."""
+
+    def __init__(self, n: int, hidden: Sequence[int] = (256,)) -> None:
+        super().__init__()
+        self.n = n
+        layers: list[nn.Module] = []
+        width = 2 * n
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, n))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        _check_inputs(state, goal, self.n)
+        return self.body(torch.cat([state, goal], dim=1))
+
+
+class HAR(nn.Module):
+    """Handcrafted architecture: ``Q(s, g, a) = phi(|s_a - g_a|, distance feature)``.
+
+    ``phi`` is a small MLP from 2 inputs to 1 output, shared by every bit. Within one
+    (state, goal) pair only two inputs occur (bit differs or not, same distance), so ``phi`` is
+    evaluated twice per row and spread back to the bits: the same values as applying it to
+    every bit, about n/2 times cheaper.
+
+    Args:
+        n: the number of bits it was built for (informational: it accepts any n).
+        hidden: hidden layer widths of ``phi``.
+        normalize_distance: feed ``distance / n`` (in [0, 1]) instead of the raw count.
+    """
+
+    def __init__(self, n: int | None = None, hidden: Sequence[int] = (64, 64), normalize_distance: bool = True) -> None:
+        super().__init__()
+        self.n = n
+        self.normalize_distance = normalize_distance
+        layers: list[nn.Module] = []
+        width = 2
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.phi = nn.Sequential(*layers)
+
+    def distance_feature(self, distance: torch.Tensor, n: int) -> torch.Tensor:
+        return distance / n if self.normalize_distance else distance
+
+    def pair_values(self, distance: torch.Tensor, n: int) -> torch.Tensor:
+        """``[B] distances -> [B, 2]``: phi for a bit that already matches (0) and one that differs (1)."""
+        feature = self.distance_feature(distance.float(), n).unsqueeze(1)  # [B, 1]
+        differs = torch.tensor([0.0, 1.0], device=feature.device).expand(feature.shape[0], 2)
+        inputs = torch.stack([differs, feature.expand(-1, 2)], dim=-1)  # [B, 2, 2]
+        return self.phi(inputs).squeeze(-1)
+
+    def forward(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        _check_inputs(state, goal, None)
+        differs = (state != goal).float()  # [B, n]
+        values = self.pair_values(differs.sum(1), state.shape[1])  # [B, 2]
+        return values[:, :1] + differs * (values[:, 1:] - values[:, :1])
+
+
+def make_network(arch: str, n: int, **kwargs) -> nn.Module:
+    """Build ``'uvfa'``, ``'mlp'`` or ``'har'`` for n bits (extra keyword arguments go to the class)."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    key = str(arch).lower()
+    if key == "uvfa":
+        return UVFA(n, **kwargs)
+    if key == "mlp":
+        return MLP(n, **kwargs)
+    if key == "har":
+        return HAR(n, **kwargs)
+    raise ValueError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHITECTURES)}")

@@ -1,0 +1,126 @@
+"""Transitions, whole episodes, and a replay buffer that lives on the training device."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+from bitflip_lib.env import goal_reached
+
+
+@dataclass
+class Transitions:
+    """A batch of transitions ``(s, g, a, r, s', done)``; every field has the batch as first dimension.
+
+    state, goal, next_state: ``[B, n]``; action: ``[B]`` int64; reward: ``[B]`` float32 (1/0);
+    done: ``[B]`` float32, 1.0 where ``next_state`` equals ``goal`` (no bootstrapping past it).
+    """
+
+    state: torch.Tensor
+    goal: torch.Tensor
+    action: torch.Tensor
+    reward: torch.Tensor
+    next_state: torch.Tensor
+    done: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.action.shape[0]
+
+    @classmethod
+    def with_goals(cls, state: torch.Tensor, action: torch.Tensor, next_state: torch.Tensor, goal: torch.Tensor) -> "Transitions":
+        """Transitions for the given goals, with reward and done from the environment's own rule."""
+        reached = goal_reached(next_state, goal).float()
+        return cls(state, goal, action, reached, next_state, reached.clone())
+
+    @classmethod
+    def cat(cls, parts: list["Transitions"]) -> "Transitions":
+        return cls(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(cls)))
+
+
+@dataclass
+class EpisodeBatch:
+    """One episode of B agents played in parallel, time-major.
+
+    states:  ``[T + 1, B, n]``: ``states[t]`` is the state before step t, ``states[t + 1]`` after it.
+    goal:    ``[B, n]``.
+    actions: ``[T, B]`` int64.
+    active:  ``[T, B]`` bool: the step counted (the agent was not done before it). Active steps
+             of an agent form a prefix of length ``lengths[b]``.
+    """
+
+    states: torch.Tensor
+    goal: torch.Tensor
+    actions: torch.Tensor
+    active: torch.Tensor
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """Number of counted steps per agent, ``[B]``."""
+        return self.active.sum(0)
+
+    def step_index(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(t, b)`` indices of all counted steps, in time-major order."""
+        t, b = self.active.nonzero(as_tuple=True)
+        return t, b
+
+    def transitions(self) -> Transitions:
+        """The transitions as played, with the episode's own goals."""
+        t, b = self.step_index()
+        return Transitions.with_goals(self.states[t, b], self.actions[t, b], self.states[t + 1, b], self.goal[b])
+
+
+class ReplayBuffer:
+    """A fixed-capacity ring buffer of transitions on one device, sampled uniformly.
+
+    Bits are stored as uint8 (a quarter of float32), so n = 1024 with the default capacity
+    2^15 needs about 100 MB.
+    """
+
+    def __init__(self, n: int, capacity: int = 2**15, device: str | torch.device = "cpu") -> None:
+        if not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity must be an integer >= 1, got {capacity!r}")
+        self.n, self.capacity, self.device = n, capacity, torch.device(device)
+        bits = lambda: torch.zeros(capacity, n, dtype=torch.uint8, device=self.device)  # noqa: E731
+        self.state, self.goal, self.next_state = bits(), bits(), bits()
+        self.action = torch.zeros(capacity, dtype=torch.long, device=self.device)
+        self.reward = torch.zeros(capacity, device=self.device)
+        self.done = torch.zeros(capacity, device=self.device)
+        self.position = 0  # next slot to write
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, batch: Transitions) -> None:
+        """Append a batch; the oldest transitions are overwritten once the buffer is full."""
+        count = len(batch)
+        if count == 0:
+            return
+        if batch.state.shape[1] != self.n:
+            raise ValueError(f"buffer holds n = {self.n} bits, got transitions with {batch.state.shape[1]}")
+        if count > self.capacity:  # only the newest ones would survive anyway
+            batch = Transitions(*(getattr(batch, f.name)[-self.capacity :] for f in fields(Transitions)))
+            count = self.capacity
+        slots = (self.position + torch.arange(count, device=self.device)) % self.capacity
+        self.state[slots] = batch.state.to(self.device, torch.uint8)
+        self.goal[slots] = batch.goal.to(self.device, torch.uint8)
+        self.next_state[slots] = batch.next_state.to(self.device, torch.uint8)
+        self.action[slots] = batch.action.to(self.device)
+        self.reward[slots] = batch.reward.to(self.device, torch.float32)
+        self.done[slots] = batch.done.to(self.device, torch.float32)
+        self.position = (self.position + count) % self.capacity
+        self.size = min(self.size + count, self.capacity)
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Transitions:
+        """``batch_size`` transitions drawn uniformly with replacement, bits as float32."""
+        if self.size == 0:
+            raise RuntimeError("cannot sample from an empty replay buffer: add transitions first")
+        idx = torch.randint(0, self.size, (batch_size,), generator=generator, device=self.device)
+        return Transitions(
+            self.state[idx].float(),
+            self.goal[idx].float(),
+            self.action[idx],
+            self.reward[idx],
+            self.next_state[idx].float(),
+            self.done[idx],
+        )

@@ -1,0 +1,280 @@
+"""Training and evaluation: the whole algorithm reads top to bottom in :func:`train`.
+
+One *iteration* = ``num_train_agents`` (16) agents play one episode in parallel with an
+epsilon-greedy policy; its transitions (and their HER relabellings) go into the replay buffer;
+then ``gradient_steps`` DQN updates; then a greedy evaluation on ``num_eval_agents`` (1024)
+fresh agents. The task counts as *solved* once the evaluated success rate stays at or above
+``solved_threshold`` for ``solved_window`` evaluations in a row; ``solved_at`` is the iteration
+at which that run of evaluations began.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from bitflip_lib import __version__
+from bitflip_lib.config import TrainConfig
+from bitflip_lib.device import default_device, describe_device
+from bitflip_lib.dqn import DQNLearner, EpsilonSchedule, epsilon_greedy
+from bitflip_lib.env import BitFlipEnv
+from bitflip_lib.her import her_relabel
+from bitflip_lib.networks import make_network
+from bitflip_lib.replay import EpisodeBatch, ReplayBuffer, Transitions
+
+Callback = Callable[[dict], "bool | None"]
+EVAL_SEED_OFFSET = 1_000_003  # evaluation draws its agents from a stream of its own
+
+
+@torch.no_grad()
+def evaluate(
+    network: nn.Module,
+    n: int,
+    num_agents: int = 1024,
+    max_steps: int | None = None,
+    generator: torch.Generator | None = None,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Greedy success of ``network`` on ``num_agents`` fresh random (start, goal) pairs.
+
+    Agents that reach their goal stop. Agents that can no longer make it (distance larger than
+    the steps left) stop too and count as failures, which saves most of the work when a policy
+    is poor; their final distance is the one they had when stopped.
+
+    Returns ``success_rate``, ``mean_distance`` (final Hamming distance, all agents),
+    ``mean_steps`` (steps taken by the agents that succeeded, 0 if none) and
+    ``mean_start_distance``.
+    """
+    device = default_device(device) if generator is None else generator.device
+    env = BitFlipEnv(n, num_agents, max_steps, device=device, seed=seed, generator=generator)
+    state, goal = env.reset()
+    start_distance = env.distance.clone()
+    final_distance = start_distance.clone()
+    steps_taken = torch.zeros(num_agents, dtype=torch.long, device=device)
+    running = torch.arange(num_agents, device=device)  # indices of agents still playing
+    distance = start_distance.clone()
+    was_training = network.training
+    network.eval()
+    for t in range(env.max_steps):
+        alive = (distance > 0) & (distance <= env.max_steps - t)
+        if not bool(alive.all()):
+            final_distance[running] = distance
+            running, state, goal, distance = running[alive], state[alive], goal[alive], distance[alive]
+            if running.numel() == 0:
+                break
+        action = network(state, goal).argmax(1)
+        rows = torch.arange(running.numel(), device=device)
+        old = state[rows, action]
+        distance = distance + torch.where(old != goal[rows, action], -1, 1)
+        state = state.clone()
+        state[rows, action] = 1.0 - old
+        steps_taken[running] += 1
+    final_distance[running] = distance
+    network.train(was_training)
+    success = final_distance == 0
+    solved = int(success.sum())
+    return {
+        "success_rate": solved / num_agents,
+        "mean_distance": float(final_distance.float().mean()),
+        "mean_steps": float(steps_taken[success].float().mean()) if solved else 0.0,
+        "mean_start_distance": float(start_distance.float().mean()),
+    }
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the configuration, per-iteration history and the trained network."""
+
+    config: TrainConfig
+    history: list[dict] = field(default_factory=list)
+    solved_at: int | None = None
+    iterations: int = 0
+    wall_seconds: float = 0.0
+    device: str = "cpu"
+    network: nn.Module | None = None
+    stopped_by: str = "max_iterations"
+
+    @property
+    def solved(self) -> bool:
+        return self.solved_at is not None
+
+    @property
+    def final(self) -> dict:
+        """The last evaluation record (empty before any evaluation)."""
+        evaluated = [h for h in self.history if "success_rate" in h]
+        return evaluated[-1] if evaluated else {}
+
+    def curve(self, key: str) -> tuple[list[int], list[float]]:
+        """``(iterations, values)`` of one metric, e.g. ``result.curve('success_rate')``."""
+        points = [(h["iteration"], h[key]) for h in self.history if h.get(key) is not None]
+        return [p[0] for p in points], [p[1] for p in points]
+
+    def summary(self) -> dict:
+        """A flat, JSON-ready summary (what the command line prints)."""
+        c = self.config
+        final = self.final
+        return {
+            "n": c.n,
+            "arch": c.arch,
+            "her": c.her,
+            "k": c.k,
+            "seed": c.seed,
+            "preset": c.preset,
+            "iterations": self.iterations,
+            "solved_at": self.solved_at,
+            "success_rate": final.get("success_rate"),
+            "mean_distance": final.get("mean_distance"),
+            "wall_seconds": round(self.wall_seconds, 3),
+            "device": self.device,
+            "stopped_by": self.stopped_by,
+            "version": __version__,
+        }
+
+    def to_dict(self) -> dict:
+        """Summary, full configuration and history, for saving as JSON."""
+        return {**self.summary(), "config": self.config.to_dict(), "history": self.history}
+
+    def assert_solved(self, within: int | None = None) -> None:
+        """Fail loudly unless training solved the task (within ``within`` iterations, if given)."""
+        s = self.summary()
+        if not self.solved:
+            raise AssertionError(f"not solved: n={s['n']} {s['arch']} her={s['her']} reached success {s['success_rate']} "
+                                 f"after {s['iterations']} iterations")
+        if within is not None and self.solved_at > within:
+            raise AssertionError(f"solved at iteration {self.solved_at}, later than the expected {within}")
+
+    def assert_not_solved(self) -> None:
+        """Fail loudly if training solved the task (for claims that a method fails)."""
+        if self.solved:
+            raise AssertionError(f"expected a failure, but n={self.config.n} {self.config.arch} her={self.config.her} "
+                                 f"was solved at iteration {self.solved_at}")
+
+
+def _mean(values: list[torch.Tensor]) -> float | None:
+    return float(torch.stack(values).mean()) if values else None
+
+
+def build_network(config: TrainConfig, device: torch.device) -> nn.Module:
+    """The configured Q-network, initialised from ``config.seed`` without touching the global RNG."""
+    kwargs: dict = {}
+    if config.arch == "har":
+        kwargs["normalize_distance"] = config.har_normalize_distance
+    if config.hidden is not None and config.arch in ("mlp", "har"):
+        kwargs["hidden"] = tuple(config.hidden)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        network = make_network(config.arch, config.n, **kwargs)
+    return network.to(device)
+
+
+def train(
+    config: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
+    network: nn.Module | None = None,
+) -> TrainResult:
+    """Train a goal-conditioned DQN on n-bit flipping as ``config`` says.
+
+    Args:
+        config: the run's settings (see :class:`~bitflip_lib.config.TrainConfig`).
+        callbacks: called after every iteration with that iteration's record (a dict); a
+            callback that returns True stops training (the dashboards' Stop button does this).
+        progress: show a progress bar (terminal or notebook).
+        network: start from this network instead of a fresh one (it is trained in place).
+    """
+    config.validate()
+    device = default_device(config.device)
+    n, gamma = config.n, config.effective_gamma
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    eval_generator = torch.Generator(device=device).manual_seed(config.seed + EVAL_SEED_OFFSET)
+
+    network = build_network(config, device) if network is None else network.to(device)
+    learner = DQNLearner(network, gamma, config.lr, config.amsgrad, config.polyak, config.clip_targets,
+                         config.loss, config.double_dqn)
+    schedule = EpsilonSchedule(config.eps_start, config.eps_end, config.eps_decay, config.eps_schedule, config.eps_decay_steps)
+    buffer = ReplayBuffer(n, config.buffer_capacity, device)
+    env = BitFlipEnv(n, config.num_train_agents, config.max_steps, device=device, generator=generator)
+
+    result = TrainResult(config=config, device=describe_device(device), network=network)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.max_iterations, desc=f"n={n} {config.arch} her={config.her}", leave=False)
+    gradient_step, streak, rewards_seen = 0, 0, 0
+    start = time.perf_counter()
+    for iteration in range(1, config.max_iterations + 1):
+        # 1. Play one epsilon-greedy episode with every training agent.
+        epsilon = schedule.value(gradient_step)
+        state, goal = env.reset()
+        states, actions, active = [state.to(torch.uint8)], [], []
+        while not env.episode_over:
+            with torch.no_grad():
+                action = epsilon_greedy(network(state, goal), epsilon, generator)
+            step = env.step(action)
+            state = step.state
+            states.append(state.to(torch.uint8))
+            actions.append(action)
+            active.append(step.active)
+        episode = EpisodeBatch(torch.stack(states), goal.to(torch.uint8), torch.stack(actions), torch.stack(active))
+
+        # 2. Store what happened, plus hindsight relabellings.
+        played = episode.transitions()
+        relabelled = her_relabel(episode, config.her, config.k, generator)
+        buffer.add(Transitions.cat([played, relabelled]))
+        rewards_seen += int(played.reward.sum())
+
+        # 3. Learn.
+        losses, qs, targets = [], [], []
+        for _ in range(config.gradient_steps):
+            stats = learner.update(buffer.sample(config.batch_size, generator))
+            losses.append(stats["loss"])
+            qs.append(stats["mean_q"])
+            targets.append(stats["mean_target"])
+            gradient_step += 1
+
+        record = {
+            "iteration": iteration,
+            "epsilon": epsilon,
+            "loss": _mean(losses),
+            "mean_q": _mean(qs),
+            "mean_target": _mean(targets),
+            "train_success": float(env.done.float().mean()),
+            "rewards_seen": rewards_seen,
+            "relabelled_rewards": int(relabelled.reward.sum()),
+            "buffer_size": len(buffer),
+        }
+        # 4. Evaluate the greedy policy on fresh agents.
+        if iteration % config.eval_every == 0 or iteration == config.max_iterations:
+            record.update(evaluate(network, n, config.num_eval_agents, config.max_steps, eval_generator))
+            solved_now = record["success_rate"] >= config.solved_threshold
+            streak = streak + 1 if solved_now else 0
+            if streak == 1:
+                first_in_streak = iteration
+            if streak >= config.solved_window and result.solved_at is None:
+                result.solved_at = first_in_streak
+        record["wall_seconds"] = time.perf_counter() - start
+        result.history.append(record)
+        result.iterations = iteration
+        if bar is not None:
+            bar.update(1)
+            if "success_rate" in record:
+                bar.set_postfix(success=f"{record['success_rate']:.3f}", dist=f"{record['mean_distance']:.2f}")
+        stop_requested = any([bool(cb(record)) for cb in callbacks])  # every callback sees every record
+        if stop_requested:
+            result.stopped_by = "callback"
+            break
+        if result.solved and config.early_stop:
+            result.stopped_by = "solved"
+            break
+        if config.max_seconds is not None and record["wall_seconds"] >= config.max_seconds:
+            result.stopped_by = "max_seconds"
+            break
+    if bar is not None:
+        bar.close()
+    result.wall_seconds = time.perf_counter() - start
+    return result
