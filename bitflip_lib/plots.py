@@ -1,0 +1,348 @@
+"""Plotting helpers for training runs: learning curves, seed bands and success against n.
+
+Every function draws on a figure it creates (or on axes you pass) and returns the figure or
+axes, so the helpers work with any backend, including the non-interactive ``Agg`` used by the
+tests and by CI. Figures are closed in pyplot as soon as they are made: in a notebook a figure
+is drawn when it is the cell's last expression (or passed to ``display``), never twice. The
+functions that return axes (``plot_metric``...) leave a figure they create open, so Jupyter
+draws it at the end of the cell (``ax.figure`` is the figure). In a script call
+``fig.savefig(...)``.
+
+Typical use::
+
+    from bitflip_lib.plots import plot_training
+    fig = plot_training([result_vanilla, result_her], labels=["vanilla", "HER"])
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from matplotlib import pyplot as plt  # importing pyplot lets Jupyter's inline backend display returned figures
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+METRIC_LABELS: dict[str, str] = {
+    "success_rate": "greedy success rate (test agents)",
+    "mean_distance": "mean final distance to goal (bits)",
+    "loss": "TD loss (mean over the iteration)",
+    "mean_q": "mean Q(s, g, a) on replayed batches",
+    "mean_target": "mean TD target",
+    "epsilon": "exploration rate epsilon",
+    "train_success": "success rate of training episodes",
+    "rewards_seen": "rewarded transitions played (cumulative)",
+    "relabelled_rewards": "rewarded relabelled transitions (per iteration)",
+    "buffer_size": "transitions in the replay buffer",
+    "mean_steps": "mean steps of successful test agents",
+    "mean_start_distance": "mean start distance (bits)",
+    "wall_seconds": "wall-clock seconds",
+}
+"""Axis labels of the metrics recorded in ``TrainResult.history``."""
+
+METRIC_TITLES: dict[str, str] = {
+    "success_rate": "Success rate",
+    "mean_distance": "Distance to goal",
+    "loss": "Loss",
+    "mean_q": "Mean Q-value",
+    "mean_target": "Mean TD target",
+    "epsilon": "Exploration",
+    "train_success": "Training success",
+    "rewards_seen": "Rewards seen",
+    "relabelled_rewards": "Relabelled rewards",
+    "buffer_size": "Replay buffer",
+    "mean_steps": "Steps to goal",
+    "mean_start_distance": "Start distance",
+    "wall_seconds": "Wall-clock time",
+}
+
+def new_figure(keep_open: bool = False, **kwargs: Any) -> Figure:
+    """A new figure made through pyplot (keyword arguments go to ``plt.figure``).
+
+    Going through pyplot lets Jupyter's inline backend register its display hook. Functions
+    that return a figure close it in pyplot at once (``keep_open=False``): the cell draws it
+    when it is the last expression, and only once. Functions that return axes keep their new
+    figure open, so that the inline backend draws it at the end of the cell.
+    """
+    kwargs.setdefault("layout", "constrained")
+    fig = plt.figure(**kwargs)
+    if not keep_open:
+        plt.close(fig)
+    return fig
+
+
+_LOG_METRICS = {"loss"}  # drawn on a log scale when every value is positive
+_LABEL_FIELDS_SKIP = {"preset", "device"}
+
+
+def _as_list(results: Any) -> list:
+    """One result or a sequence of results, as a list."""
+    if results is None:
+        raise ValueError("no results to plot: pass a TrainResult or a list of them")
+    if hasattr(results, "history"):
+        return [results]
+    results = list(results)
+    if not results:
+        raise ValueError("no results to plot: the list is empty")
+    for r in results:
+        if not hasattr(r, "history"):
+            raise ValueError(f"expected TrainResult objects (with a .history), got {type(r).__name__}")
+    return results
+
+
+def _config_dict(result: Any) -> dict:
+    config = getattr(result, "config", None)
+    return config.to_dict() if config is not None and hasattr(config, "to_dict") else {}
+
+
+def default_labels(results: Sequence[Any]) -> list[str]:
+    """Legend labels from the configuration fields in which the runs differ.
+
+    One run is labelled ``n=.. arch her=..``; several runs by what differs between them, e.g.
+    ``her=future, k=4`` against ``her=none, k=4`` gives ``her=future`` and ``her=none``.
+    """
+    configs = [_config_dict(r) for r in results]
+    if not any(configs):
+        return [f"run {i}" for i in range(len(results))]
+
+    def short(c: dict) -> str:
+        return f"n={c.get('n')} {c.get('arch')} her={c.get('her')}"
+
+    if len(results) == 1:
+        return [short(configs[0])]
+    keys = [k for k in configs[0] if k not in _LABEL_FIELDS_SKIP and len({repr(c.get(k)) for c in configs}) > 1]
+    if not keys:
+        return [f"{short(c)} #{i}" for i, c in enumerate(configs)]
+    return [", ".join(f"{k}={c.get(k)}" for k in keys) for c in configs]
+
+
+def _check_labels(labels: Sequence[str] | None, results: Sequence[Any]) -> list[str]:
+    if labels is None:
+        return default_labels(results)
+    labels = list(labels)
+    if len(labels) != len(results):
+        raise ValueError(f"got {len(labels)} labels for {len(results)} results: pass one label per result")
+    return labels
+
+
+def _check_metric(results: Sequence[Any], metric: str) -> None:
+    if not any(metric in h for r in results for h in r.history) and any(r.history for r in results):
+        known = sorted({k for r in results for h in r.history for k in h})
+        raise ValueError(f"unknown metric {metric!r}: the histories record {', '.join(known)}")
+
+
+def plot_metric(
+    results: Any,
+    metric: str,
+    labels: Sequence[str] | None = None,
+    ax: Axes | None = None,
+    x: str = "iteration",
+    mark_solved: bool = True,
+    title: str | None = None,
+) -> Axes:
+    """Plot one metric of one or several runs against iterations (or ``x='wall_seconds'``).
+
+    Args:
+        results: a ``TrainResult`` or a list of them.
+        metric: a key of the history records, e.g. ``success_rate``, ``mean_distance``, ``loss``.
+        labels: legend labels, one per result (default: the configuration fields that differ).
+        ax: axes to draw on (default: a new figure).
+        x: ``iteration`` or ``wall_seconds``.
+        mark_solved: draw a dashed vertical line where each run was solved (``solved_at``).
+        title: axes title (default: the metric's name).
+
+    Returns:
+        The axes.
+    """
+    results = _as_list(results)
+    labels = _check_labels(labels, results)
+    _check_metric(results, metric)
+    if x not in ("iteration", "wall_seconds"):
+        raise ValueError(f"x must be 'iteration' or 'wall_seconds', got {x!r}")
+    if ax is None:
+        fig = new_figure(keep_open=True, figsize=(6, 4))
+        ax = fig.add_subplot()
+    all_positive = True
+    for result, label in zip(results, labels):
+        points = [(h[x], h[metric]) for h in result.history if h.get(metric) is not None and h.get(x) is not None]
+        xs = [p[0] for p in points]
+        ys = [p[1] for p in points]
+        all_positive &= all(y > 0 for y in ys)
+        (line,) = ax.plot(xs, ys, label=label, lw=1.5)
+        solved_at = getattr(result, "solved_at", None)
+        if mark_solved and solved_at is not None:
+            position = solved_at
+            if x == "wall_seconds":
+                position = next((h["wall_seconds"] for h in result.history if h["iteration"] == solved_at), None)
+            if position is not None:
+                ax.axvline(position, color=line.get_color(), ls="--", lw=1, alpha=0.8)
+    if metric in _LOG_METRICS and all_positive and any(r.history for r in results):
+        ax.set_yscale("log")
+    if metric in ("success_rate", "train_success"):
+        ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("iteration (16 training episodes each)" if x == "iteration" else METRIC_LABELS["wall_seconds"])
+    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    ax.set_title(title if title is not None else METRIC_TITLES.get(metric, metric))
+    ax.grid(alpha=0.3)
+    if any(labels):
+        ax.legend(fontsize="small")
+    return ax
+
+
+def plot_training(
+    results: Any,
+    metrics: Sequence[str] = ("success_rate", "mean_distance", "loss", "mean_q"),
+    labels: Sequence[str] | None = None,
+    axes: Sequence[Axes] | None = None,
+    title: str | None = None,
+    x: str = "iteration",
+) -> Figure:
+    """One subplot per metric for one or several training runs; dashed lines mark ``solved_at``.
+
+    Args:
+        results: a ``TrainResult`` or a list of them.
+        metrics: history keys to plot, one subplot each.
+        labels: legend labels, one per result (default: the configuration fields that differ).
+        axes: existing axes, one per metric (default: a new figure with a row of subplots).
+        title: figure title.
+        x: ``iteration`` or ``wall_seconds``.
+
+    Returns:
+        The figure.
+    """
+    results = _as_list(results)
+    metrics = list(metrics)
+    if not metrics:
+        raise ValueError("metrics is empty: name at least one history key, e.g. 'success_rate'")
+    if axes is None:
+        cols = min(len(metrics), 4)
+        rows = (len(metrics) + cols - 1) // cols
+        fig = new_figure(figsize=(4.2 * cols, 3.4 * rows))
+        axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
+        for extra in axes[len(metrics):]:
+            extra.set_visible(False)
+    else:
+        axes = list(axes)
+        if len(axes) < len(metrics):
+            raise ValueError(f"got {len(axes)} axes for {len(metrics)} metrics: pass one axes per metric")
+        fig = axes[0].figure
+    for ax, metric in zip(axes, metrics):
+        plot_metric(results, metric, labels=labels, ax=ax, x=x)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _padded_curve(result: Any, metric: str, length: int) -> list[float]:
+    """A metric per evaluated iteration 1..length; a run that stopped early keeps its last value."""
+    values: dict[int, float] = {h["iteration"]: h[metric] for h in result.history if h.get(metric) is not None}
+    curve, last = [], float("nan")
+    for i in range(1, length + 1):
+        last = values.get(i, last)
+        curve.append(last)
+    return curve
+
+
+def plot_seed_bands(
+    groups: Mapping[str, Sequence[Any]],
+    metric: str = "success_rate",
+    ax: Axes | None = None,
+    title: str | None = None,
+    max_iteration: int | None = None,
+) -> Axes:
+    """Mean (line) and min-max range (band) over seeds, one colour per group.
+
+    ``groups`` maps a label (e.g. ``"future, k=4"``) to the runs of that setting on several
+    seeds. Runs stop early once solved; a stopped run is held at its last recorded value up
+    to ``max_iteration`` (default: the longest run), which the legend says.
+    """
+    if not groups:
+        raise ValueError("groups is empty: map a label to a list of TrainResult objects")
+    import numpy as np
+
+    if ax is None:
+        fig = new_figure(keep_open=True, figsize=(6.5, 4))
+        ax = fig.add_subplot()
+    for label, runs in groups.items():
+        runs = _as_list(runs)
+        _check_metric(runs, metric)
+        length = max_iteration or max(r.iterations for r in runs)
+        curves = np.array([_padded_curve(r, metric, length) for r in runs], dtype=float)
+        xs = np.arange(1, length + 1)
+        mean = np.nanmean(curves, axis=0) if np.isfinite(curves).any() else curves[0]
+        solved = sum(1 for r in runs if getattr(r, "solved_at", None) is not None)
+        (line,) = ax.plot(xs, mean, lw=1.8, label=f"{label} ({solved}/{len(runs)} solved)")
+        ax.fill_between(xs, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), color=line.get_color(), alpha=0.18)
+    if metric in ("success_rate", "train_success"):
+        ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("iteration (16 training episodes each)")
+    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    ax.set_title(title or f"{METRIC_TITLES.get(metric, metric)}: mean and range over seeds (solved runs held at their last value)",
+                 fontsize="medium")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_success_vs_n(
+    rows: Iterable[Mapping[str, Any]],
+    metric: str = "success_rate",
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Final success (or iterations to solve) against the number of bits, one line per label.
+
+    Args:
+        rows: dicts with ``n``, ``label`` and ``success_rate`` (and optionally ``solved``:
+            True/False); e.g. ``{**result.summary(), "label": "HER", "solved": result.solved}``.
+        metric: ``success_rate`` (default) or ``solved_at`` (iterations to solve; unsolved runs
+            are drawn as crosses on the top edge).
+        ax: axes to draw on (default: a new figure).
+        title: axes title.
+
+    Filled markers are solved runs, hollow ones unsolved (when ``solved`` is given).
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows is empty: pass dicts with 'n', 'label' and 'success_rate'")
+    for row in rows:
+        missing = {"n", "label"} - set(row)
+        if missing:
+            raise ValueError(f"a row lacks {', '.join(sorted(missing))}: each row needs 'n', 'label' and {metric!r}")
+        if metric == "success_rate" and row.get("success_rate") is None:
+            raise ValueError("a row lacks 'success_rate'")
+    if metric not in ("success_rate", "solved_at"):
+        raise ValueError(f"metric must be 'success_rate' or 'solved_at', got {metric!r}")
+    if ax is None:
+        fig = new_figure(keep_open=True, figsize=(6, 4))
+        ax = fig.add_subplot()
+    labels = list(dict.fromkeys(row["label"] for row in rows))
+    solved_values = [row["solved_at"] for row in rows if metric == "solved_at" and row.get("solved_at") is not None]
+    ceiling = 1.15 * max(solved_values) if solved_values else 1.0
+    for label in labels:
+        mine = sorted((row for row in rows if row["label"] == label), key=lambda r: r["n"])
+        ns = [row["n"] for row in mine]
+        if metric == "success_rate":
+            ys = [row["success_rate"] for row in mine]
+        else:
+            ys = [row["solved_at"] if row.get("solved_at") is not None else float("nan") for row in mine]
+        (line,) = ax.plot(ns, ys, marker="o", lw=1.5, label=label)
+        color = line.get_color()
+        for row, y in zip(mine, ys):
+            solved = row.get("solved", row.get("solved_at") is not None if "solved_at" in row else None)
+            if metric == "solved_at" and row.get("solved_at") is None:
+                ax.plot([row["n"]], [ceiling], marker="x", color=color, ms=9, mew=2, ls="none")
+            elif solved is False:
+                ax.plot([row["n"]], [y], marker="o", mfc="white", mec=color, ms=8, ls="none")
+    ax.set_xlabel("number of bits n")
+    if metric == "success_rate":
+        ax.set_ylabel(METRIC_LABELS["success_rate"])
+        ax.set_ylim(-0.03, 1.03)
+    else:
+        ax.set_ylabel("iterations to solve (x = not solved)")
+    ax.set_title(title or ("Final success against n (hollow = not solved)" if metric == "success_rate"
+                           else "Iterations to solve against n"))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
+
+
