@@ -1,0 +1,243 @@
+"""The ``bitflip`` command line (also ``python -m bitflip_lib``).
+
+Sub-commands::
+
+    bitflip train --n 20 --arch har --her future      # one run; one JSON line on stdout
+    bitflip sweep --n 5 10 20 --arch har uvfa --her none future --seeds 0 1 2 --out results/default
+    bitflip table --results results/default           # the stored sweep beside the write-up's Table 1
+    bitflip bench [--quick] [--json]                  # throughput and time-to-solve figures
+    bitflip grade [...]                               # grade the exercises (see bitflip_lib.grading)
+
+Progress goes to stderr, results to stdout. Bad arguments exit with status 2 and a one-line
+reason on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from bitflip_lib.her import HER_STRATEGIES
+from bitflip_lib.networks import ARCHITECTURES
+
+
+class UsageError(Exception):
+    """A bad argument: reported on one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump, status 2
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _add_config_options(p: argparse.ArgumentParser, grid: bool) -> None:
+    """Options shared by ``train`` and ``sweep`` (TrainConfig fields)."""
+    many = {"nargs": "+"} if grid else {}
+    p.add_argument("--n", type=_positive_int, required=True, **many, help="number of bits")
+    p.add_argument("--arch", choices=ARCHITECTURES, default=None if grid else "har", **many,
+                   help="Q-network architecture")
+    p.add_argument("--her", choices=(*HER_STRATEGIES, "preset"), default=None if grid else "preset", **many,
+                   help="HER strategy; 'preset' = the preset's own (future for default, seed30 for writeup)")
+    p.add_argument("--preset", choices=("default", "writeup"), default="default", help="named settings to start from")
+    p.add_argument("--k", type=_positive_int, help="relabelled goals per transition (future, episode)")
+    p.add_argument("--max-iterations", type=int, help="iteration budget (default 3000)")
+    p.add_argument("--max-seconds", type=float, help="wall-clock budget per run")
+    p.add_argument("--gamma", type=float, help="discount (default: preset's, or max(0.98, 1 - 1/n))")
+    p.add_argument("--polyak", type=float, help="Polyak fraction tau of the target update")
+    p.add_argument("--no-target", action="store_true", help="no target network (bootstrap from the online one)")
+    p.add_argument("--no-clip", action="store_true", help="do not clip TD targets to [0, 1]")
+    p.add_argument("--double-dqn", action="store_true", help="double DQN targets")
+    p.add_argument("--lr", type=float, help="Adam learning rate")
+    p.add_argument("--gradient-steps", type=int, help="gradient steps per iteration")
+    p.add_argument("--batch-size", type=_positive_int, help="replay batch size")
+    p.add_argument("--buffer-capacity", type=_positive_int, help="replay buffer size in transitions")
+    p.add_argument("--hidden", type=_positive_int, nargs="+", help="hidden widths (mlp, har)")
+    p.add_argument("--eval-agents", type=_positive_int, help="agents in each greedy evaluation (default 1024)")
+    p.add_argument("--no-early-stop", action="store_true", help="keep training after the task is solved")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1...")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads for torch (e.g. 1 on a shared machine)")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    """TrainConfig overrides given on the command line (only those set)."""
+    mapping = {"k": "k", "max_iterations": "max_iterations", "max_seconds": "max_seconds", "gamma": "gamma",
+               "polyak": "polyak", "lr": "lr", "gradient_steps": "gradient_steps", "batch_size": "batch_size",
+               "buffer_capacity": "buffer_capacity", "eval_agents": "num_eval_agents"}
+    out = {field: getattr(args, arg) for arg, field in mapping.items() if getattr(args, arg) is not None}
+    if args.hidden:
+        out["hidden"] = tuple(args.hidden)
+    if args.no_target:
+        out["polyak"] = None
+    if args.no_clip:
+        out["clip_targets"] = False
+    if args.double_dqn:
+        out["double_dqn"] = True
+    if args.no_early_stop:
+        out["early_stop"] = False
+    out["device"] = args.device
+    return out
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bitflip_lib.config import make_config
+    from bitflip_lib.trainer import train
+
+    overrides = _overrides(args)
+    if args.her != "preset":
+        overrides["her"] = args.her
+    config = make_config(args.preset, n=args.n, arch=args.arch, seed=args.seed, **overrides)
+    _set_threads(args)
+    result = train(config, progress=not args.quiet)
+    summary = result.summary()
+    if args.save:
+        from bitflip_lib.sweep import result_record, write_json_atomic
+
+        write_json_atomic(args.save, result_record(result))
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from bitflip_lib.sweep import aggregate, cell_name, grid, load_results, render_table, run_sweep
+
+    overrides = _overrides(args)
+    configs = grid(args.n, archs=args.arch or ("uvfa", "har"), hers=args.her or ("none", "preset"), seeds=args.seeds,
+                   preset=args.preset, **overrides)
+    if args.dry_run:
+        for config in configs:
+            print(cell_name(config))
+        return 0
+    _set_threads(args)
+
+    def report(record: dict, ran: bool) -> None:
+        s = record["summary"]
+        status = "ran" if ran else "kept"
+        print(json.dumps({"cell": record["name"], "status": status, "solved_at": s["solved_at"],
+                          "iterations": s["iterations"], "success_rate": s["success_rate"],
+                          "wall_seconds": record["wall_seconds"]}), flush=True)
+
+    run_sweep(configs, args.out, progress=not args.quiet, on_cell=report)
+    rows = load_results(args.out, preset=args.preset)
+    print(render_table(aggregate(rows), fmt="text"), file=sys.stderr)
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from bitflip_lib.sweep import TABLE_NS, aggregate, load_results, render_table
+
+    filters = {"overrides": {}} if not args.all_settings else {}
+    rows = load_results(args.results, recursive=args.recursive, **filters)
+    if args.json:
+        print(json.dumps(aggregate(rows)))
+        return 0
+    if not rows:
+        print(f"no stored results in {args.results}", file=sys.stderr)
+        return 1
+    ns = args.ns or TABLE_NS
+    for preset in sorted({r["preset"] for r in rows}):
+        entries = aggregate([r for r in rows if r["preset"] == preset])
+        print(f"preset {preset}:")
+        print(render_table(entries, ns=ns, fmt=args.format))
+        print()
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from bitflip_lib.bench import run_bench
+
+    _set_threads(args)
+    return run_bench(quick=args.quick, device=args.device, seeds=args.seeds, as_json=args.json,
+                     skip=args.skip or ())
+
+
+def cmd_grade(argv: Sequence[str]) -> int:
+    try:
+        from bitflip_lib.grading import cli_main
+    except ImportError as err:
+        raise UsageError(f"bitflip grade: the grader is not available in this installation ({err})") from err
+    return int(cli_main(list(argv)) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bitflip", description="Goal-conditioned DQN on bit flipping: train, sweep, tabulate, benchmark, grade.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train one configuration; prints one JSON line")
+    _add_config_options(p, grid=False)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save", help="also store the compact result record (JSON) at this path")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sweep", help="run a grid of configurations, saving each cell (resumable)")
+    _add_config_options(p, grid=True)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--out", required=True, help="results directory (finished cells there are skipped)")
+    p.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("table", help="print stored sweep results beside the write-up's Table 1")
+    p.add_argument("--results", required=True, help="results directory")
+    p.add_argument("--format", choices=("text", "markdown"), default="text")
+    p.add_argument("--ns", type=_positive_int, nargs="+", help="columns (default 5 10 15 20 30 40 50)")
+    p.add_argument("--recursive", action="store_true", help="also read sub-directories")
+    p.add_argument("--all-settings", action="store_true", help="include cells run with non-preset overrides")
+    p.add_argument("--json", action="store_true", help="print the aggregated cells as JSON")
+    p.set_defaults(func=cmd_table)
+
+    p = sub.add_parser("bench", help="environment throughput and time-to-solve figures")
+    p.add_argument("--quick", action="store_true", help="small sizes (seconds); for smoke tests")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seeds", type=_positive_int, default=5, help="seeds for the n = 50 time-to-solve median")
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    p.add_argument("--skip", nargs="+", choices=("env", "iteration", "har50", "har1024", "uvfa15"),
+                   help="sections to leave out")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    p.set_defaults(func=cmd_bench)
+
+    sub.add_parser("grade", help="grade the exercises (arguments go to the grader; try 'bitflip grade --help')",
+                   add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bitflip`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "grade":
+            return cmd_grade(argv[1:])
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except UsageError as err:
+        print(str(err).splitlines()[0], file=sys.stderr)
+        return 2
+    except ValueError as err:
+        message = " ".join(str(err).split())
+        print(f"bitflip: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bitflip: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,397 @@
+"""Experiment sweeps: run a grid of configurations, keep every finished cell on disk, tabulate.
+
+A *cell* is one training run (one configuration, one seed). :func:`run_sweep` trains the cells
+one after the other and writes each result, as soon as it finishes, to its own small JSON file
+in a results directory. The file name is derived from the configuration alone
+(:func:`cell_name`), so rerunning the same sweep skips the cells already on disk: an
+interrupted sweep loses at most the cell that was running (files are written to a temporary
+name and renamed, so a half-written file never exists).
+
+:func:`load_results` reads a directory back into flat rows, :func:`aggregate` groups them over
+seeds, and :func:`render_table` prints them beside Table 1 of the write-up (Chau, seeds/000).
+
+Example::
+
+    configs = grid(ns=[5, 10], archs=["har"], hers=["none", "future"], seeds=[0, 1, 2])
+    run_sweep(configs, "results/default")
+    print(render_table(aggregate(load_results("results/default"))))
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import torch
+
+from bitflip_lib import __version__
+from bitflip_lib.config import TrainConfig, make_config
+
+# --------------------------------------------------------------------------------------------
+# The write-up's Table 1 (iterations of 16 parallel episodes until solved; "fails" = never
+# solved in its budget; a missing n was not run by the write-up and shows as "?").
+# --------------------------------------------------------------------------------------------
+FAILS = "fails"
+WRITEUP_TABLE1: dict[str, dict[int, int | str]] = {
+    "HER-UVFA": {5: 203, 10: 494, 15: 2590, 20: FAILS},
+    "Vanilla-UVFA": {5: 209, 10: 1003, 15: FAILS, 20: FAILS},
+    "HER-HAR": {20: 373, 30: 613, 40: 636, 50: 658},
+    "Vanilla-HAR": {20: 483, 30: FAILS, 40: FAILS, 50: FAILS},
+}
+TABLE_NS: tuple[int, ...] = (5, 10, 15, 20, 30, 40, 50)
+ARCH_LABELS = {"uvfa": "UVFA", "har": "HAR", "mlp": "MLP"}
+# Rough relative cost of one iteration, used to run cheap cells first.
+_ARCH_COST = {"har": 1.0, "mlp": 2.0, "uvfa": 8.0}
+
+
+def method_label(arch: str, her: str) -> str:
+    """``'HER-UVFA'``, ``'Vanilla-HAR'``... (any HER strategy other than ``none`` counts as HER)."""
+    return f"{'Vanilla' if her == 'none' else 'HER'}-{ARCH_LABELS.get(arch, arch.upper())}"
+
+
+# --------------------------------------------------------------------------------------------
+# Naming and building cells
+# --------------------------------------------------------------------------------------------
+_NAMED_FIELDS = ("n", "arch", "her", "k", "seed", "preset", "device")
+
+
+def config_overrides(config: TrainConfig) -> dict:
+    """Fields of ``config`` that differ from its preset's defaults (besides n, arch, her, k, seed)."""
+    base = make_config(config.preset, n=config.n, arch=config.arch, her=config.her, k=config.k,
+                       seed=config.seed).to_dict()
+    mine = config.to_dict()
+    return {key: mine[key] for key in sorted(mine) if key not in _NAMED_FIELDS and mine[key] != base[key]}
+
+
+def cell_name(config: TrainConfig) -> str:
+    """A deterministic file stem for one cell, e.g. ``default_n20_har_future-k4_s0``.
+
+    Settings that differ from the preset get a short hash suffix, so two sweeps with different
+    overrides never collide, and the same configuration always maps to the same file. The
+    device is not part of the name: a result is a result wherever it was computed.
+    """
+    her = f"{config.her}-k{config.k}" if config.her in ("future", "episode") else config.her
+    stem = f"{config.preset}_n{config.n}_{config.arch}_{her}_s{config.seed}"
+    extra = config_overrides(config)
+    if extra:
+        digest = hashlib.sha1(json.dumps(extra, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        stem += f"_{digest}"
+    return stem
+
+
+def grid(
+    ns: Iterable[int],
+    archs: Iterable[str] = ("uvfa", "har"),
+    hers: Iterable[str] = ("none", "future"),
+    seeds: Iterable[int] = (0, 1, 2),
+    preset: str = "default",
+    cheap_first: bool = True,
+    **overrides,
+) -> list[TrainConfig]:
+    """Every combination of n x arch x HER strategy x seed, as validated configurations.
+
+    ``hers`` may contain ``'preset'``, meaning the preset's own HER strategy (``future`` for
+    ``default``, ``seed30`` for ``writeup``). With ``cheap_first`` the cells are ordered by a
+    rough cost estimate (HAR before MLP before UVFA, HER before vanilla, small n first, seeds
+    interleaved), so a sweep that is cut short has done as many cells as possible.
+    """
+    preset_her = make_config(preset).her
+    configs = []
+    for arch in archs:
+        for her in hers:
+            her = preset_her if her == "preset" else her
+            for n in ns:
+                for seed in seeds:
+                    configs.append(make_config(preset, n=int(n), arch=arch, her=her, seed=int(seed), **overrides))
+    if cheap_first:
+        configs.sort(key=lambda c: (_ARCH_COST.get(c.arch, 4.0) * (1 if c.her != "none" else 2) * c.n, c.seed))
+    unique = {cell_name(c): c for c in configs}
+    return list(unique.values())
+
+
+# --------------------------------------------------------------------------------------------
+# Running and saving
+# --------------------------------------------------------------------------------------------
+def thin_curve(history: Sequence[dict], keys: Sequence[str] = ("success_rate", "mean_distance", "loss"),
+               max_points: int = 100) -> dict[str, list]:
+    """At most ``max_points`` evenly spaced evaluation records (first and last kept), as columns."""
+    evaluated = [h for h in history if h.get("success_rate") is not None]
+    if len(evaluated) > max_points:
+        step = (len(evaluated) - 1) / (max_points - 1)
+        evaluated = [evaluated[round(i * step)] for i in range(max_points)]
+    curve: dict[str, list] = {"iteration": [h["iteration"] for h in evaluated]}
+    for key in keys:
+        curve[key] = [None if h.get(key) is None else round(float(h[key]), 5) for h in evaluated]
+    return curve
+
+
+def result_record(result, curve_points: int = 100) -> dict:
+    """The compact, JSON-ready record stored for one finished :class:`TrainResult`."""
+    success = [h["success_rate"] for h in result.history if h.get("success_rate") is not None]
+    return {
+        "name": cell_name(result.config),
+        "summary": result.summary(),
+        "best_success": max(success) if success else None,
+        "config": result.config.to_dict(),
+        "overrides": config_overrides(result.config),
+        "version": __version__,
+        "torch": torch.__version__,
+        "device": result.device,
+        "wall_seconds": round(result.wall_seconds, 3),
+        "seconds_per_iteration": round(result.wall_seconds / max(result.iterations, 1), 4),
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "curve": thin_curve(result.history, max_points=curve_points),
+    }
+
+
+def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=1, sort_keys=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cell_path(config: TrainConfig, out_dir: str | os.PathLike) -> Path:
+    return Path(out_dir) / f"{cell_name(config)}.json"
+
+
+def run_cell(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = False, skip_existing: bool = True,
+             curve_points: int = 100) -> tuple[dict, bool]:
+    """Train one cell and save it; returns ``(record, ran)``. An existing file is loaded instead."""
+    from bitflip_lib.trainer import train
+
+    path = cell_path(config, out_dir)
+    if skip_existing and path.exists():
+        with open(path) as handle:
+            return json.load(handle), False
+    record = result_record(train(config, progress=progress), curve_points)
+    write_json_atomic(path, record)
+    return record, True
+
+
+def run_sweep(
+    configs: Sequence[TrainConfig],
+    out_dir: str | os.PathLike,
+    progress: bool = True,
+    skip_existing: bool = True,
+    on_cell: Callable[[dict, bool], None] | None = None,
+) -> list[dict]:
+    """Run every configuration not yet in ``out_dir``; returns all records (old and new).
+
+    ``on_cell(record, ran)`` is called after each cell (``ran`` is False for a skipped one).
+    A progress bar counts cells; each cell's own bar shows its iterations.
+    """
+    if not configs:
+        raise ValueError("the sweep has no cells: give at least one n, arch, HER strategy and seed")
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(configs), desc="cells", unit="cell")
+    records = []
+    for config in configs:
+        if bar is not None:
+            bar.set_postfix_str(cell_name(config))
+        record, ran = run_cell(config, out_dir, progress=progress, skip_existing=skip_existing)
+        records.append(record)
+        if on_cell is not None:
+            on_cell(record, ran)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return records
+
+
+# --------------------------------------------------------------------------------------------
+# Loading, aggregating, tabulating
+# --------------------------------------------------------------------------------------------
+ROW_FIELDS = ("name", "preset", "n", "arch", "her", "k", "seed", "method", "solved", "solved_at", "iterations",
+              "max_iterations", "success_rate", "best_success", "mean_distance", "wall_seconds", "device",
+              "stopped_by")
+
+
+def record_row(record: dict) -> dict:
+    """One flat row from a stored record."""
+    s, c = record["summary"], record["config"]
+    return {
+        "name": record.get("name"),
+        "preset": s.get("preset", c.get("preset")),
+        "n": s["n"],
+        "arch": s["arch"],
+        "her": s["her"],
+        "k": s.get("k"),
+        "seed": s["seed"],
+        "method": method_label(s["arch"], s["her"]),
+        "solved": s.get("solved_at") is not None,
+        "solved_at": s.get("solved_at"),
+        "iterations": s.get("iterations"),
+        "max_iterations": c.get("max_iterations"),
+        "success_rate": s.get("success_rate"),
+        "best_success": record.get("best_success"),
+        "mean_distance": s.get("mean_distance"),
+        "wall_seconds": record.get("wall_seconds", s.get("wall_seconds")),
+        "device": record.get("device"),
+        "stopped_by": s.get("stopped_by"),
+        "overrides": record.get("overrides", {}),
+        "curve": record.get("curve"),
+    }
+
+
+def load_results(results_dir: str | os.PathLike, recursive: bool = False, **filters) -> list[dict]:
+    """Rows (see :func:`record_row`) for every stored cell in ``results_dir``.
+
+    Keyword filters keep rows whose field equals the value, or is in it for a list/tuple/set,
+    e.g. ``load_results('results/default', arch='har', n=[20, 30])``. ``overrides={}`` keeps
+    only cells run with the preset's own settings.
+    """
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise ValueError(f"no results directory at {str(root)!r}: run a sweep first (bitflip sweep --out {root})")
+    paths = sorted(root.rglob("*.json") if recursive else root.glob("*.json"))
+    rows = []
+    for path in paths:
+        with open(path) as handle:
+            try:
+                record = json.load(handle)
+            except json.JSONDecodeError:
+                continue
+        if not isinstance(record, dict) or "summary" not in record or "config" not in record:
+            continue
+        row = record_row(record)
+        keep = True
+        for key, wanted in filters.items():
+            value = row.get(key)
+            if isinstance(wanted, (list, tuple, set, frozenset)):
+                keep &= value in wanted
+            else:
+                keep &= value == wanted
+        if keep:
+            rows.append(row)
+    return rows
+
+
+def aggregate(rows: Iterable[dict]) -> list[dict]:
+    """One entry per (preset, method, n) over seeds: runs, solved count, median iterations to solve
+    (over the seeds that solved), median final and best success, mean wall time."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["preset"], row["method"], row["arch"], row["her"], row["n"]), []).append(row)
+    out = []
+    for (preset, method, arch, her, n), members in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][4])):
+        solved = [m["solved_at"] for m in members if m["solved"]]
+        finals = [m["success_rate"] for m in members if m["success_rate"] is not None]
+        bests = [m["best_success"] for m in members if m["best_success"] is not None]
+        out.append({
+            "preset": preset,
+            "method": method,
+            "arch": arch,
+            "her": her,
+            "n": n,
+            "seeds": sorted(m["seed"] for m in members),
+            "runs": len(members),
+            "solved": len(solved),
+            "median_solved_at": statistics.median(solved) if solved else None,
+            "solved_at": sorted(solved),
+            "median_final_success": statistics.median(finals) if finals else None,
+            "median_best_success": statistics.median(bests) if bests else None,
+            "max_iterations": max((m["max_iterations"] or 0) for m in members),
+            "mean_wall_seconds": statistics.fmean(m["wall_seconds"] for m in members),
+        })
+    return out
+
+
+def cell_verdict(entry: dict | None) -> str:
+    """``'solved'`` (every seed), ``'failed'`` (no seed), ``'mixed'``, or ``'missing'``."""
+    if entry is None or entry["runs"] == 0:
+        return "missing"
+    if entry["solved"] == entry["runs"]:
+        return "solved"
+    return "failed" if entry["solved"] == 0 else "mixed"
+
+
+def writeup_verdict(method: str, n: int) -> str:
+    """The write-up's verdict for one cell: ``'solved'``, ``'failed'`` or ``'missing'`` (not run)."""
+    value = WRITEUP_TABLE1.get(method, {}).get(n)
+    if value is None:
+        return "missing"
+    return "failed" if value == FAILS else "solved"
+
+
+def _format_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def format_cell(entry: dict | None) -> str:
+    """``'41 (3/3)'`` = median iteration of the solving seeds (solved/run); ``'fails (0/3)'``; ``'-'`` missing."""
+    if entry is None or entry["runs"] == 0:
+        return "-"
+    if entry["solved"] == 0:
+        best = entry["median_best_success"]
+        hint = f", best {best:.2f}" if best is not None and best > 0 else ""
+        return f"fails (0/{entry['runs']}{hint})"
+    return f"{_format_number(entry['median_solved_at'])} ({entry['solved']}/{entry['runs']})"
+
+
+def format_writeup(method: str, n: int) -> str:
+    value = WRITEUP_TABLE1.get(method, {}).get(n)
+    return "?" if value is None else str(value)
+
+
+def table_rows(entries: Iterable[dict], ns: Sequence[int] = TABLE_NS, methods: Sequence[str] | None = None,
+               writeup: bool = True) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the comparison table (strings), write-up rows interleaved with ours."""
+    entries = list(entries)
+    by_key = {(e["method"], e["n"]): e for e in entries}
+    if methods is None:
+        order = ["HER-UVFA", "Vanilla-UVFA", "HER-HAR", "Vanilla-HAR", "HER-MLP", "Vanilla-MLP"]
+        present = {e["method"] for e in entries}
+        methods = [m for m in order if m in present or (writeup and m in WRITEUP_TABLE1)]
+        methods += sorted(present - set(methods))
+    header = ["method", *[f"n={n}" for n in ns]]
+    rows = []
+    for method in methods:
+        if writeup and method in WRITEUP_TABLE1:
+            rows.append([f"{method} (write-up)", *[format_writeup(method, n) for n in ns]])
+        rows.append([f"{method} (this repo)" if writeup else method, *[format_cell(by_key.get((method, n))) for n in ns]])
+    return header, rows
+
+
+def render_table(entries: Iterable[dict], ns: Sequence[int] = TABLE_NS, fmt: str = "markdown",
+                 methods: Sequence[str] | None = None, writeup: bool = True) -> str:
+    """The aggregated results as a markdown (``fmt='markdown'``) or plain-text (``'text'``) table.
+
+    Our cells read ``median iteration solved (seeds solved/seeds run)``; ``fails (0/3, best 0.12)``
+    means no seed solved it (with the median best greedy success reached); ``-`` = not computed.
+    The write-up's row shows its iteration count, ``fails``, or ``?`` where it did not run the cell.
+    Pass the entries of one preset at a time (see :func:`aggregate`).
+    """
+    entries = list(entries)
+    presets = {e["preset"] for e in entries}
+    if len(presets) > 1:
+        raise ValueError(f"entries mix presets {sorted(presets)}: filter to one preset before rendering")
+    header, rows = table_rows(entries, ns, methods, writeup)
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    if fmt == "text":
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        def line(cells: list[str]) -> str:
+            return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "\n".join([line(header), line(["-" * w for w in widths]), *[line(r) for r in rows]])
+    raise ValueError(f"unknown table format {fmt!r}: use 'markdown' or 'text'")

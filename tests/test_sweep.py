@@ -1,0 +1,124 @@
+"""Sweeps: cells saved as they finish, skipped on rerun, loaded back, aggregated and tabulated."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bitflip_lib.config import make_config
+from bitflip_lib.sweep import (WRITEUP_TABLE1, aggregate, cell_name, cell_verdict, format_cell, grid, load_results,
+                               method_label, render_table, run_sweep, thin_curve, writeup_verdict)
+
+TINY = {"max_iterations": 3, "num_eval_agents": 16, "gradient_steps": 2, "batch_size": 16, "device": "cpu"}
+
+
+def test_cell_names_are_deterministic_and_distinguish_overrides():
+    a = make_config("default", n=5, arch="har", seed=1)
+    assert cell_name(a) == cell_name(make_config("default", n=5, arch="har", seed=1)) == "default_n5_har_future-k4_s1"
+    assert cell_name(make_config("writeup", n=5, arch="uvfa")) == "writeup_n5_uvfa_seed30_s0"
+    tweaked = cell_name(a.replace(polyak=0.1))
+    assert tweaked.startswith("default_n5_har_future-k4_s1_") and tweaked != cell_name(a)
+    assert cell_name(a.replace(device="cuda")) == cell_name(a)  # results do not depend on where they ran
+
+
+def test_grid_covers_every_combination_cheapest_first():
+    configs = grid([10, 5], archs=["uvfa", "har"], hers=["none", "preset"], seeds=[0, 1], preset="writeup")
+    assert len(configs) == 2 * 2 * 2 * 2
+    assert {c.her for c in configs} == {"none", "seed30"}
+    assert configs[0].arch == "har" and configs[0].n == 5 and configs[0].her == "seed30"
+    assert configs[-1].arch == "uvfa" and configs[-1].n == 10 and configs[-1].her == "none"
+    with pytest.raises(ValueError):
+        grid([5], archs=["nope"])
+
+
+def test_sweep_saves_skips_and_loads_back(tmp_path):
+    configs = grid([3, 4], archs=["har"], hers=["future", "none"], seeds=[0], **TINY)
+    seen = []
+    records = run_sweep(configs, tmp_path, progress=False, on_cell=lambda r, ran: seen.append(ran))
+    assert seen == [True] * 4 and len(records) == 4
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == sorted(f"{cell_name(c)}.json" for c in configs)  # no temporary files left behind
+    stored = json.loads((tmp_path / files[0]).read_text())
+    assert {"config", "summary", "version", "device", "wall_seconds", "curve"} <= set(stored)
+    assert len(stored["curve"]["iteration"]) == len(stored["curve"]["success_rate"]) <= 100
+
+    # A rerun trains nothing and returns the same records.
+    seen.clear()
+    again = run_sweep(configs, tmp_path, progress=False, on_cell=lambda r, ran: seen.append(ran))
+    assert seen == [False] * 4
+    assert [r["summary"] for r in again] == [r["summary"] for r in records]
+
+    rows = load_results(tmp_path)
+    assert len(rows) == 4 and {r["method"] for r in rows} == {"HER-HAR", "Vanilla-HAR"}
+    assert len(load_results(tmp_path, her="none")) == 2
+    assert len(load_results(tmp_path, n=[3])) == 2
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "other.json").write_text("[1, 2]")
+    assert len(load_results(tmp_path)) == 4  # unreadable and foreign files are ignored
+
+
+def test_interrupted_sweep_keeps_finished_cells(tmp_path):
+    configs = grid([3], archs=["har"], hers=["future"], seeds=[0, 1, 2], **TINY)
+
+    def stop_after_first(record, ran):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(configs, tmp_path, progress=False, on_cell=stop_after_first)
+    assert len(list(tmp_path.glob("*.json"))) == 1
+    ran = []
+    run_sweep(configs, tmp_path, progress=False, on_cell=lambda r, was_run: ran.append(was_run))
+    assert ran == [False, True, True]
+
+
+def test_load_results_rejects_missing_directory(tmp_path):
+    with pytest.raises(ValueError, match="no results directory"):
+        load_results(tmp_path / "absent")
+
+
+def _row(method_arch, her, n, seed, solved_at, best=1.0, preset="default"):
+    return {"preset": preset, "method": method_label(method_arch, her), "arch": method_arch, "her": her, "n": n,
+            "seed": seed, "solved": solved_at is not None, "solved_at": solved_at, "success_rate": best,
+            "best_success": best, "max_iterations": 3000, "wall_seconds": 1.0}
+
+
+def test_aggregate_and_verdicts():
+    rows = [_row("har", "future", 20, s, at) for s, at in enumerate([10, 30, 20])]
+    rows += [_row("uvfa", "none", 15, s, None, best=0.1) for s in range(3)]
+    rows += [_row("uvfa", "future", 15, 0, 100), _row("uvfa", "future", 15, 1, None, best=0.5)]
+    entries = {(e["method"], e["n"]): e for e in aggregate(rows)}
+    har = entries[("HER-HAR", 20)]
+    assert (har["runs"], har["solved"], har["median_solved_at"]) == (3, 3, 20)
+    assert cell_verdict(har) == "solved" and format_cell(har) == "20 (3/3)"
+    failed = entries[("Vanilla-UVFA", 15)]
+    assert cell_verdict(failed) == "failed" and format_cell(failed) == "fails (0/3, best 0.10)"
+    assert cell_verdict(entries[("HER-UVFA", 15)]) == "mixed"
+    assert cell_verdict(None) == "missing" and format_cell(None) == "-"
+    assert writeup_verdict("HER-HAR", 20) == "solved" and WRITEUP_TABLE1["HER-HAR"][20] == 373
+    assert writeup_verdict("Vanilla-HAR", 30) == "failed"
+    assert writeup_verdict("HER-HAR", 5) == "missing"
+
+
+def test_render_table_side_by_side():
+    rows = [_row("har", "future", 20, 0, 12), _row("uvfa", "none", 15, 0, None, best=0.0)]
+    entries = aggregate(rows)
+    markdown = render_table(entries, fmt="markdown")
+    lines = markdown.splitlines()
+    assert lines[0] == "| method | n=5 | n=10 | n=15 | n=20 | n=30 | n=40 | n=50 |"
+    assert "| HER-HAR (write-up) | ? | ? | ? | 373 | 613 | 636 | 658 |" in lines
+    assert "| HER-HAR (this repo) | - | - | - | 12 (1/1) | - | - | - |" in lines
+    assert "| Vanilla-UVFA (this repo) | - | - | fails (0/1) | - | - | - | - |" in lines
+    text = render_table(entries, fmt="text", ns=(15, 20))
+    assert "Vanilla-UVFA (write-up)" in text and "12 (1/1)" in text and "|" not in text
+    with pytest.raises(ValueError):
+        render_table(entries, fmt="html")
+    with pytest.raises(ValueError, match="mix presets"):
+        render_table(aggregate(rows + [_row("har", "none", 5, 0, 3, preset="writeup")]))
+
+
+def test_thin_curve_keeps_ends():
+    history = [{"iteration": i, "success_rate": i / 500, "mean_distance": 1.0, "loss": None} for i in range(1, 501)]
+    curve = thin_curve(history, max_points=50)
+    assert len(curve["iteration"]) == 50
+    assert curve["iteration"][0] == 1 and curve["iteration"][-1] == 500
+    assert curve["loss"][0] is None
