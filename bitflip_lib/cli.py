@@ -104,13 +104,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.her != "preset":
         overrides["her"] = args.her
     config = make_config(args.preset, n=args.n, arch=args.arch, seed=args.seed, **overrides)
+    if args.evaluate_at and config.arch != "har" and set(args.evaluate_at) != {config.n}:
+        raise ValueError(f"--evaluate-at with another n needs --arch har ({config.arch} has a fixed input size)")
     _set_threads(args)
     result = train(config, progress=not args.quiet)
     summary = result.summary()
+    record_extra = {}
+    if args.evaluate_at:
+        # The trained network, unchanged, on other numbers of bits (HAR accepts any n).
+        from bitflip_lib.trainer import evaluate
+
+        transfer = {}
+        for n in args.evaluate_at:
+            device = next(result.network.parameters()).device
+            transfer[str(n)] = evaluate(result.network, n, config.num_eval_agents, device=device, seed=config.seed + 7)
+        summary["evaluated_at"] = transfer
+        record_extra["evaluated_at"] = transfer
     if args.save:
         from bitflip_lib.sweep import result_record, write_json_atomic
 
-        write_json_atomic(args.save, result_record(result))
+        write_json_atomic(args.save, {**result_record(result), **record_extra})
     print(json.dumps(summary), flush=True)
     return 0
 
@@ -183,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one configuration; prints one JSON line")
     _add_config_options(p, grid=False)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--evaluate-at", type=_positive_int, nargs="+", metavar="N",
+                   help="after training, evaluate the network unchanged at these numbers of bits (HAR)")
     p.add_argument("--save", help="also store the compact result record (JSON) at this path")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)

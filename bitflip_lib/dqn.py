@@ -56,7 +56,7 @@ def epsilon_greedy(q: torch.Tensor, epsilon: float, generator: torch.Generator |
     """Per row of ``q`` (``[B, n]``): a uniformly random action with probability epsilon, else argmax."""
     if not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
-    greedy = q.argmax(dim=1)
+    greedy = q.max(dim=1).indices  # max() is much faster than argmax() on rows with ties (HAR)
     if epsilon == 0.0:
         return greedy
     explore = torch.rand(q.shape[0], generator=generator, device=q.device) < epsilon

@@ -108,9 +108,9 @@ class HAR(nn.Module):
 
     def forward(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         _check_inputs(state, goal, None)
-        differs = (state != goal).float()  # [B, n]
+        differs = (state - goal).abs()  # [B, n], 1.0 where the bit differs (bits are 0/1)
         values = self.pair_values(differs.sum(1), state.shape[1])  # [B, 2]
-        return values[:, :1] + differs * (values[:, 1:] - values[:, :1])
+        return torch.addcmul(values[:, :1], differs, values[:, 1:] - values[:, :1])
 
 
 def make_network(arch: str, n: int, **kwargs) -> nn.Module:

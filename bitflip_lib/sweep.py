@@ -18,6 +18,7 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -249,7 +250,20 @@ def record_row(record: dict) -> dict:
         "stopped_by": s.get("stopped_by"),
         "overrides": record.get("overrides", {}),
         "curve": record.get("curve"),
+        "config": c,
     }
+
+
+def config_from_dict(values: dict, **changes) -> TrainConfig:
+    """Rebuild the :class:`TrainConfig` of a stored record (``row['config']``), with fields changed.
+
+    Fields this version of the library does not know are dropped, so older records still load.
+    """
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {key: value for key, value in {**values, **changes}.items() if key in known}
+    if values.get("hidden") is not None:
+        values["hidden"] = tuple(values["hidden"])
+    return TrainConfig(**values)
 
 
 def load_results(results_dir: str | os.PathLike, recursive: bool = False, **filters) -> list[dict]:

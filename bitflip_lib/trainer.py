@@ -66,12 +66,11 @@ def evaluate(
             running, state, goal, distance = running[alive], state[alive], goal[alive], distance[alive]
             if running.numel() == 0:
                 break
-        action = network(state, goal).argmax(1)
+        action = network(state, goal).max(1).indices
         rows = torch.arange(running.numel(), device=device)
         old = state[rows, action]
         distance = distance + torch.where(old != goal[rows, action], -1, 1)
-        state = state.clone()
-        state[rows, action] = 1.0 - old
+        state[rows, action] = 1.0 - old  # in place: evaluation owns these tensors
         steps_taken[running] += 1
     final_distance[running] = distance
     network.train(was_training)

@@ -1,0 +1,139 @@
+"""Graders for the course exercises, usable from a notebook and from the command line.
+
+In a notebook, after writing the functions of an exercise::
+
+    from bitflip_lib.grading import check
+    check("ex05_her_future", her_relabel_future)   # or check("ex05", globals())
+
+prints a report (one line per check: PASS or FAIL and what was expected) and raises
+:class:`GradingFailed` when something is still wrong. From a terminal::
+
+    bitflip grade                 # every exercise in ./exercises
+    bitflip grade ex03            # one exercise
+    python -m bitflip_lib.grading grade ex03 --dir exercises
+
+grades the saved notebooks (only their cells tagged ``graded``). The student versions in
+``exercises/`` are generated from ``solutions/`` by ``python -m bitflip_lib.grading generate``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from bitflip_lib.grading import (
+    ex01_env_step,
+    ex02_tabular,
+    ex03_td_target,
+    ex04_polyak,
+    ex05_her_future,
+    ex06_har,
+)
+from bitflip_lib.grading.notebook import LoadError, load_graded, notebook_source
+from bitflip_lib.grading.report import Check, CheckResult, Exercise, Report, failed_to_load, run_exercise
+from bitflip_lib.grading.stubs import generate, make_stub
+
+EXERCISES: dict[str, Exercise] = {
+    module.EXERCISE.name: module.EXERCISE
+    for module in (ex01_env_step, ex02_tabular, ex03_td_target, ex04_polyak, ex05_her_future, ex06_har)
+}
+
+
+class GradingFailed(AssertionError):
+    """Raised by :func:`check` when at least one check fails (the report is attached)."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(f"{len(report.failures)} check(s) failed: see the report above")
+        self.report = report
+
+
+def resolve(exercise: str) -> Exercise:
+    """Find an exercise by full name (``ex05_her_future``), short name (``ex05``) or number (``5``)."""
+    key = str(exercise).strip().lower().removesuffix(".py").removesuffix(".ipynb")
+    key = Path(key).name
+    if key.isdigit():
+        key = f"ex{int(key):02d}"
+    for name, ex in EXERCISES.items():
+        if key in (name, ex.short):
+            return ex
+    raise ValueError(f"unknown exercise {exercise!r}: choose one of {', '.join(EXERCISES)}")
+
+
+def _namespace(exercise: Exercise, objects: tuple, namespace: Mapping | None) -> dict:
+    ns: dict = dict(namespace or {})
+    for obj in objects:
+        if isinstance(obj, Mapping):
+            ns.update(obj)
+            continue
+        name = getattr(obj, "__name__", None)
+        if name in exercise.required:
+            ns[name] = obj
+        elif len(exercise.required) == 1:
+            ns[exercise.required[0]] = obj
+        else:
+            raise ValueError(f"cannot tell which of {', '.join(exercise.required)} {obj!r} is: "
+                             f"pass the notebook's globals() instead, e.g. check('{exercise.short}', globals())")
+    return ns
+
+
+def check(exercise: str, *objects, namespace: Mapping | None = None, include_slow: bool = True,
+          raise_on_failure: bool = True) -> Report:
+    """Grade functions defined in this notebook and print the report.
+
+    Args:
+        exercise: ``'ex05_her_future'``, ``'ex05'`` or ``5``.
+        objects: the graded functions or classes themselves, or one dict of names such as
+            ``globals()``.
+        namespace: a dict of names to take them from (alternative to ``objects``).
+        include_slow: also run the end-to-end training checks.
+        raise_on_failure: raise :class:`GradingFailed` when a check fails (so the cell shows
+            an error and an automated run of the notebook stops).
+    """
+    ex = resolve(exercise)
+    report = run_exercise(ex, _namespace(ex, objects, namespace), include_slow=include_slow)
+    print(report)
+    if raise_on_failure and not report.passed:
+        raise GradingFailed(report)
+    return report
+
+
+def grade(exercise: str | None = None, directory: str | Path = "exercises", include_slow: bool = True,
+          load_timeout: float = 60.0) -> Report:
+    """Grade saved notebooks in ``directory`` (one exercise, or all when ``exercise`` is None).
+
+    Only the notebook cells tagged ``graded`` are executed, in a fresh namespace. Nothing is
+    printed; ``print(report)`` shows it.
+    """
+    chosen = [resolve(exercise)] if exercise is not None else list(EXERCISES.values())
+    report = Report()
+    for ex in chosen:
+        try:
+            path = notebook_source(directory, ex.name)
+            ns = load_graded(path, timeout=load_timeout)
+        except LoadError as err:
+            report.extend(failed_to_load(ex, f"could not load the notebook: {err}", include_slow))
+            continue
+        report.extend(run_exercise(ex, ns, include_slow=include_slow))
+    return report
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """``bitflip grade`` / ``python -m bitflip_lib.grading``: see :mod:`bitflip_lib.grading.cli`."""
+    from bitflip_lib.grading.cli import main
+
+    return main(argv)
+
+
+__all__ = [
+    "EXERCISES",
+    "Check",
+    "CheckResult",
+    "Exercise",
+    "GradingFailed",
+    "Report",
+    "check",
+    "cli_main",
+    "generate",
+    "grade",
+    "make_stub",
+    "resolve",
+]

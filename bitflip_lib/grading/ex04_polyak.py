@@ -1,0 +1,136 @@
+"""Checks for exercise 4: the Polyak (soft) target-network update.
+
+The student writes ``polyak_update(target, online, tau)``: in place,
+``target <- (1 - tau) * target + tau * online`` for every parameter, ValueError for tau outside
+[0, 1]. Reference: :func:`bitflip_lib.dqn.polyak_update`.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from bitflip_lib import dqn
+from bitflip_lib.grading.helpers import devices, expect, expect_close
+from bitflip_lib.grading.loop import LoopConfig, best_success, train_with_parts
+from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.networks import HAR, MLP, UVFA
+
+
+def _pair(make, seed: int, device="cpu") -> tuple[nn.Module, nn.Module]:
+    torch.manual_seed(seed)
+    online = make().to(device)
+    target = make().to(device)  # different initial weights
+    return target, online
+
+
+def _params(module: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _compare(ns: Mapping, make, tau: float, seed: int, device="cpu", label: str = "") -> None:
+    target, online = _pair(make, seed, device)
+    expected = copy.deepcopy(target)
+    dqn.polyak_update(expected, online, tau)
+    online_before = _params(online)
+    ns["polyak_update"](target, online, tau)
+    for (name, got), want in zip(target.named_parameters(), expected.parameters()):
+        expect_close(got, want, f"target parameter '{name}' of {label or type(target).__name__} after polyak_update(tau={tau})", atol=1e-6)
+    for (name, now), before in zip(online.named_parameters(), online_before):
+        expect(torch.equal(now.detach(), before), f"polyak_update changed the ONLINE network's '{name}': only the target moves")
+
+
+def check_matches(ns: Mapping) -> str:
+    for device in devices():
+        _compare(ns, lambda: MLP(6, hidden=(16, 16)), 0.05, 1, device, "an MLP")
+        _compare(ns, lambda: MLP(6, hidden=(16, 16)), 0.3, 2, device, "an MLP")
+    return "(1 - tau) target + tau online"
+
+
+def check_all_parameters(ns: Mapping) -> str:
+    _compare(ns, lambda: HAR(5, hidden=(8, 8)), 0.1, 3, label="a HAR")
+    _compare(ns, lambda: UVFA(4, embed=8), 0.1, 4, label="a UVFA (nested modules and a bilinear weight)")
+    return "every parameter of nested modules"
+
+
+def check_extremes(ns: Mapping) -> str:
+    target, online = _pair(lambda: MLP(4, hidden=(8,)), 5)
+    before = _params(target)
+    ns["polyak_update"](target, online, 0.0)
+    for (name, p), b in zip(target.named_parameters(), before):
+        expect(torch.equal(p.detach(), b), f"tau = 0 must leave the target unchanged, but '{name}' moved")
+    ns["polyak_update"](target, online, 1.0)
+    for (name, p), q in zip(target.named_parameters(), online.parameters()):
+        expect_close(p, q.detach(), f"tau = 1 must copy the online network: target '{name}'")
+    return "tau = 0 keeps, tau = 1 copies"
+
+
+def check_in_place(ns: Mapping) -> str:
+    target, online = _pair(lambda: MLP(4, hidden=(8,)), 6)
+    ids = [id(p) for p in target.parameters()]
+    returned = ns["polyak_update"](target, online, 0.5)
+    expect(returned is None or returned is target, "polyak_update should update the target in place (return None)")
+    expect([id(p) for p in target.parameters()] == ids, "polyak_update replaced the target's Parameter objects: update their values in place")
+    return "in place"
+
+
+def check_autograd(ns: Mapping) -> str:
+    # A target copied with copy.deepcopy still has requires_grad=True parameters.
+    target, online = _pair(lambda: MLP(4, hidden=(8,)), 7)
+    loss = online(torch.rand(3, 4), torch.rand(3, 4)).sum()
+    loss.backward()  # the online network has gradients, as it does during training
+    ns["polyak_update"](target, online, 0.2)
+    for name, p in target.named_parameters():
+        expect(p.grad_fn is None, f"target parameter '{name}' now has a grad_fn: do the update under torch.no_grad()")
+        expect(p.is_leaf, f"target parameter '{name}' is no longer a leaf tensor: do the update under torch.no_grad()")
+    return "no autograd graph"
+
+
+def check_repeated(ns: Mapping) -> str:
+    target, online = _pair(lambda: MLP(3, hidden=(4,)), 8)
+    start = _params(target)
+    tau, steps = 0.1, 30
+    for _ in range(steps):
+        ns["polyak_update"](target, online, tau)
+    for (name, p), s, o in zip(target.named_parameters(), start, online.parameters()):
+        expected = o.detach() + (1 - tau) ** steps * (s - o.detach())
+        expect_close(p, expected, f"after {steps} updates with tau = {tau}, target '{name}' (should be online + 0.9^30 (start - online))", atol=1e-5)
+    return "geometric approach to the online network"
+
+
+def check_bad_tau(ns: Mapping) -> str:
+    for tau in (-0.1, 1.5):
+        target, online = _pair(lambda: MLP(3, hidden=(4,)), 9)
+        try:
+            ns["polyak_update"](target, online, tau)
+        except ValueError:
+            continue
+        raise AssertionError(f"polyak_update(tau={tau}) should raise ValueError (tau must lie in [0, 1])")
+    return "ValueError for tau outside [0, 1]"
+
+
+def check_training(ns: Mapping) -> str:
+    config = LoopConfig(n=20, arch="har", her="future", polyak=0.05, max_iterations=60, seed=1)
+    result = train_with_parts(config, polyak_update=ns["polyak_update"])
+    expect(result.solved_at is not None, f"HER + HAR with your Polyak update should solve n = 20 within {config.max_iterations} "
+           f"iterations; best success rate {best_success(result):.3f}")
+    return f"HAR with it solves n = 20 at iteration {result.solved_at}"
+
+
+EXERCISE = Exercise(
+    name="ex04_polyak",
+    title="The Polyak target update",
+    required=("polyak_update",),
+    checks=(
+        Check("matches the library", check_matches),
+        Check("updates every parameter", check_all_parameters),
+        Check("tau = 0 and tau = 1", check_extremes),
+        Check("updates in place", check_in_place),
+        Check("outside autograd", check_autograd),
+        Check("repeated updates", check_repeated),
+        Check("rejects bad tau", check_bad_tau),
+        Check("DQN with it learns (end to end)", check_training, timeout=120.0, slow=True),
+    ),
+)

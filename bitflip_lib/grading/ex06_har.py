@@ -1,0 +1,121 @@
+"""Checks for exercise 6: the handcrafted architecture (HAR) as a torch module.
+
+The student writes ``class HARNetwork(nn.Module)`` with ``__init__(hidden=(64, 64),
+normalize_distance=True)``, an attribute ``phi`` (an MLP from the two inputs
+``(bit differs, distance feature)`` to one value) and ``forward(state, goal) -> [B, n]`` with
+``Q(s, g, a) = phi(|s_a - g_a|, ||s - g||_1 [/ n])``. Reference: :class:`bitflip_lib.networks.HAR`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from bitflip_lib.config import make_config
+from bitflip_lib.grading.helpers import devices, expect, expect_close, expect_tensor, generator
+from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.networks import HAR
+from bitflip_lib.trainer import evaluate, train
+
+
+def _build(ns: Mapping, seed: int = 0, **kwargs) -> nn.Module:
+    torch.manual_seed(seed)
+    net = ns["HARNetwork"](**kwargs)
+    expect(isinstance(net, nn.Module), f"HARNetwork(...) should be a torch.nn.Module, got {type(net).__name__}")
+    return net
+
+
+def _inputs(batch: int, n: int, seed: int, device="cpu"):
+    g = generator(seed, device)
+    state = torch.randint(0, 2, (batch, n), generator=g, device=device).float()
+    goal = torch.randint(0, 2, (batch, n), generator=g, device=device).float()
+    return state, goal
+
+
+def check_module(ns: Mapping) -> str:
+    net = _build(ns)
+    params = [p for p in net.parameters() if p.requires_grad]
+    expect(len(params) > 0, "HARNetwork has no trainable parameters: build phi from nn.Linear layers in __init__")
+    expect(isinstance(getattr(net, "phi", None), nn.Module), "HARNetwork needs an attribute phi (an nn.Module mapping [..., 2] -> [..., 1])")
+    out = net.phi(torch.rand(5, 2))
+    expect_tensor(out, "phi(torch.rand(5, 2))", shape=(5, 1))
+    count = sum(p.numel() for p in params)
+    expect(count == 2 * 64 + 64 + 64 * 64 + 64 + 64 + 1, f"with hidden=(64, 64), phi should be Linear(2, 64), ReLU, Linear(64, 64), ReLU, Linear(64, 1): "
+           f"{2 * 64 + 64 + 64 * 64 + 64 + 64 + 1} parameters, got {count}")
+    return f"a module with {count} parameters"
+
+
+def check_shapes(ns: Mapping) -> str:
+    net = _build(ns)
+    for device in devices():
+        net = net.to(device)
+        for n in (1, 7, 50):  # one network, any number of bits
+            state, goal = _inputs(9, n, n, device)
+            out = expect_tensor(net(state, goal), f"forward on [9, {n}] inputs", shape=(9, n), device=device)
+            expect(out.dtype == torch.float32, f"forward should return float32 Q-values, got {out.dtype}")
+    return "[B, n] for any n, on every device"
+
+
+def check_matches_library(ns: Mapping) -> str:
+    for normalize in (True, False):
+        net = _build(ns, hidden=(16, 16), normalize_distance=normalize)
+        reference = HAR(hidden=(16, 16), normalize_distance=normalize)
+        try:
+            net.phi.load_state_dict(reference.phi.state_dict())
+        except (RuntimeError, KeyError) as err:
+            raise AssertionError(f"could not load the library HAR's phi weights into yours (build phi as nn.Sequential of Linear/ReLU layers): {err}") from err
+        for n in (3, 20):
+            state, goal = _inputs(32, n, 40 + n)
+            state[0] = goal[0]  # distance 0 row
+            expect_close(net(state, goal), reference(state, goal),
+                         f"Q-values with the library HAR's phi weights (n={n}, normalize_distance={normalize})", atol=1e-5)
+    return "same values as bitflip_lib.networks.HAR"
+
+
+def check_equivariance(ns: Mapping) -> str:
+    net = _build(ns, seed=3)
+    state, goal = _inputs(16, 12, 5)
+    perm = torch.randperm(12, generator=generator(6))
+    out = net(state, goal)
+    permuted = net(state[:, perm], goal[:, perm])
+    expect_close(permuted, out[:, perm], "Q(permuted state, permuted goal) should equal the permuted Q(state, goal)", atol=1e-5)
+    flipped = net(1 - state, 1 - goal)  # only whether bits differ matters, not their values
+    expect_close(flipped, out, "Q(1 - state, 1 - goal) should equal Q(state, goal): only |s - g| matters", atol=1e-5)
+    return "permutation equivariant, depends only on |s - g|"
+
+
+def check_gradients(ns: Mapping) -> str:
+    net = _build(ns)
+    state, goal = _inputs(8, 6, 7)
+    net(state, goal).pow(2).mean().backward()
+    missing = [name for name, p in net.named_parameters() if p.requires_grad and (p.grad is None or not bool(p.grad.abs().sum() > 0))]
+    expect(not missing, f"no gradient reached {', '.join(missing)}: is every parameter used in forward (without .detach())?")
+    return "gradients reach every parameter"
+
+
+def check_training(ns: Mapping) -> str:
+    config = make_config(n=20, arch="har", her="future", max_iterations=60, seed=2)
+    net = _build(ns, seed=2)
+    before = evaluate(net, 20, num_agents=512, seed=5)["success_rate"]
+    result = train(config, network=net, progress=False)
+    expect(result.solved_at is not None, f"train(..., network=HARNetwork()) should solve n = 20 within {config.max_iterations} iterations "
+           f"(success {result.final.get('success_rate')})")
+    after_50 = evaluate(result.network, 50, num_agents=512, seed=5)["success_rate"]
+    expect(after_50 >= 0.9, f"a HAR trained at n = 20 should transfer to n = 50 unchanged; greedy success at n = 50 was {after_50:.3f}")
+    return f"solves n = 20 at iteration {result.solved_at} (success {before:.2f} before training), {after_50:.2f} at n = 50 unchanged"
+
+
+EXERCISE = Exercise(
+    name="ex06_har",
+    title="The handcrafted architecture (HAR)",
+    required=("HARNetwork",),
+    checks=(
+        Check("an nn.Module with phi", check_module),
+        Check("output shape for any n", check_shapes),
+        Check("same values as the library HAR", check_matches_library),
+        Check("symmetries", check_equivariance),
+        Check("gradients flow", check_gradients),
+        Check("trains and transfers (end to end)", check_training, timeout=120.0, slow=True),
+    ),
+)
