@@ -112,7 +112,7 @@ def check_bad_tau(ns: Mapping) -> str:
 
 
 def check_training(ns: Mapping) -> str:
-    config = LoopConfig(n=20, arch="har", her="future", polyak=0.05, max_iterations=60, seed=1)
+    config = LoopConfig(n=20, arch="har", her="future", polyak=0.05, max_iterations=40, seed=0)
     result = train_with_parts(config, polyak_update=ns["polyak_update"])
     expect(result.solved_at is not None, f"HER + HAR with your Polyak update should solve n = 20 within {config.max_iterations} "
            f"iterations; best success rate {best_success(result):.3f}")
@@ -131,6 +131,6 @@ EXERCISE = Exercise(
         Check("outside autograd", check_autograd),
         Check("repeated updates", check_repeated),
         Check("rejects bad tau", check_bad_tau),
-        Check("DQN with it learns (end to end)", check_training, timeout=120.0, slow=True),
+        Check("DQN with it learns (end to end)", check_training, timeout=240.0, slow=True),
     ),
 )

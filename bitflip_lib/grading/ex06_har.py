@@ -116,6 +116,6 @@ EXERCISE = Exercise(
         Check("same values as the library HAR", check_matches_library),
         Check("symmetries", check_equivariance),
         Check("gradients flow", check_gradients),
-        Check("trains and transfers (end to end)", check_training, timeout=120.0, slow=True),
+        Check("trains and transfers (end to end)", check_training, timeout=240.0, slow=True),
     ),
 )

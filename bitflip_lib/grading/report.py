@@ -18,7 +18,7 @@ class Check:
 
     name: str
     run: CheckFn
-    timeout: float = 30.0
+    timeout: float = 60.0
     slow: bool = False
 
 
