@@ -86,8 +86,8 @@ class Report:
         lines.append(self.summary_line())
         return "\n".join(lines)
 
-    def _repr_pretty_(self, printer, cycle) -> None:  # IPython display
-        printer.text(str(self))
+    def _repr_pretty_(self, printer, cycle) -> None:  # IPython display: check() already printed the table
+        printer.text(f"<grading report: {self.summary_line()}>")
 
     def to_dict(self) -> dict:
         return {
