@@ -170,3 +170,12 @@ def test_value_iteration_bad_input():
         value_iteration(3, 0.9, tol=-1.0)
     with pytest.raises(ValueError, match="shape"):
         q_learning_update(torch.zeros(4, 4, 2), torch.tensor([0]), torch.tensor([1, 2]), torch.tensor([0]), torch.tensor([0.0]), torch.tensor([1]), torch.tensor([False]), 0.5, 0.9)
+
+
+@pytest.mark.gpu
+def test_q_learning_runs_on_cuda():
+    result = q_learning(3, iterations=300, eval_every=100, eval_agents=256, device="cuda")
+    assert result.q.device.type == "cuda"
+    assert result.final["max_error"] < 1e-3 and result.final["success_rate"] == 1.0
+    q_star, _ = value_iteration(3, 0.9, device="cuda")
+    torch.testing.assert_close(q_star.cpu(), optimal_q_table(3, 0.9, device="cpu"))
