@@ -253,7 +253,8 @@ def plot_seed_bands(
 
     ``groups`` maps a label (e.g. ``"future, k=4"``) to the runs of that setting on several
     seeds. Runs stop early once solved; a stopped run is held at its last recorded value up
-    to ``max_iteration`` (default: the longest run), which the legend says.
+    to ``max_iteration`` (default: the longest run); longer runs are cut there. The legend
+    counts the runs solved by then.
     """
     if not groups:
         raise ValueError("groups is empty: map a label to a list of TrainResult objects")
@@ -269,7 +270,7 @@ def plot_seed_bands(
         curves = np.array([_padded_curve(r, metric, length) for r in runs], dtype=float)
         xs = np.arange(1, length + 1)
         mean = np.nanmean(curves, axis=0) if np.isfinite(curves).any() else curves[0]
-        solved = sum(1 for r in runs if getattr(r, "solved_at", None) is not None)
+        solved = sum(1 for r in runs if getattr(r, "solved_at", None) is not None and r.solved_at <= length)
         (line,) = ax.plot(xs, mean, lw=1.8, label=f"{label} ({solved}/{len(runs)} solved)")
         ax.fill_between(xs, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), color=line.get_color(), alpha=0.18)
     if metric in ("success_rate", "train_success"):
