@@ -1,0 +1,91 @@
+"""HER relabelling: every relabelled transition obeys the environment's reward rule, and goals come
+from the right part of the episode."""
+import pytest
+import torch
+
+from bitflip_lib import BitFlipEnv, goal_reached
+from bitflip_lib.her import HER_STRATEGIES, her_relabel
+from bitflip_lib.replay import EpisodeBatch
+
+
+def play_random_episode(n=6, agents=32, seed=0) -> EpisodeBatch:
+    env = BitFlipEnv(n, agents, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    state, goal = env.reset()
+    states, actions, active = [state], [], []
+    while not env.episode_over:
+        a = torch.randint(0, n, (agents,), generator=g)
+        out = env.step(a)
+        states.append(out.state)
+        actions.append(a)
+        active.append(out.active)
+    return EpisodeBatch(torch.stack(states), goal, torch.stack(actions), torch.stack(active))
+
+
+def locate(episode: EpisodeBatch, state, action, next_state):
+    """(t, b) of the counted step with this state, action and next state (unique enough for tests)."""
+    for t, b in zip(*episode.step_index()):
+        if (int(episode.actions[t, b]) == int(action) and torch.equal(episode.states[t, b], state)
+                and torch.equal(episode.states[t + 1, b], next_state)):
+            yield int(t), int(b)
+
+
+@pytest.mark.parametrize("strategy", [s for s in HER_STRATEGIES if s != "none"])
+def test_rewards_and_dones_follow_the_environment_rule(strategy):
+    ep = play_random_episode(seed=1)
+    out = her_relabel(ep, strategy, k=3, generator=torch.Generator().manual_seed(0))
+    assert len(out) > 0
+    expected = goal_reached(out.next_state, out.goal).float()
+    assert torch.equal(out.reward, expected)
+    assert torch.equal(out.done, expected)
+    assert out.reward.sum() > 0  # hindsight goals make rewards appear
+
+
+def test_future_goals_come_from_the_same_episode_at_or_after_the_step():
+    ep = play_random_episode(n=5, agents=8, seed=2)
+    out = her_relabel(ep, "future", k=4, generator=torch.Generator().manual_seed(1))
+    assert len(out) == 4 * int(ep.active.sum())
+    lengths = ep.lengths
+    for i in range(len(out)):
+        matches = list(locate(ep, out.state[i], out.action[i], out.next_state[i]))
+        assert matches, "relabelled transition not found in the episode"
+        ok = False
+        for t, b in matches:
+            later = ep.states[t + 1 : int(lengths[b]) + 1, b]  # states reached at or after step t
+            ok = ok or bool((later == out.goal[i]).all(1).any())
+        assert ok, f"goal of transition {i} was not reached at or after its step in the same episode"
+
+
+def test_final_uses_last_achieved_state_and_episode_any_state():
+    ep = play_random_episode(n=5, agents=8, seed=3)
+    final = her_relabel(ep, "final")
+    t, b = ep.step_index()
+    assert torch.equal(final.goal, ep.states[ep.lengths[b], b])
+    episode = her_relabel(ep, "episode", k=2, generator=torch.Generator().manual_seed(0))
+    assert len(episode) == 2 * len(t)
+
+
+def test_seed30_relabels_about_30_percent_of_trajectories_with_one_goal_each():
+    ep = play_random_episode(n=40, agents=500, seed=4)  # 40 random bits: steps are unique to their agent
+    key = lambda s, s2: bytes(s.to(torch.uint8).tolist()) + bytes(s2.to(torch.uint8).tolist())  # noqa: E731
+    owner = {key(ep.states[t, b], ep.states[t + 1, b]): int(b) for t, b in zip(*ep.step_index())}
+    out = her_relabel(ep, "seed30", generator=torch.Generator().manual_seed(0))
+    goals: dict[int, set] = {}
+    for i in range(len(out)):
+        goals.setdefault(owner[key(out.state[i], out.next_state[i])], set()).add(bytes(out.goal[i].to(torch.uint8).tolist()))
+    assert 0.2 < len(goals) / 500 < 0.4  # 30% +- 4.9 standard deviations
+    assert all(len(g) == 1 for g in goals.values()), "a relabelled trajectory must get one goal for all its steps"
+    for b, (goal,) in ((b, g) for b, g in goals.items()):
+        achieved = {bytes(ep.states[t, b].to(torch.uint8).tolist()) for t in range(1, int(ep.lengths[b]) + 1)}
+        assert goal in achieved
+    relabelled_steps = sum(int(ep.lengths[b]) for b in goals)
+    assert len(out) == relabelled_steps  # every step of a picked trajectory, once
+
+
+def test_none_and_bad_arguments():
+    ep = play_random_episode()
+    assert len(her_relabel(ep, "none")) == 0
+    with pytest.raises(ValueError, match="unknown HER strategy"):
+        her_relabel(ep, "sometimes")
+    with pytest.raises(ValueError, match="k"):
+        her_relabel(ep, "future", k=0)

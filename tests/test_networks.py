@@ -1,0 +1,51 @@
+"""The three Q-networks share one interface: (state, goal) -> [batch, n]."""
+import pytest
+import torch
+
+from bitflip_lib.networks import HAR, MLP, UVFA, make_network
+
+
+@pytest.mark.parametrize("arch", ["uvfa", "mlp", "har"])
+def test_output_shape(arch):
+    net = make_network(arch, 7)
+    s, g = torch.randint(0, 2, (5, 7)).float(), torch.randint(0, 2, (5, 7)).float()
+    assert net(s, g).shape == (5, 7)
+
+
+def test_uvfa_matches_a_bilinear_form():
+    torch.manual_seed(0)
+    net = UVFA(5, embed=8)
+    s, g = torch.rand(3, 5), torch.rand(3, 5)
+    es, eg = net.state_encoder(s), net.goal_encoder(g)
+    w = net.weight.view(8, 5, 8)  # [E, n, E]
+    expected = torch.einsum("bi,iaj,bj->ba", es, w, eg) + net.bias
+    assert torch.allclose(net(s, g), expected, atol=1e-5)
+
+
+def test_har_equals_phi_applied_to_every_bit_and_works_at_any_n():
+    torch.manual_seed(0)
+    har = HAR(hidden=(8,))
+    s, g = torch.randint(0, 2, (4, 9)).float(), torch.randint(0, 2, (4, 9)).float()
+    differs = (s != g).float()
+    d = differs.sum(1, keepdim=True).expand(-1, 9) / 9
+    per_bit = har.phi(torch.stack([differs, d], -1)).squeeze(-1)
+    assert torch.allclose(har(s, g), per_bit, atol=1e-6)
+    assert har(torch.zeros(2, 300), torch.ones(2, 300)).shape == (2, 300)
+
+
+def test_har_is_permutation_equivariant():
+    har = HAR()
+    s, g = torch.randint(0, 2, (3, 12)).float(), torch.randint(0, 2, (3, 12)).float()
+    perm = torch.randperm(12)
+    assert torch.allclose(har(s[:, perm], g[:, perm]), har(s, g)[:, perm])
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="unknown architecture"):
+        make_network("transformer", 5)
+    with pytest.raises(ValueError, match="n must be"):
+        make_network("mlp", 0)
+    with pytest.raises(ValueError, match="built for n = 5"):
+        MLP(5)(torch.zeros(2, 6), torch.zeros(2, 6))
+    with pytest.raises(ValueError, match="same shape"):
+        HAR()(torch.zeros(2, 6), torch.zeros(2, 5))

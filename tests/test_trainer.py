@@ -1,0 +1,99 @@
+"""Training loop: smoke runs that must solve and must fail, determinism, callbacks, evaluation."""
+import pytest
+import torch
+from torch import nn
+
+from bitflip_lib.config import make_config
+from bitflip_lib.trainer import evaluate, train
+
+
+class FlipFirstDifferingBit(nn.Module):
+    """An optimal policy: Q is 1 on differing bits, 0 elsewhere."""
+
+    def forward(self, state, goal):
+        return (state != goal).float()
+
+
+class AlwaysBitZero(nn.Module):
+    def forward(self, state, goal):
+        q = torch.zeros_like(state)
+        q[:, 0] = 1
+        return q
+
+
+def test_evaluate_an_optimal_and_a_useless_policy():
+    good = evaluate(FlipFirstDifferingBit(), 20, num_agents=256)
+    assert good["success_rate"] == 1.0 and good["mean_distance"] == 0.0
+    assert good["mean_steps"] == pytest.approx(good["mean_start_distance"])
+    bad = evaluate(AlwaysBitZero(), 20, num_agents=256)
+    assert bad["success_rate"] < 0.01  # only start-goal pairs differing in bit 0 alone succeed
+    assert bad["mean_distance"] > 5
+
+
+@pytest.mark.slow
+def test_her_har_solves_n10():
+    result = train(make_config(n=10, arch="har", her="future", max_iterations=60), progress=False)
+    result.assert_solved(within=60)
+    assert result.final["success_rate"] >= 0.99
+    assert result.stopped_by == "solved"
+
+
+@pytest.mark.slow
+def test_vanilla_uvfa_fails_n15_in_a_small_budget():
+    config = make_config("writeup", n=15, arch="uvfa", her="none", max_iterations=40)
+    result = train(config, progress=False)
+    result.assert_not_solved()
+    assert result.final["success_rate"] < 0.05
+    assert result.history[-1]["rewards_seen"] < 40 * 16  # rewards are rare without HER
+
+
+def test_same_seed_same_history_on_cpu():
+    config = make_config(n=6, arch="mlp", her="future", max_iterations=4, gradient_steps=4, batch_size=32,
+                         num_eval_agents=64, device="cpu")
+    strip = lambda h: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in h]  # noqa: E731
+    a, b = train(config, progress=False), train(config, progress=False)
+    assert strip(a.history) == strip(b.history)
+    c = train(config.replace(seed=1), progress=False)
+    assert strip(c.history) != strip(a.history)
+
+
+def test_callback_sees_records_and_can_stop():
+    seen = []
+
+    def stop_at_three(record):
+        seen.append(record)
+        return record["iteration"] == 3
+
+    result = train(make_config(n=5, arch="har", max_iterations=50, early_stop=False, gradient_steps=2,
+                               num_eval_agents=32), callbacks=[stop_at_three], progress=False)
+    assert result.iterations == 3 and result.stopped_by == "callback"
+    assert [r["iteration"] for r in seen] == [1, 2, 3]
+    assert {"success_rate", "loss", "mean_q", "epsilon", "rewards_seen"} <= set(seen[0])
+
+
+def test_summary_is_json_ready():
+    import json
+
+    result = train(make_config(n=4, max_iterations=2, gradient_steps=1, num_eval_agents=16), progress=False)
+    summary = json.loads(json.dumps(result.summary()))
+    for key in ("n", "arch", "her", "seed", "iterations", "solved_at", "success_rate", "mean_distance",
+                "wall_seconds", "device"):
+        assert key in summary
+    json.dumps(result.to_dict())
+
+
+def test_solved_at_is_start_of_the_window():
+    config = make_config(n=5, arch="har", max_iterations=30, solved_window=3, num_eval_agents=256)
+    result = train(config, progress=False)
+    result.assert_solved()
+    rates = [h["success_rate"] for h in result.history]
+    start = result.solved_at - 1
+    assert all(r >= 0.99 for r in rates[start : start + 3])
+    assert start == 0 or rates[start - 1] < 0.99
+
+
+@pytest.mark.gpu
+def test_training_on_cuda():
+    result = train(make_config(n=8, arch="har", max_iterations=20, device="cuda"), progress=False)
+    assert result.device.startswith("cuda")
+    result.assert_solved()
