@@ -35,8 +35,8 @@ def test_constraints_pin_every_declared_package():
 
 
 def _pairs():
-    for folder in ("chapters", "solutions", "exercises"):
-        for py in sorted((ROOT / folder).glob("*.py")):
+    for folder, pattern in (("chapters", "[0-9]*.py"), ("solutions", "ex*.py"), ("exercises", "ex*.py")):
+        for py in sorted((ROOT / folder).glob(pattern)):
             yield pytest.param(py, id=f"{folder}/{py.name}")
 
 
