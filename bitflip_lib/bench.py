@@ -180,9 +180,11 @@ def format_bench(figures: dict) -> str:
 
 
 def run_bench(quick: bool = False, device: str = "auto", seeds: int = 5, as_json: bool = False,
-              skip: Iterable[str] = ()) -> int:
+              skip: Iterable[str] = (), uvfa_budget_seconds: float = 300.0) -> int:
     """What ``bitflip bench`` does: measure, then print a table (or one JSON document)."""
-    figures = bench(quick=quick, device=device, seeds=seeds, skip=skip,
+    if uvfa_budget_seconds <= 0:
+        raise ValueError(f"the UVFA budget must be positive seconds, got {uvfa_budget_seconds}")
+    figures = bench(quick=quick, device=device, seeds=seeds, skip=skip, uvfa_budget_seconds=uvfa_budget_seconds,
                     log=lambda line: print(f"bench: {line}", file=sys.stderr, flush=True))
     print(json.dumps(figures) if as_json else format_bench(figures), flush=True)
     return 0

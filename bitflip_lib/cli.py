@@ -178,7 +178,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     _set_threads(args)
     return run_bench(quick=args.quick, device=args.device, seeds=args.seeds, as_json=args.json,
-                     skip=args.skip or ())
+                     skip=args.skip or (), uvfa_budget_seconds=args.uvfa_budget)
 
 
 def cmd_grade(argv: Sequence[str]) -> int:
@@ -226,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     p.add_argument("--skip", nargs="+", choices=("env", "iteration", "har50", "har1024", "uvfa15"),
                    help="sections to leave out")
+    p.add_argument("--uvfa-budget", type=float, default=300.0, help="wall-clock seconds for the vanilla UVFA n = 15 run")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
     p.set_defaults(func=cmd_bench)
 

@@ -143,11 +143,73 @@ for preset, cells in compared.items():
             print(f"   differs: {c['method']:13s} n={c['n']:<3d} write-up {c['write-up']:7s} here {c['ours']}")
 
 # %% [markdown]
-# WHERE-WE-DIFFER (prose written once the stored grid is in; every sentence backed below)
+# ### What the comparison says
+#
+# **HER-HAR with the write-up's settings reproduces the write-up.** Every seed solves every n
+# we ran, and at n = 20-40 the median number of iterations lands close to the write-up's
+# (hundreds of iterations: it reports 373, 613 and 636). Our "solved at" is the first of the
+# 100 consecutive perfect evaluations that the write-up's stopping rule asks for.
+#
+# **The spread over seeds is large, and one kind of seed is lucky.** In several cells one seed
+# is "solved" within the first 10 iterations while the others need hundreds. That is not
+# learning: a freshly initialised HAR computes the same function phi for every bit, so its
+# greedy policy only has to prefer "flip a differing bit" over "flip a matching bit" at every
+# distance, and a random initialisation sometimes does that already (chapter 6). With a single
+# run per cell, as in the write-up, such luck cannot be told apart from learning; three seeds
+# show it.
+#
+# **With this course's settings HER-HAR is about a hundred times faster**: a median of at
+# most 7 iterations at every n from 5 to 50, where the write-up needed 373-658. The levers are
+# those of chapters 4-6: HER `future` (k = 4 relabelled goals per transition instead of one
+# for 30% of the episodes), 32 instead of 5 gradient steps per iteration, a faster Polyak
+# fraction (0.05), gamma close to 1 and the normalised distance feature.
+#
+# **Vanilla HAR is a coin toss, not a clean "fails from n = 30".** With the default settings,
+# every seed solves n <= 30, but the seeds split into two groups: those whose initial network
+# is already (nearly) right solve in a few iterations, the others need hundreds of iterations
+# or never get there: at n = 40 one seed in three never scores a single success in 3000
+# iterations. Without HER, rewards arrive only when the exploring agents stumble on their
+# goal, which the write-up's estimate 48000n / 2^n << 1 (Chau, seeds/000) says almost never
+# happens at n >= 30; a HAR that starts on the right side of the decision needs no reward to
+# be optimal, and one that starts on the wrong side gets too few to be corrected.
 
 # %%
 def entry(preset: str, method: str, n: int) -> dict | None:
     return next((e for e in entries[preset] if e["method"] == method and e["n"] == n), None)
+
+
+# Write-up settings, HER-HAR: every stored seed solved; at n = 20-40 the median is within a
+# factor of two of the write-up's count.
+for n in TABLE_NS:
+    e = entry("writeup", "HER-HAR", n)
+    if e is not None:
+        assert e["solved"] == e["runs"], (n, e)
+        if n in (20, 30, 40) and e["runs"] == 3:
+            theirs = WRITEUP_TABLE1["HER-HAR"][n]
+            assert theirs / 2 <= e["median_solved_at"] <= 2 * theirs, (n, e["median_solved_at"], theirs)
+assert entry("writeup", "HER-HAR", 20) is not None and entry("writeup", "HER-HAR", 30) is not None
+
+# Lucky seeds: some cell has one seed solved within 10 iterations and another after more than 100.
+lucky = [(p, e["method"], e["n"]) for p in entries for e in entries[p]
+         if e["solved_at"] and e["solved_at"][0] <= 10 and e["solved_at"][-1] > 100]
+print("cells with a lucky seed (<= 10 iterations) next to a slow one (> 100):", lucky)
+assert len(lucky) >= 3
+
+# Default settings, HER-HAR: all 3 seeds solve every n = 5..50, median at most 7 iterations.
+for n in TABLE_NS:
+    e = entry("default", "HER-HAR", n)
+    assert e is not None and e["runs"] == 3 and e["solved"] == 3 and e["median_solved_at"] <= 7, (n, e)
+
+# Default settings, vanilla HAR: all seeds solve n <= 30; at n = 40 one seed never succeeds.
+for n in (5, 10, 15, 20, 30):
+    e = entry("default", "Vanilla-HAR", n)
+    assert e["runs"] == 3 and e["solved"] == 3, (n, e)
+e40 = entry("default", "Vanilla-HAR", 40)
+failed40 = [r for r in rows["default"] if r["method"] == "Vanilla-HAR" and r["n"] == 40 and not r["solved"]]
+assert e40["runs"] == 3 and e40["solved"] == 2 and len(failed40) == 1
+assert failed40[0]["best_success"] == 0.0 and failed40[0]["iterations"] == 3000
+fast = [r["solved_at"] for r in rows["default"] if r["method"] == "Vanilla-HAR" and r["n"] >= 20 and r["solved"]]
+assert min(fast) <= 3 and max(fast) >= 100, fast
 
 
 # %% [markdown]
@@ -225,7 +287,22 @@ for name, record in beyond.items():
         print(f"    used unchanged at n={n:>5}: success {ev['success_rate']:.3f}, mean final distance {ev['mean_distance']:.2f}")
 
 # %% [markdown]
-# BEYOND-PROSE
+# **A HAR trained at n = 20 works unchanged at n = 1024.** The network trained at n = 20
+# (default settings, solved within a few iterations) is evaluated on 1024 fresh agents at
+# n = 50, 100, 200, 500 and 1024 without any further training: every agent reaches its goal,
+# and in the fewest possible flips (the mean number of steps equals the mean start distance).
+# This works because HAR's input is the pair (does this bit differ, distance / n): a network
+# that ranks "differs" above "matches" at every distance feature in [0, 1] is optimal at every
+# n. UVFA and the MLP cannot even be asked: their input layers have n-dependent shapes.
+
+# %%
+transfer = beyond.get("har_n20_evaluated_at_1024")
+assert transfer is not None, "results/beyond/har_n20_evaluated_at_1024.json is missing"
+assert transfer["summary"]["n"] == 20 and transfer["summary"]["solved_at"] is not None
+for n in ("50", "100", "200", "500", "1024"):
+    ev = transfer["evaluated_at"][n]
+    assert ev["success_rate"] == 1.0, (n, ev)
+    assert abs(ev["mean_steps"] - ev["mean_start_distance"]) < 1e-9, (n, ev)
 
 # %% [markdown]
 # ## 8. Checking the stored results
