@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import torch
@@ -186,16 +185,17 @@ def optimal_q_gap(distance: int | float | torch.Tensor, gamma: float) -> torch.T
     return gamma ** (d - 1) * (1.0 - gamma**2)
 
 
-def quotient_size(n: int) -> dict[str, float]:
+def quotient_size(n: int) -> dict[str, int]:
     """How many Q-values a table needs for n bits, against how many distinct ones the symmetry leaves.
 
-    ``table``: 2^n states x 2^n goals x n actions (a float, it overflows integers quickly).
+    ``table``: 2^n states x 2^n goals x n actions (an exact Python integer: use ``math.log10``
+    to print it, it overflows floats from n = 508 on).
     ``quotient``: distinct (distance, bit differs) pairs with the goal not yet reached:
     a differing bit needs 1 <= d <= n, a matching bit 1 <= d <= n - 1, so 2n - 1 pairs.
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    return {"table": math.ldexp(float(n), 2 * n), "quotient": 2 * n - 1}
+    return {"table": n * 4**n, "quotient": 2 * n - 1}
 
 
 def transfer_success(

@@ -40,7 +40,8 @@ def har_with_sign(sign: float) -> HAR:
 
 
 def test_quotient_size_counts_distinct_pairs():
-    assert quotient_size(1) == {"table": 4.0, "quotient": 1}
+    assert quotient_size(1) == {"table": 4, "quotient": 1}
+    assert quotient_size(1024)["table"] == 1024 * 2**2048  # exact, far beyond float range
     sizes = quotient_size(10)
     assert sizes["table"] == 2**10 * 2**10 * 10
     assert sizes["quotient"] == 19
