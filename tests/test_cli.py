@@ -78,14 +78,21 @@ def test_bad_arguments_exit_2_with_one_line(capsys, argv):
     assert "Traceback" not in err
 
 
-def test_grade_without_grader_or_with_it_does_not_crash(capsys):
-    try:
-        import bitflip_lib.grading  # noqa: F401
-    except ImportError:
-        code, _, err = run_cli(capsys, "grade")
-        assert code == 2 and "grader" in err
-    else:
-        pytest.skip("the grader exists; its own tests cover `bitflip grade`")
+def test_grade_delegates_to_the_grader(capsys, monkeypatch):
+    import types
+
+    seen = []
+    fake = types.ModuleType("bitflip_lib.grading")
+    fake.cli_main = lambda argv: seen.append(argv) or 3
+    monkeypatch.setitem(sys.modules, "bitflip_lib.grading", fake)
+    assert main(["grade", "ex01_env_step", "--verbose"]) == 3
+    assert seen == [["ex01_env_step", "--verbose"]]
+
+
+def test_grade_without_grader_exits_2(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "bitflip_lib.grading", None)  # import fails
+    code, out, err = run_cli(capsys, "grade")
+    assert code == 2 and out == "" and "grader" in err and len(err.strip().splitlines()) == 1
 
 
 def test_python_dash_m_entry_point():
