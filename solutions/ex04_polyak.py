@@ -72,7 +72,8 @@ check("ex04_polyak", polyak_update)
 # ## Experiment: how fast should the target follow?
 #
 # We train the handcrafted network (HAR, chapter 6) with HER on n = 30 bits, with your update at three
-# fractions: the write-up's 0.01, this library's default 0.05, and 0.2, on the same seeds. Iterations
+# fractions: the write-up's 0.01, this library's default 0.05, and 0.2, on the same seeds (one in quick
+# mode, two in full mode). Iterations
 # to solve (greedy success at least 0.99 on 1024 fresh agents, five evaluations in a row) are printed
 # per seed.
 
@@ -80,7 +81,7 @@ check("ex04_polyak", polyak_update)
 from bitflip_lib.grading.loop import LoopConfig, best_success, train_with_parts
 
 taus = [0.01, 0.05, 0.2]
-seeds = [0, 1] if QUICK else [0, 1, 2, 3]
+seeds = [0] if QUICK else [0, 1]
 budget = 60 if QUICK else 150
 runs = {}
 for tau in taus:
