@@ -51,6 +51,7 @@ from bitflip_lib.trainer import train
 QUICK = quick_mode()
 DEVICE = default_device(announce=True)
 print("mode:", "QUICK (small budgets, for CI)" if QUICK else "FULL")
+SHOW_PROGRESS = not QUICK  # progress bars for long full-mode runs; CI logs need none
 
 # %% [markdown]
 # ## 1. From a table to a goal-conditioned network
@@ -234,7 +235,7 @@ EXPECT_SOLVED = {5: True, 10: True, 15: False, 20: False}
 
 results = {}
 for n, budget in BUDGETS.items():
-    results[n] = train(base.replace(n=n, max_iterations=budget))
+    results[n] = train(base.replace(n=n, max_iterations=budget), progress=SHOW_PROGRESS)
     s = results[n].summary()
     print(f"n = {n:2d}: budget {budget:4d} iterations, solved at {s['solved_at']}, final success {s['success_rate']:.3f}, "
           f"{s['iterations']} iterations in {s['wall_seconds']:.0f} s")
