@@ -32,8 +32,8 @@
 #    $n \cdot 2^{-n}$;
 # 4. connect this toy problem to generating long text when only the finished text is scored.
 #
-# **Run time.** Quick mode: well under a minute on a laptop CPU. Full mode: a few minutes, almost
-# all of it the 200-iteration training run of section 5 (stop it early if you like).
+# **Run time.** Quick mode: under a minute on a laptop CPU. Full mode: a few minutes, almost
+# all of it the training run of section 5, which stops as soon as the task is solved.
 
 # %%
 import math
@@ -287,7 +287,7 @@ ax1.legend()
 ax1.grid(True, which="major", alpha=0.3)
 
 ax2.plot(NS, log2_p + NS, lw=2, label="$\\log_2 p(n) + n$")
-ax2.plot(NS, np.log2(NS), "--", label="$\\log_2 n$")
+ax2.plot(NS, log2_bound + NS, "--", label="bound: $\\log_2 \\frac{n}{2^n - 1} + n$")
 ax2.set_xscale("log")
 ax2.set_xlabel("number of bits $n$")
 ax2.set_ylabel("bits")
@@ -368,7 +368,9 @@ dash
 # %% [markdown]
 # The next cell does what pressing **Train** does, so that the notebook also runs unattended
 # (in quick mode the budget is only a few iterations: too few to learn, enough to check the
-# plumbing). It reports how many rewarded transitions the agents actually played.
+# plumbing). It reports how many rewarded transitions the agents actually played. With the full
+# budget of 200 iterations, plain DQN solves 5 bits (greedy success of at least 0.99 on 1024 test
+# agents, five evaluations in a row); the write-up reports 209 iterations for this setting.
 
 # %%
 run = dash.run()
@@ -379,6 +381,9 @@ assert run.iterations == len(run.history) and 1 <= run.iterations <= DASH_BUDGET
 assert 0.0 <= last["success_rate"] <= 1.0
 # At n = 5 rewards are not rare: some of the agents' own episodes already reached their goal.
 assert last["rewards_seen"] > 0
+if not QUICK:
+    run.assert_solved(within=DASH_BUDGET)
+    print(f"solved: success held from iteration {run.solved_at} on")
 
 # %% [markdown]
 # ## Summary
