@@ -30,7 +30,8 @@
 # 4. show that vanilla DQN learns small n and fails from n = 15 on, and explain the failure by
 #    counting rewards: the expected number of rewarded transitions against $2^n$.
 #
-# **Run time.** Quick mode (CI, `BITFLIP_QUICK=1`): about 1-2 minutes on a 2-core CPU. Full mode:
+# **Run time.** Quick mode (CI, `BITFLIP_QUICK=1`): about 2 minutes on a 2-core CPU (3.6 minutes
+# measured on a 2-core machine shared with several other jobs). Full mode:
 # about 30-40 minutes on a 2-core CPU (the write-up's network is expensive: up to 1 s per
 # iteration at n = 20); a GPU is used automatically when there is one.
 

@@ -33,7 +33,8 @@
 # 4. show, on the same network and settings, that HER solves what vanilla DQN cannot, and compare
 #    strategies and $k$ on the same seeds.
 #
-# **Run time.** Quick mode (CI): about 2-3 minutes on a 2-core CPU. Full mode: about 20 minutes on
+# **Run time.** Quick mode (CI): about 3 minutes on a 2-core CPU (6 minutes measured on a 2-core
+# machine shared with several other jobs). Full mode: about 20 minutes on
 # a 2-core CPU (several seeds, n = 15 and 20).
 
 # %%
