@@ -145,18 +145,25 @@ for preset, cells in compared.items():
 # %% [markdown]
 # ### What the comparison says
 #
-# **HER-HAR with the write-up's settings reproduces the write-up.** Every seed solves every n
-# we ran, and at n = 20-40 the median number of iterations lands close to the write-up's
-# (hundreds of iterations: it reports 373, 613 and 636). Our "solved at" is the first of the
-# 100 consecutive perfect evaluations that the write-up's stopping rule asks for.
+# **HER-HAR with the write-up's settings reproduces the write-up.** Every seed reaches a
+# greedy success of 1.00 at every n we ran, and at n = 20-40 the median number of iterations
+# of the solving seeds lands within a factor of two of the write-up's (hundreds of
+# iterations: it reports 373, 613 and 636). Our "solved at" is the first of the 100
+# consecutive perfect evaluations that the write-up's stopping rule asks for. That rule is
+# strict: at n = 40 and at n = 50 one seed reached 1.00 and then kept dipping to 0.998-0.999
+# (one or two agents out of 1024 missing their goal) and never strung 100 perfect evaluations
+# together in 3000 iterations, so it counts as a failure although its policy is nearly
+# perfect. A single run per cell, as in the write-up, could have landed on either side.
 #
 # **The spread over seeds is large, and one kind of seed is lucky.** In several cells one seed
 # is "solved" within the first 10 iterations while the others need hundreds. That is not
 # learning: a freshly initialised HAR computes the same function phi for every bit, so its
 # greedy policy only has to prefer "flip a differing bit" over "flip a matching bit" at every
-# distance, and a random initialisation sometimes does that already (chapter 6). With a single
-# run per cell, as in the write-up, such luck cannot be told apart from learning; three seeds
-# show it.
+# distance, and a random initialisation sometimes does that already (chapter 6). HAR's weights
+# do not depend on n, so a seed starts from the same network at every n: under the write-up's
+# settings seed 2 is the lucky one everywhere (solved within 16 iterations up to n = 40, and
+# at 89 at n = 50, where the other seeds need 314 or fail). With a single run per cell, as in
+# the write-up, such luck cannot be told apart from learning; three seeds show it.
 #
 # **With this course's settings HER-HAR is about a hundred times faster**: a median of at
 # most 7 iterations at every n from 5 to 50, where the write-up needed 373-658. The levers are
@@ -178,16 +185,24 @@ def entry(preset: str, method: str, n: int) -> dict | None:
     return next((e for e in entries[preset] if e["method"] == method and e["n"] == n), None)
 
 
-# Write-up settings, HER-HAR: every stored seed solved; at n = 20-40 the median is within a
-# factor of two of the write-up's count.
-for n in TABLE_NS:
+# Write-up settings, HER-HAR: every stored seed reached success 1.00; at n = 20-40 the median of
+# the solving seeds is within a factor of two of the write-up's count.
+her_har_writeup = [r for r in rows["writeup"] if r["method"] == "HER-HAR"]
+assert her_har_writeup and all(r["best_success"] == 1.0 for r in her_har_writeup)
+for n in (20, 30, 40):
     e = entry("writeup", "HER-HAR", n)
-    if e is not None:
-        assert e["solved"] == e["runs"], (n, e)
-        if n in (20, 30, 40) and e["runs"] == 3:
-            theirs = WRITEUP_TABLE1["HER-HAR"][n]
-            assert theirs / 2 <= e["median_solved_at"] <= 2 * theirs, (n, e["median_solved_at"], theirs)
-assert entry("writeup", "HER-HAR", 20) is not None and entry("writeup", "HER-HAR", 30) is not None
+    theirs = WRITEUP_TABLE1["HER-HAR"][n]
+    assert e["runs"] == 3 and theirs / 2 <= e["median_solved_at"] <= 2 * theirs, (n, e["median_solved_at"], theirs)
+# The one strict-criterion failure: n = 40, near-perfect in its second half but never 100 x 1.00 in a row.
+unsolved = sorted((r for r in her_har_writeup if not r["solved"]), key=lambda r: r["n"])
+assert [(r["n"], r["iterations"]) for r in unsolved] == [(40, 3000), (50, 3000)], unsolved
+for r in unsolved:
+    late = r["curve"]["success_rate"][50:]  # the second half of the stored curve
+    assert min(late) >= 0.998 and late.count(1.0) < len(late), r["name"]
+# The lucky seed: seed 2 solves fastest at every n under the write-up's settings.
+seed2 = {r["n"]: r["solved_at"] for r in her_har_writeup if r["seed"] == 2}
+assert len(seed2) == 7 and all(seed2[n] <= 16 for n in TABLE_NS if n <= 40) and seed2[50] <= 89, seed2
+assert all(r["solved_at"] is None or r["solved_at"] >= seed2[r["n"]] for r in her_har_writeup)
 
 # Lucky seeds: some cell has one seed solved within 10 iterations and another after more than 100.
 lucky = [(p, e["method"], e["n"]) for p in entries for e in entries[p]
@@ -313,9 +328,12 @@ for n in ("50", "100", "200", "500", "1024"):
 # counts (floating-point sums are not associative), verdicts should not.
 
 # %%
-RERUN_QUICK = [("default", "har", "future", 20, 0), ("default", "har", "none", 20, 0)]
-RERUN_FULL = RERUN_QUICK + [("default", "har", "future", 50, 0), ("default", "har", "none", 50, 0),
-                            ("writeup", "har", "seed30", 20, 0)]
+# (preset, arch, HER, n, seed): cheap cells in quick mode; full mode adds longer ones, among them
+# a stored failure (vanilla HAR, n = 40, seed 2: 3000 iterations).
+RERUN_QUICK = [("default", "har", "future", 20, 0), ("default", "har", "none", 20, 0),
+               ("writeup", "har", "seed30", 5, 0)]
+RERUN_FULL = RERUN_QUICK + [("default", "har", "future", 50, 0), ("writeup", "har", "seed30", 20, 0),
+                            ("default", "har", "none", 40, 2)]
 stored_by_name = {r["name"]: r for preset in rows for r in rows[preset]}
 checked = []
 for preset, arch, her, n, seed in (RERUN_QUICK if QUICK else RERUN_FULL):
@@ -358,7 +376,22 @@ for (preset, method), cells in missing.items():
 # %% [markdown]
 # ## Summary
 #
-# SUMMARY-PROSE
+# * Results of long experiments belong on disk, next to the exact configuration that made
+#   them, and a sweep should be resumable: `bitflip sweep` writes one JSON file per run and
+#   skips what is stored; `bitflip table` renders the table you saw.
+# * Under its own settings, the write-up's central claim holds here: HER with its handcrafted
+#   architecture solves n = 20-50 in a few hundred iterations, within a factor of two of its
+#   numbers. Its strict success criterion (100 perfect evaluations in a row) turns two
+#   near-perfect seeds into "fails".
+# * With this course's settings (HER `future`, more gradient steps, faster Polyak averaging,
+#   gamma near 1) the same architecture needs a handful of iterations, at every n up to 50.
+# * Vanilla HAR is seed-dependent rather than failing from n = 30: whether a seed solves it in
+#   a few iterations, in hundreds, or never, depends mostly on where its initial network
+#   starts. One run per cell cannot show that; several seeds can.
+# * HAR's inductive bias makes n almost irrelevant: a network trained at n = 20 is optimal,
+#   unchanged, at n = 1024.
+# * The generic networks (UVFA, MLP) are where the hard open problem lies, and they are the
+#   expensive cells of the grid; section 9 lists what is still to be run.
 #
 # **Exercises.** There is no new exercise for this chapter; reproduce a cell yourself instead:
 # pick one marked `-` above, run it with `bitflip sweep ... --out results/writeup`, and rerun
