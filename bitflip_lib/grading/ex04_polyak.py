@@ -13,16 +13,17 @@ import torch
 from torch import nn
 
 from bitflip_lib import dqn
-from bitflip_lib.grading.helpers import devices, expect, expect_close
+from bitflip_lib.grading.helpers import devices, expect, expect_close, generator
 from bitflip_lib.grading.loop import LoopConfig, best_success, train_with_parts
 from bitflip_lib.grading.report import Check, Exercise
 from bitflip_lib.networks import HAR, MLP, UVFA
 
 
 def _pair(make, seed: int, device="cpu") -> tuple[nn.Module, nn.Module]:
-    torch.manual_seed(seed)
-    online = make().to(device)
-    target = make().to(device)  # different initial weights
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        online = make().to(device)
+        target = make().to(device)  # different initial weights
     return target, online
 
 
@@ -79,7 +80,7 @@ def check_in_place(ns: Mapping) -> str:
 def check_autograd(ns: Mapping) -> str:
     # A target copied with copy.deepcopy still has requires_grad=True parameters.
     target, online = _pair(lambda: MLP(4, hidden=(8,)), 7)
-    loss = online(torch.rand(3, 4), torch.rand(3, 4)).sum()
+    loss = online(torch.rand(3, 4, generator=generator(1)), torch.rand(3, 4, generator=generator(2))).sum()
     loss.backward()  # the online network has gradients, as it does during training
     ns["polyak_update"](target, online, 0.2)
     for name, p in target.named_parameters():

@@ -20,8 +20,9 @@ from bitflip_lib.trainer import evaluate, train
 
 
 def _build(ns: Mapping, seed: int = 0, **kwargs) -> nn.Module:
-    torch.manual_seed(seed)
-    net = ns["HARNetwork"](**kwargs)
+    with torch.random.fork_rng(devices=[]):  # seeded, without disturbing the notebook's own random state
+        torch.manual_seed(seed)
+        net = ns["HARNetwork"](**kwargs)
     expect(isinstance(net, nn.Module), f"HARNetwork(...) should be a torch.nn.Module, got {type(net).__name__}")
     return net
 
@@ -38,7 +39,7 @@ def check_module(ns: Mapping) -> str:
     params = [p for p in net.parameters() if p.requires_grad]
     expect(len(params) > 0, "HARNetwork has no trainable parameters: build phi from nn.Linear layers in __init__")
     expect(isinstance(getattr(net, "phi", None), nn.Module), "HARNetwork needs an attribute phi (an nn.Module mapping [..., 2] -> [..., 1])")
-    out = net.phi(torch.rand(5, 2))
+    out = net.phi(torch.rand(5, 2, generator=generator(0)))
     expect_tensor(out, "phi(torch.rand(5, 2))", shape=(5, 1))
     count = sum(p.numel() for p in params)
     expect(count == 2 * 64 + 64 + 64 * 64 + 64 + 64 + 1, f"with hidden=(64, 64), phi should be Linear(2, 64), ReLU, Linear(64, 64), ReLU, Linear(64, 1): "
@@ -60,7 +61,9 @@ def check_shapes(ns: Mapping) -> str:
 def check_matches_library(ns: Mapping) -> str:
     for normalize in (True, False):
         net = _build(ns, hidden=(16, 16), normalize_distance=normalize)
-        reference = HAR(hidden=(16, 16), normalize_distance=normalize)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(1)
+            reference = HAR(hidden=(16, 16), normalize_distance=normalize)
         try:
             net.phi.load_state_dict(reference.phi.state_dict())
         except (RuntimeError, KeyError) as err:
