@@ -240,7 +240,8 @@ for name in variants:
 #   times higher.
 # * **The drift needs gamma near 1.** With the write-up's gamma = 0.9, the same unclipped run
 #   stays inside [0, 1]: the bias is multiplied by about $\gamma/(1-\gamma) = 9$ instead of 49.
-# * **With clipping, Q stays in [0, 1]**, the loss falls and stays small, and the policy learns.
+# * **With clipping, Q stays in [0, 1]**, the loss falls and stays small, and with HER the
+#   policy learns, where the unclipped HER runs learn nothing.
 
 # %%
 for name in ("plain", "polyak only", "polyak only, no HER"):
