@@ -1,4 +1,4 @@
-"""Shared pytest set-up: GPU tests run only where CUDA exists; notebooks run in quick mode."""
+"""Shared pytest set-up (tests and notebooks): GPU tests run only where CUDA exists; quick mode by default."""
 from __future__ import annotations
 
 import os
