@@ -96,7 +96,7 @@ from bitflip_lib.theory import random_success_probability
 
 def random_episode_success(n: int, agents: int, seed: int = 0) -> float:
     """Fraction of random agents that reach their goal within n flips, played with env_step."""
-    env = BitFlipEnv(n, num_agents=agents, seed=seed)  # only used to draw start and goal
+    env = BitFlipEnv(n, num_agents=agents, device="cpu", seed=seed)  # only used to draw start and goal
     state, goal = env.reset()
     done = torch.zeros(agents, dtype=torch.bool)
     g = torch.Generator().manual_seed(seed)

@@ -93,7 +93,7 @@ Q_star = value_iteration(n, gamma)
 Q = torch.zeros_like(Q_star)
 agents = 64
 iterations = 300 if QUICK else 1000
-env = BitFlipEnv(n, num_agents=agents, seed=0)
+env = BitFlipEnv(n, num_agents=agents, device="cpu", seed=0)  # tables live on the CPU
 rng = torch.Generator().manual_seed(0)
 acting = tabular.distance_table(n) > 0
 errors = []

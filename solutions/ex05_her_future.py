@@ -84,7 +84,7 @@ check("ex05_her_future", her_relabel_future)
 # %%
 n, agents = 20, 16
 episodes = 50 if QUICK else 500
-env = BitFlipEnv(n, num_agents=agents, seed=0)
+env = BitFlipEnv(n, num_agents=agents, device="cpu", seed=0)
 rng = torch.Generator().manual_seed(0)
 played_rewards = played_total = relabelled_rewards = relabelled_total = 0
 for _ in range(episodes):

@@ -126,10 +126,11 @@ from bitflip_lib.theory import optimal_q
 
 n_train, gamma = 20, result.config.effective_gamma
 d = torch.arange(1, n_train + 1)
+device = next(net.parameters()).device  # train() moved the network to the GPU if there is one
 with torch.no_grad():
-    feature = d.float() / n_train
-    phi_differs = net.phi(torch.stack([torch.ones_like(feature), feature], dim=1)).squeeze(1)
-    phi_matches = net.phi(torch.stack([torch.zeros_like(feature), feature], dim=1)).squeeze(1)
+    feature = d.float().to(device) / n_train
+    phi_differs = net.phi(torch.stack([torch.ones_like(feature), feature], dim=1)).squeeze(1).cpu()
+    phi_matches = net.phi(torch.stack([torch.zeros_like(feature), feature], dim=1)).squeeze(1).cpu()
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot(d, phi_differs, "o-", label="phi: flip a differing bit")
 ax.plot(d, phi_matches, "s-", label="phi: flip a matching bit")

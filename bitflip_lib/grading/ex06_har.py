@@ -100,7 +100,7 @@ def check_gradients(ns: Mapping) -> str:
 def check_training(ns: Mapping) -> str:
     config = make_config(n=20, arch="har", her="future", max_iterations=60, seed=2)
     net = _build(ns, seed=2)
-    before = evaluate(net, 20, num_agents=512, seed=5)["success_rate"]
+    before = evaluate(net, 20, num_agents=512, seed=5, device=next(net.parameters()).device)["success_rate"]
     result = train(config, network=net, progress=False)
     expect(result.solved_at is not None, f"train(..., network=HARNetwork()) should solve n = 20 within {config.max_iterations} iterations "
            f"(success {result.final.get('success_rate')})")
