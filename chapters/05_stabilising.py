@@ -29,8 +29,8 @@
 #    discount close to 1 and a buffer full of rewards (HER) make the drift worse;
 # 4. run an ablation on the same seeds, read its curves, and say honestly which effects show.
 #
-# **Run time.** Quick mode (CI): about 2 minutes on a 2-core CPU. Full mode: about 10 minutes
-# (more iterations and three seeds).
+# **Run time.** Quick mode (CI): 1-3 minutes on a 2-core CPU. Full mode: 10-20 minutes
+# (300 iterations and three seeds per variant).
 
 # %%
 import math
