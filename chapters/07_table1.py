@@ -161,24 +161,31 @@ for preset, cells in compared.items():
 # greedy policy only has to prefer "flip a differing bit" over "flip a matching bit" at every
 # distance, and a random initialisation sometimes does that already (chapter 6). HAR's weights
 # do not depend on n, so a seed starts from the same network at every n: under the write-up's
-# settings seed 2 is the lucky one everywhere (solved within 16 iterations up to n = 40, and
-# at 89 at n = 50, where the other seeds need 314 or fail). With a single run per cell, as in
-# the write-up, such luck cannot be told apart from learning; three seeds show it.
+# settings seed 2's initial network is already perfect at n <= 20 (success 1.00 at the very
+# first evaluation, "solved at 1"), and it is the fastest seed at n = 30-50 as well. With a
+# single run per cell, as in the write-up, such luck cannot be told apart from learning;
+# three seeds show it.
 #
 # **With this course's settings HER-HAR is about a hundred times faster**: a median of at
-# most 7 iterations at every n from 5 to 50, where the write-up needed 373-658. The levers are
-# those of chapters 4-6: HER `future` (k = 4 relabelled goals per transition instead of one
-# for 30% of the episodes), 32 instead of 5 gradient steps per iteration, a faster Polyak
+# most 7 iterations at every n from 5 to 50, where the write-up needed 373-658. This is
+# learning, not only a lucky start: at n >= 30 every seed's success falls (to about
+# 0.1-0.6) during the first updates and is back at 1.00 a few iterations later. The levers
+# are those of chapters 4-6: HER `future` (k = 4 relabelled goals per transition instead of
+# one for 30% of the episodes), 32 instead of 5 gradient steps per iteration, a faster Polyak
 # fraction (0.05), gamma close to 1 and the normalised distance feature.
 #
-# **Vanilla HAR is a coin toss, not a clean "fails from n = 30".** With the default settings,
-# every seed solves n <= 30, but the seeds split into two groups: those whose initial network
-# is already (nearly) right solve in a few iterations, the others need hundreds of iterations
-# or never get there: at n = 40 one seed in three never scores a single success in 3000
-# iterations. Without HER, rewards arrive only when the exploring agents stumble on their
-# goal, which the write-up's estimate 48000n / 2^n << 1 (Chau, seeds/000) says almost never
-# happens at n >= 30; a HAR that starts on the right side of the decision needs no reward to
-# be optimal, and one that starts on the wrong side gets too few to be corrected.
+# **Vanilla HAR is a coin toss, not a clean "fails from n = 30".** With the default settings
+# every seed solves n <= 30 and two of three solve n = 40, most of them within 1-3
+# iterations. The curves show how: in those runs the greedy policy is either perfect from
+# the start or flips to perfect after one or two iterations, far too soon to have learnt from
+# rewards, which vanilla agents at n >= 30 almost never see (the write-up's estimate
+# 48000n / 2^n << 1, Chau, seeds/000). The same network can fall the other way: seed 1 starts
+# perfect at n >= 15, collapses to 0.00 after the first updates, and needs 10 (n = 15) to
+# 144-362 (n = 20-40) iterations to come back; seed 2 at n = 40 stays at 0.00 for all 3000
+# iterations. Without rewards, the
+# updates only drag the Q-values of "flip a differing bit" and "flip a matching bit" around
+# together, and which one ends up on top is luck. The write-up's single runs at n >= 30 drew
+# the unlucky side; with three seeds we see both.
 
 # %%
 def entry(preset: str, method: str, n: int) -> dict | None:
@@ -210,10 +217,18 @@ lucky = [(p, e["method"], e["n"]) for p in entries for e in entries[p]
 print("cells with a lucky seed (<= 10 iterations) next to a slow one (> 100):", lucky)
 assert len(lucky) >= 3
 
-# Default settings, HER-HAR: all 3 seeds solve every n = 5..50, median at most 7 iterations.
+# ... and seed 2's initial network is already perfect at n <= 20.
+assert all(r["curve"]["success_rate"][0] == 1.0 and r["solved_at"] == 1
+           for r in her_har_writeup if r["seed"] == 2 and r["n"] <= 20)
+
+# Default settings, HER-HAR: all 3 seeds solve every n = 5..50, median at most 7 iterations;
+# at n >= 30 success first drops to 0.1-0.6 and then recovers.
 for n in TABLE_NS:
     e = entry("default", "HER-HAR", n)
     assert e is not None and e["runs"] == 3 and e["solved"] == 3 and e["median_solved_at"] <= 7, (n, e)
+for r in rows["default"]:
+    if r["method"] == "HER-HAR" and r["n"] >= 30:
+        assert 0.05 <= min(r["curve"]["success_rate"][:3]) <= 0.6 and r["solved_at"] <= 7, r["name"]
 
 # Default settings, vanilla HAR: all seeds solve n <= 30; at n = 40 one seed never succeeds.
 for n in (5, 10, 15, 20, 30):
@@ -223,8 +238,14 @@ e40 = entry("default", "Vanilla-HAR", 40)
 failed40 = [r for r in rows["default"] if r["method"] == "Vanilla-HAR" and r["n"] == 40 and not r["solved"]]
 assert e40["runs"] == 3 and e40["solved"] == 2 and len(failed40) == 1
 assert failed40[0]["best_success"] == 0.0 and failed40[0]["iterations"] == 3000
-fast = [r["solved_at"] for r in rows["default"] if r["method"] == "Vanilla-HAR" and r["n"] >= 20 and r["solved"]]
-assert min(fast) <= 3 and max(fast) >= 100, fast
+vanilla = {(r["seed"], r["n"]): r for r in rows["default"] if r["method"] == "Vanilla-HAR"}
+quick_ones = [r for r in vanilla.values() if r["solved"] and r["solved_at"] <= 3]
+assert len(quick_ones) >= 2 * len(vanilla) // 3, len(quick_ones)  # most runs: 1-3 iterations
+for n in (15, 20, 30, 40):  # seed 1: perfect at first, then collapse
+    c = vanilla[(1, n)]["curve"]["success_rate"]
+    assert c[0] == 1.0 and min(c[1:4]) <= 0.01, (n, c[:4])
+assert [vanilla[(1, n)]["solved_at"] for n in (20, 30, 40)] == [144, 362, 257]
+assert vanilla[(2, 40)]["best_success"] == 0.0
 
 
 # %% [markdown]
@@ -288,8 +309,8 @@ plt.show()
 # ## 7. Beyond the write-up: n = 1024
 #
 # The write-up stops at n = 50. Chapter 6 argued that HAR's inductive bias makes n nearly
-# irrelevant, as long as gamma approaches 1 (the default preset uses gamma = 1 - 1/n). Two
-# stored runs test that (`results/beyond/`).
+# irrelevant, as long as gamma approaches 1 (the default preset uses gamma = 1 - 1/n). The
+# stored runs in `results/beyond/` test that; the list below prints whatever is stored there.
 
 # %%
 BEYOND = RESULTS / "beyond"
