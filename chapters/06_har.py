@@ -33,9 +33,9 @@
 # 4. explain why a freshly initialised HAR is often already optimal, and why vanilla HAR can
 #    even "solve" the task without seeing a single reward: what a strong inductive bias does.
 #
-# **Run time.** Quick mode (CI): about 1 minute on a quiet 2-core CPU (a few on a busy one).
-# Full mode: roughly 30 minutes (HER-HAR up to n = 500, a discount experiment at n = 500, more
-# seeds, the full vanilla-HAR experiment).
+# **Run time.** Quick mode (CI): about 1 minute on a 2-core CPU. Full mode: about 7 minutes
+# (HER-HAR up to n = 500, a discount experiment at n = 500, three seeds of the full
+# vanilla-HAR experiment); longer when other jobs share the CPU.
 
 # %%
 import math
