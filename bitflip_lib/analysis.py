@@ -20,8 +20,7 @@ from bitflip_lib.dqn import epsilon_greedy
 from bitflip_lib.env import BitFlipEnv
 from bitflip_lib.her import HER_STRATEGIES, her_relabel
 from bitflip_lib.networks import HAR
-from bitflip_lib.replay import EpisodeBatch
-from bitflip_lib.trainer import TrainResult, evaluate, train
+from bitflip_lib.trainer import TrainResult, evaluate, play_episode, train
 
 
 def run_ablation(
@@ -112,20 +111,14 @@ def rewarded_fraction(
     generator = torch.Generator().manual_seed(seed)
     env = BitFlipEnv(n, num_agents, generator=generator)
     counts = {"played": [0, 0], "relabelled": [0, 0]}
+    @torch.no_grad()
+    def act(state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        if network is None:
+            return torch.randint(0, n, (num_agents,), generator=generator)
+        return epsilon_greedy(network(state, goal), epsilon, generator)
+
     for _ in range(episodes):
-        state, goal = env.reset()
-        states, actions, active = [state.to(torch.uint8)], [], []
-        while not env.episode_over:
-            if network is None:
-                action = torch.randint(0, n, (num_agents,), generator=generator)
-            else:
-                action = epsilon_greedy(network(state, goal), epsilon, generator)
-            step = env.step(action)
-            state = step.state
-            states.append(state.to(torch.uint8))
-            actions.append(action)
-            active.append(step.active)
-        episode = EpisodeBatch(torch.stack(states), goal.to(torch.uint8), torch.stack(actions), torch.stack(active))
+        episode = play_episode(env, act)
         played = episode.transitions()
         relabelled = her_relabel(episode, her, k, generator)
         counts["played"][0] += int(played.reward.sum())

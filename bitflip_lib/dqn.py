@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -107,6 +108,9 @@ class DQNLearner:
         clip_targets: clip TD targets to [0, 1].
         loss: ``mse`` or ``huber``.
         double_dqn: pick the next action with the online network, evaluate with the target.
+        td_target_fn: ``(reward, done, next_q, gamma) -> target`` used instead of :func:`td_target`
+            (clipping included), e.g. a student's own; ``None`` uses the library's.
+        polyak_fn: ``(target, online, tau) -> None`` used instead of :func:`polyak_update`.
     """
 
     def __init__(
@@ -119,6 +123,8 @@ class DQNLearner:
         clip_targets: bool = True,
         loss: str = "mse",
         double_dqn: bool = False,
+        td_target_fn: Callable | None = None,
+        polyak_fn: Callable | None = None,
     ) -> None:
         if loss not in ("mse", "huber"):
             raise ValueError(f"unknown loss {loss!r}: use 'mse' or 'huber'")
@@ -131,6 +137,7 @@ class DQNLearner:
         self.optimizer = torch.optim.Adam(network.parameters(), lr=lr, amsgrad=amsgrad)
         self.gamma, self.tau, self.clip_targets = gamma, tau, clip_targets
         self.loss_name, self.double_dqn = loss, double_dqn
+        self.td_target_fn, self.polyak_fn = td_target_fn, polyak_fn or polyak_update
 
     def update(self, batch: Transitions) -> dict[str, float]:
         """One gradient step on a batch; returns loss, mean Q and mean target as 0-d tensors.
@@ -143,11 +150,14 @@ class DQNLearner:
             evaluator = self.target if self.target is not None else self.online
             next_q = evaluator(batch.next_state, batch.goal)
             next_action = self.online(batch.next_state, batch.goal).argmax(1) if self.double_dqn else None
-            target = td_target(batch.reward, batch.done, next_q, self.gamma, self.clip_targets, next_action)
+            if self.td_target_fn is None:
+                target = td_target(batch.reward, batch.done, next_q, self.gamma, self.clip_targets, next_action)
+            else:
+                target = self.td_target_fn(batch.reward, batch.done, next_q, self.gamma).to(q.dtype)
         loss = F.mse_loss(q, target) if self.loss_name == "mse" else F.smooth_l1_loss(q, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         if self.target is not None:
-            polyak_update(self.target, self.online, self.tau)
+            self.polyak_fn(self.target, self.online, self.tau)
         return {"loss": loss.detach(), "mean_q": q.detach().mean(), "mean_target": target.mean()}

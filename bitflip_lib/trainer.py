@@ -19,7 +19,8 @@ from torch import nn
 from bitflip_lib import __version__
 from bitflip_lib.config import TrainConfig
 from bitflip_lib.device import default_device, describe_device
-from bitflip_lib.dqn import DQNLearner, EpsilonSchedule, epsilon_greedy
+from bitflip_lib.dqn import DQNLearner, EpsilonSchedule
+from bitflip_lib.dqn import epsilon_greedy as default_epsilon_greedy
 from bitflip_lib.env import BitFlipEnv
 from bitflip_lib.her import her_relabel
 from bitflip_lib.networks import make_network
@@ -157,6 +158,20 @@ def _mean(values: list[torch.Tensor]) -> float | None:
     return float(torch.stack(values).mean()) if values else None
 
 
+def play_episode(env: BitFlipEnv, act: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> EpisodeBatch:
+    """Play one episode of every agent in ``env`` with ``act(state, goal) -> actions`` (bits kept as uint8)."""
+    state, goal = env.reset()
+    states, actions, active = [state.to(torch.uint8)], [], []
+    while not env.episode_over:
+        action = act(state, goal)
+        step = env.step(action)
+        state = step.state
+        states.append(state.to(torch.uint8))
+        actions.append(action)
+        active.append(step.active)
+    return EpisodeBatch(torch.stack(states), goal.to(torch.uint8), torch.stack(actions), torch.stack(active))
+
+
 def build_network(config: TrainConfig, device: torch.device) -> nn.Module:
     """The configured Q-network, initialised from ``config.seed`` without touching the global RNG."""
     kwargs: dict = {}
@@ -175,6 +190,11 @@ def train(
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
     network: nn.Module | None = None,
+    *,
+    relabel: Callable | None = None,
+    td_target: Callable | None = None,
+    epsilon_greedy: Callable | None = None,
+    polyak_update: Callable | None = None,
 ) -> TrainResult:
     """Train a goal-conditioned DQN on n-bit flipping as ``config`` says.
 
@@ -184,6 +204,12 @@ def train(
             callback that returns True stops training (the dashboards' Stop button does this).
         progress: show a progress bar (terminal or notebook).
         network: start from this network instead of a fresh one (it is trained in place).
+        relabel, td_target, epsilon_greedy, polyak_update: replace one part of the algorithm,
+            e.g. with a student's own function: ``relabel(episode, k, generator) -> Transitions``
+            (used instead of ``config.her``'s strategy unless ``config.her`` is ``none``),
+            ``td_target(reward, done, next_q, gamma) -> target`` (clipping included),
+            ``epsilon_greedy(q, epsilon, generator) -> actions``,
+            ``polyak_update(target, online, tau) -> None``.
     """
     config.validate()
     device = default_device(config.device)
@@ -193,7 +219,11 @@ def train(
 
     network = build_network(config, device) if network is None else network.to(device)
     learner = DQNLearner(network, gamma, config.lr, config.amsgrad, config.polyak, config.clip_targets,
-                         config.loss, config.double_dqn)
+                         config.loss, config.double_dqn, td_target_fn=td_target, polyak_fn=polyak_update)
+    choose_action = epsilon_greedy or default_epsilon_greedy
+    if relabel is None:
+        def relabel(episode: EpisodeBatch, k: int, gen: torch.Generator) -> Transitions:
+            return her_relabel(episode, config.her, k, gen)
     schedule = EpsilonSchedule(config.eps_start, config.eps_end, config.eps_decay, config.eps_schedule, config.eps_decay_steps)
     buffer = ReplayBuffer(n, config.buffer_capacity, device)
     env = BitFlipEnv(n, config.num_train_agents, config.max_steps, device=device, generator=generator)
@@ -209,22 +239,22 @@ def train(
     for iteration in range(1, config.max_iterations + 1):
         # 1. Play one epsilon-greedy episode with every training agent.
         epsilon = schedule.value(gradient_step)
-        state, goal = env.reset()
-        states, actions, active = [state.to(torch.uint8)], [], []
-        while not env.episode_over:
-            with torch.no_grad():
-                action = epsilon_greedy(network(state, goal), epsilon, generator)
-            step = env.step(action)
-            state = step.state
-            states.append(state.to(torch.uint8))
-            actions.append(action)
-            active.append(step.active)
-        episode = EpisodeBatch(torch.stack(states), goal.to(torch.uint8), torch.stack(actions), torch.stack(active))
+
+        @torch.no_grad()
+        def act(state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+            return choose_action(network(state, goal), epsilon, generator)
+
+        episode = play_episode(env, act)
 
         # 2. Store what happened, plus hindsight relabellings.
         played = episode.transitions()
-        relabelled = her_relabel(episode, config.her, config.k, generator)
-        buffer.add(Transitions.cat([played, relabelled]))
+        stored = [played]
+        relabelled_rewards = 0
+        if config.her != "none":
+            relabelled = relabel(episode, config.k, generator)
+            relabelled_rewards = int(relabelled.reward.sum())
+            stored.append(relabelled)
+        buffer.add(Transitions.cat(stored))
         rewards_seen += int(played.reward.sum())
 
         # 3. Learn.
@@ -244,7 +274,7 @@ def train(
             "mean_target": _mean(targets),
             "train_success": float(env.done.float().mean()),
             "rewards_seen": rewards_seen,
-            "relabelled_rewards": int(relabelled.reward.sum()),
+            "relabelled_rewards": relabelled_rewards,
             "buffer_size": len(buffer),
         }
         # 4. Evaluate the greedy policy on fresh agents.
