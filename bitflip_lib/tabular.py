@@ -14,7 +14,6 @@ so they are 0 in every table and are left out of error measures.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
