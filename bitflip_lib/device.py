@@ -6,6 +6,7 @@ import os
 import torch
 
 QUICK_ENV_VAR = "BITFLIP_QUICK"
+PROGRESS_ENV_VAR = "BITFLIP_PROGRESS"
 _announced = False
 
 
@@ -19,6 +20,12 @@ def quick_mode() -> bool:
     if value is not None and value.strip() != "":
         return value.strip().lower() not in {"0", "false", "no", "off"}
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def progress_bars_enabled() -> bool:
+    """False when ``BITFLIP_PROGRESS=0``: the test command sets it, because nbval gives up on a
+    cell whose kernel keeps sending progress-bar widget messages after the cell has finished."""
+    return os.environ.get(PROGRESS_ENV_VAR, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
 def default_device(device: str | torch.device | None = None, announce: bool = False) -> torch.device:

@@ -32,6 +32,7 @@ import torch
 
 from bitflip_lib import __version__
 from bitflip_lib.config import TrainConfig, make_config
+from bitflip_lib.device import progress_bars_enabled
 
 # --------------------------------------------------------------------------------------------
 # The write-up's Table 1 (iterations of 16 parallel episodes until solved; "fails" = never
@@ -199,7 +200,7 @@ def run_sweep(
     if not configs:
         raise ValueError("the sweep has no cells: give at least one n, arch, HER strategy and seed")
     bar = None
-    if progress:
+    if progress and progress_bars_enabled():
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(configs), desc="cells", unit="cell")

@@ -18,7 +18,7 @@ from torch import nn
 
 from bitflip_lib import __version__
 from bitflip_lib.config import TrainConfig
-from bitflip_lib.device import default_device, describe_device
+from bitflip_lib.device import default_device, describe_device, progress_bars_enabled
 from bitflip_lib.dqn import DQNLearner, EpsilonSchedule
 from bitflip_lib.dqn import epsilon_greedy as default_epsilon_greedy
 from bitflip_lib.env import BitFlipEnv
@@ -230,7 +230,7 @@ def train(
 
     result = TrainResult(config=config, device=describe_device(device), network=network)
     bar = None
-    if progress:
+    if progress and progress_bars_enabled():
         from tqdm.auto import tqdm
 
         bar = tqdm(total=config.max_iterations, desc=f"n={n} {config.arch} her={config.her}", leave=False)

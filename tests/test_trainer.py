@@ -97,3 +97,12 @@ def test_training_on_cuda():
     result = train(make_config(n=8, arch="har", max_iterations=20, device="cuda"), progress=False)
     assert result.device.startswith("cuda")
     result.assert_solved()
+
+
+def test_progress_bars_can_be_switched_off(monkeypatch, capsys):
+    monkeypatch.setenv("BITFLIP_PROGRESS", "0")
+    train(make_config(n=4, max_iterations=2, gradient_steps=1, num_eval_agents=16), progress=True)
+    assert "it/s" not in capsys.readouterr().err
+    monkeypatch.setenv("BITFLIP_PROGRESS", "1")
+    train(make_config(n=4, max_iterations=2, gradient_steps=1, num_eval_agents=16, early_stop=False), progress=True)
+    assert "n=4 har" in capsys.readouterr().err
