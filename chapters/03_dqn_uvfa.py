@@ -33,9 +33,9 @@
 #    counting rewards: the expected number of rewarded transitions against $2^n$.
 #
 # **Run time.** Quick mode (CI, `BITFLIP_QUICK=1`): about 2 minutes on a 2-core CPU (3.6 minutes
-# measured on a 2-core machine shared with several other jobs). Full mode:
-# about 30-40 minutes on a 2-core CPU (the write-up's network is expensive: up to 1 s per
-# iteration at n = 20); a GPU is used automatically when there is one.
+# measured on a 2-core machine shared with several other jobs). Full mode: 21 minutes measured
+# on this 2-core CPU (one torch thread, the other core busy; the write-up's network is expensive:
+# up to 1 s per iteration at n = 20); a GPU is used automatically when there is one.
 
 # %%
 import math
@@ -258,7 +258,10 @@ for n, result in results.items():
     else:
         result.assert_not_solved()
         assert max(h["success_rate"] for h in result.history) < 0.05, "a failed run should not even come close"
-        assert result.history[-1]["mean_q"] > 0.5, "Q-values drift up even without rewards (text below)"
+        mean_q = [h["mean_q"] for h in result.history]
+        assert max(mean_q[:50]) > 0.9, "Q-values drift up to the clip bound even without rewards (text below)"
+        if not QUICK:  # over 1000 iterations they sink back: the only fixed point without rewards is 0
+            assert mean_q[-1] < 0.5 * max(mean_q), (n, max(mean_q), mean_q[-1])
         assert abs(result.final["mean_distance"] - n / 2) < 1.5, "the test agents stay about n/2 from their goals"
 print("checked:", {n: ("solved" if r.solved else "not solved") for n, r in results.items()})
 
@@ -268,13 +271,21 @@ print("checked:", {n: ("solved" if r.solved else "not solved") for n, r in resul
 # network has learned nothing useful. (In quick mode the $n = 15$ budget is small; the write-up's
 # 3000 iterations and our full mode show the same failure.)
 #
-# Look at the mean Q-value of the failed runs, though: it climbs close to 1, the clipping bound,
-# although the agents have hardly seen a reward. The targets $\gamma \max_{a'} Q$ are built from
-# the network's own estimates, and the max picks the most optimistic of them, so nothing pulls
-# the values down. High values are not wrong in themselves (with $\gamma = 0.98$ the optimal
-# values of the best flips are $\gamma^{d-1}$: about 0.88 for a typical pair at $n = 15$, 0.75 at
-# worst); what is missing is any *difference* between a good and a bad flip for a given goal.
-# Chapter 5 returns to this upward drift.
+# Look at the mean Q-value of the failed runs, though: within the first few dozen iterations it
+# climbs close to 1, the clipping bound, although the agents have hardly seen a reward. The
+# targets $\gamma \max_{a'} Q$ are built from the network's own estimates, and the max picks the
+# most optimistic of them, so early on nothing pulls the values down. High values are not wrong in
+# themselves (with $\gamma = 0.98$ the optimal values of the best flips are $\gamma^{d-1}$: about
+# 0.88 for a typical pair at $n = 15$, 0.75 at worst); what is missing is any *difference* between
+# a good and a bad flip for a given goal. Chapter 5 returns to this upward drift.
+#
+# Full mode runs long enough to see the second act. At $n = 15$ (seed 0, 1000 iterations) the
+# mean Q peaks at 0.997 at iteration 16 and then sinks steadily, to 0.75 by iteration 250 and
+# 0.23 by iteration 1000. Without rewards the only fixed point of $Q = \gamma \max Q$ is
+# $Q = 0$; every backup multiplies by $\gamma$, and once the optimistic noise of the max has
+# been averaged away (the target network moves only 5% per step) that contraction wins. Either
+# way the values carry no information about the goal: high or low, they are the same for good
+# and bad flips.
 #
 # ## 7. Why: count the rewards
 #
