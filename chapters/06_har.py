@@ -474,7 +474,9 @@ if not QUICK:
 # setting's effect from luck. Without HER, random play at n = 30 brings almost no rewards, and
 # what the network does depends on the tilt it starts with, on how the distance is scaled, and
 # on settings (Polyak fraction, discount, gradient steps) that decide how strongly that tilt is
-# amplified before any reward arrives. HER removes the lottery: it
+# amplified before any reward arrives. (Given the whole 3000-iteration budget of Table 1, even the
+# write-up's settings solve n = 30 and 40 on all three seeds here, after 118-1414 iterations:
+# slow, but not a failure; chapter 7 has the stored runs and checks them.) HER removes the lottery: it
 # guarantees rewarded transitions from the first episode, which is why HER-HAR solved every
 # size in section 2.
 #

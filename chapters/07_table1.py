@@ -178,17 +178,30 @@ for preset, cells in compared.items():
 # fraction (0.05), gamma close to 1 and the normalised distance feature.
 #
 # **Vanilla HAR is a coin toss, not a clean "fails from n = 30".** With the default settings
-# every seed solves n <= 30 and two of three solve n = 40, most of them within 1-3
-# iterations. The curves show how: in those runs the greedy policy is either perfect from
-# the start or flips to perfect after one or two iterations, far too soon to have learnt from
-# rewards, which vanilla agents at n >= 30 almost never see (the write-up's estimate
-# 48000n / 2^n << 1, Chau, seeds/000). The same network can fall the other way: seed 1 starts
-# perfect at n >= 15, collapses to 0.00 after the first updates, and needs 10 (n = 15) to
-# 144-362 (n = 20-40) iterations to come back; seed 2 at n = 40 stays at 0.00 for all 3000
-# iterations. Without rewards, the
-# updates only drag the Q-values of "flip a differing bit" and "flip a matching bit" around
-# together, and which one ends up on top is luck. The write-up's single runs at n >= 30 drew
-# the unlucky side; with three seeds we see both.
+# every seed solves n <= 30 and n = 50, and two of three solve n = 40; more than half of the 21
+# runs are solved within 1-3 iterations and the n = 50 ones within 10 (two seeds) or 405. The
+# curves show how: in those runs the greedy policy is either perfect from the start or flips to
+# perfect after a few iterations, far too soon to have learnt from rewards, which vanilla agents
+# at n >= 30 almost never see (the write-up's estimate 48000n / 2^n << 1, Chau, seeds/000).
+# The same network can fall the other way: seed 1 starts perfect at n >= 15, collapses to 0.00
+# after the first updates, and needs 10 (n = 15) to 144-405 (n = 20-50) iterations to come
+# back; seed 2 at n = 40 stays at 0.00 for all 3000 iterations. Without rewards, the updates
+# only drag the Q-values of "flip a differing bit" and "flip a matching bit" around together,
+# and which one ends up on top is luck.
+#
+# **Even under the write-up's own settings, vanilla HAR does not fail from n = 30 here.** With
+# its gamma 0.9, Polyak 0.01, 5 gradient steps and raw distance, all three seeds solve every
+# n from 5 to 40, and two of three solve n = 50; the third reaches 1.00 early, dips as low as
+# 0.83 in its first half and stays within 0.98-1.00 in its second, without the 100 perfect
+# evaluations in a row that the write-up's rule asks for.
+# It is slow, typically hundreds of iterations at n >= 20 (up to 1414). The cell below reruns
+# two of these cells and counts rewards: at n = 30 (seed 1) the greedy success passes 0.5 at
+# iteration 10 having seen no reward at all, and the rewards only pour in once the policy is
+# good; at n = 50 (seed 0, full mode) the agents see no reward in 300 iterations, the policy
+# turns good around iteration 525 and it is solved at 536 with about a hundred rewards seen.
+# Where the write-up saw "fails" at n >= 30, a single run can only have drawn the slow or the
+# unlucky side: its budget and success rule were the same as here, so the difference is
+# most likely the draw, or details of its implementation that it does not state.
 
 # %%
 def entry(preset: str, method: str, n: int) -> dict | None:
@@ -243,13 +256,44 @@ assert e40["runs"] == 3 and e40["solved"] == 2 and len(failed40) == 1
 assert failed40[0]["best_success"] == 0.0 and failed40[0]["iterations"] == 3000
 vanilla = {(r["seed"], r["n"]): r for r in rows["default"] if r["method"] == "Vanilla-HAR"}
 quick_ones = [r for r in vanilla.values() if r["solved"] and r["solved_at"] <= 3]
-assert len(quick_ones) >= 2 * len(vanilla) // 3, len(quick_ones)  # most runs: 1-3 iterations
-for n in (15, 20, 30, 40):  # seed 1: perfect at first, then collapse
+print(f"default vanilla-HAR: {len(quick_ones)} of {len(vanilla)} runs solved within 1-3 iterations")
+assert len(quick_ones) > len(vanilla) / 2, len(quick_ones)  # more than half: 1-3 iterations
+e50 = entry("default", "Vanilla-HAR", 50)
+assert e50["runs"] == 3 and e50["solved"] == 3 and sorted(e50["solved_at"]) == [9, 10, 405], e50
+for n in (15, 20, 30, 40, 50):  # seed 1: perfect at first, then collapse
     c = vanilla[(1, n)]["curve"]["success_rate"]
     assert c[0] == 1.0 and min(c[1:4]) <= 0.01, (n, c[:4])
-assert [vanilla[(1, n)]["solved_at"] for n in (20, 30, 40)] == [144, 362, 257]
+assert [vanilla[(1, n)]["solved_at"] for n in (20, 30, 40, 50)] == [144, 362, 257, 405]
 assert vanilla[(2, 40)]["best_success"] == 0.0
 
+# Write-up settings, vanilla HAR: 3/3 seeds for n = 5..40, 2/3 at n = 50, the third near-perfect.
+for n in TABLE_NS:
+    e = entry("writeup", "Vanilla-HAR", n)
+    assert e is not None and e["runs"] == 3 and e["solved"] == (3 if n <= 40 else 2), (n, e)
+vanilla_writeup = [r for r in rows["writeup"] if r["method"] == "Vanilla-HAR"]
+assert max(r["solved_at"] for r in vanilla_writeup if r["solved"]) == 1414
+unsolved = [r for r in vanilla_writeup if not r["solved"]]
+assert len(unsolved) == 1 and unsolved[0]["best_success"] == 1.0 and min(unsolved[0]["curve"]["success_rate"][50:]) >= 0.98
+
+
+# %%
+def rerun_counting_rewards(n: int, seed: int, iterations: int):
+    """Rerun a stored write-up-settings vanilla-HAR cell for some iterations; returns its history."""
+    config = make_config("writeup", n=n, arch="har", her="none", seed=seed, max_iterations=iterations)
+    return train(config, progress=False).history
+
+
+history = rerun_counting_rewards(30, 1, 100)
+good = next(h for h in history if h["success_rate"] > 0.5)
+print(f"n = 30, seed 1: greedy success {good['success_rate']:.2f} at iteration {good['iteration']}, "
+      f"rewards seen so far: {good['rewards_seen']}")
+assert good["iteration"] <= 20 and good["rewards_seen"] == 0
+if not QUICK:
+    history = rerun_counting_rewards(50, 0, 3000)
+    turn = next(h for h in history if h["success_rate"] > 0.5)
+    print(f"n = 50, seed 0: rewards seen by iteration 300: {history[299]['rewards_seen']}; success passes 0.5 at "
+          f"iteration {turn['iteration']} with {turn['rewards_seen']} rewards seen")
+    assert history[299]["rewards_seen"] == 0 and 450 <= turn["iteration"] <= 600
 
 # %% [markdown]
 # ## 5. Success against n
@@ -351,7 +395,124 @@ for n in ("50", "100", "200", "500", "1024"):
     assert abs(ev["mean_steps"] - ev["mean_start_distance"]) < 1e-9, (n, ev)
 
 # %% [markdown]
-# ## 8. Checking the stored results
+# ## 8. Beyond the write-up: a generic network with HER at n = 30 and 50
+#
+# HAR builds the answer into the network. The HER paper (Andrychowicz et al. 2017) solved
+# n = 50 with a *generic* network: the concatenated state and goal into one hidden layer of
+# 256 units (our `mlp`). The write-up's generic network (UVFA) failed from n = 20, and the best
+# public result we know of needs about 1500 iterations at n = 50 (COURSE.md). How far does the
+# MLP get here, and what does it take?
+#
+# The runs below start from the default preset (HER `future` k = 4, 32 gradient steps of batch
+# 256 per iteration, Polyak 0.05, gamma = max(0.98, 1 - 1/n), buffer 2^15) and change one or
+# two settings at a time; each row names what it changed. All use seed 0 (one run per row: a
+# screening, not a verdict), and they are stored in `results/beyond/mlp_n30` and
+# `results/beyond/mlp_n50` with their commands in `results/README.md`.
+
+# %%
+def describe(overrides: dict) -> str:
+    """Short text for the settings a run changed from the default preset (budget left out)."""
+    names = {"buffer_capacity": "buffer", "gradient_steps": "grad steps", "batch_size": "batch",
+             "double_dqn": "double DQN", "gamma": "gamma", "hidden": "hidden", "lr": "lr", "polyak": "Polyak"}
+    parts = []
+    for key, value in sorted(overrides.items()):
+        if key in ("max_iterations",):
+            continue
+        if key == "buffer_capacity":
+            value = f"2^{int(value).bit_length() - 1}"
+        parts.append(names.get(key, key) if value is True else f"{names.get(key, key)} {value}")
+    return ", ".join(parts) or "default preset"
+
+
+ablation = {}
+for n in (30, 50):
+    found = load_results(BEYOND / f"mlp_n{n}") if (BEYOND / f"mlp_n{n}").is_dir() else []
+    found += [r for r in rows["default"] if r["method"] == "HER-MLP" and r["n"] == n and r["seed"] == 0]
+    ablation[n] = sorted(found, key=lambda r: (r["solved_at"] or 10**9, -(r["best_success"] or 0)))
+lines = ["| n | what changed | solved at | iterations run | best success | final mean distance | wall time |",
+         "|---|---|---|---|---|---|---|"]
+for n, found in ablation.items():
+    for r in found:
+        lines.append(f"| {n} | {describe(r['overrides'])} | {r['solved_at'] or 'not solved'} | {r['iterations']} | "
+                     f"{r['best_success']:.2f} | {r['mean_distance']:.2f} | {r['wall_seconds']:.0f} s |")
+display(Markdown("\n".join(lines)))
+
+fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
+for ax, (n, found) in zip(axes, ablation.items()):
+    for r in found:
+        c = r["curve"]
+        ax.plot(c["iteration"], c["success_rate"], label=describe(r["overrides"]))
+    ax.axvline(1000, color="grey", linestyle=":", linewidth=1)
+    ax.set(title=f"HER-MLP at n = {n} (seed 0)", xlabel="iteration", ylabel="greedy success rate", ylim=(-0.02, 1.02))
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **What the n = 30 screening says** (one seed per row, so differences of a few percent mean
+# nothing):
+#
+# * **Keep more history.** Each iteration stores about 2400 transitions at n = 30 (480 played,
+#   1920 relabelled), so the default buffer of 2^15 holds only the last 14 iterations. A buffer
+#   of 2^20 (everything from about 440 iterations) brings the solve from 1184 down to 956
+#   iterations: the relabelled goals of old episodes are still good training data.
+# * **Spend more compute per iteration.** With the buffer at 2^20 and gamma 0.95 (901), four
+#   times as many gradient steps per iteration gives 697, and four times the batch 588: the
+#   data are there, the network simply needs more updates to fit them.
+# * **A slightly shorter horizon helps, a much shorter one hurts.** gamma 0.95 is a little
+#   faster than 0.98 (901 against 956); at gamma 0.9 the greedy success stalls at 0.8-0.92 and the
+#   run is not solved in 1500 iterations.
+# * **Double DQN and a wider layer do not matter here** (871 and 898 against 901).
+#
+# **At n = 50 the defaults are hopeless and compute is what moves it.** With the big buffer
+# alone, or with double DQN on top, the success stays at 0.00 for 1500 iterations (the mean
+# distance to the goal creeps from 25.5 to about 20). With gamma 0.95 and 128 gradient steps
+# the MLP starts to succeed after about 600 iterations and reaches 0.60 by 1500; with batch 1024
+# on top it reaches 0.83 within 1000 iterations (16,000 episodes). That is not yet "solved"
+# (0.99 on 5 evaluations in a row): the target of the issue, n = 50 within 1000 iterations, is
+# not reached here, and n = 100 was not attempted (each of these runs costs 8-15 minutes of one
+# CPU core at n = 50). The trend says where to push: more samples per iteration, and a
+# learning-rate schedule for the slow last few percent.
+
+# %%
+def run_with(n: int, **changes) -> dict:
+    """The stored seed-0 run at n whose settings differ from the default preset exactly by ``changes``."""
+    for r in ablation[n]:
+        overrides = {k: v for k, v in r["overrides"].items() if k != "max_iterations"}
+        if overrides == changes:
+            return r
+    raise AssertionError(f"no stored HER-MLP run at n = {n} with {changes}: see results/README.md")
+
+
+big = 2**20
+at30 = {"default": run_with(30), "buffer": run_with(30, buffer_capacity=big),
+        "gamma95": run_with(30, buffer_capacity=big, gamma=0.95),
+        "gamma90": run_with(30, buffer_capacity=big, gamma=0.9),
+        "steps128": run_with(30, buffer_capacity=big, gamma=0.95, gradient_steps=128),
+        "batch1024": run_with(30, buffer_capacity=big, gamma=0.95, batch_size=1024),
+        "double": run_with(30, buffer_capacity=big, gamma=0.95, double_dqn=True),
+        "wide": run_with(30, buffer_capacity=big, gamma=0.95, hidden=[512])}
+solved30 = {k: r["solved_at"] for k, r in at30.items()}
+print("n = 30, solved at:", solved30)
+assert solved30["buffer"] < solved30["default"]                           # keep more history
+assert solved30["batch1024"] < solved30["steps128"] < solved30["gamma95"]  # more compute per iteration
+assert solved30["gamma95"] <= solved30["buffer"] and solved30["gamma90"] is None  # gamma: 0.95 fine, 0.9 stalls
+assert 0.8 <= at30["gamma90"]["best_success"] < 0.99
+for key in ("double", "wide"):                                             # no real difference
+    assert abs(solved30[key] - solved30["gamma95"]) <= 0.05 * solved30["gamma95"], (key, solved30[key])
+
+at50_plain = [run_with(50, buffer_capacity=big), run_with(50, buffer_capacity=big, double_dqn=True)]
+assert all(r["best_success"] == 0.0 and r["iterations"] == 1500 and r["mean_distance"] > 15 for r in at50_plain)
+at50_steps = run_with(50, buffer_capacity=big, gamma=0.95, gradient_steps=128)
+at50_batch = run_with(50, buffer_capacity=big, gamma=0.95, gradient_steps=128, batch_size=1024)
+assert not at50_steps["solved"] and 0.5 <= at50_steps["best_success"] < 0.99
+assert not at50_batch["solved"] and at50_batch["iterations"] == 1000 and at50_batch["best_success"] >= 0.8
+print(f"n = 50: best success {at50_steps['best_success']:.2f} (128 steps, 1500 iterations), "
+      f"{at50_batch['best_success']:.2f} (128 steps of batch 1024, 1000 iterations)")
+
+# %% [markdown]
+# ## 9. Checking the stored results
 #
 # Stored numbers are only worth something if they can be regenerated. Here we rerun some
 # cells from their stored configurations and check that the verdict (solved or not within the
@@ -381,7 +542,7 @@ for preset, arch, her, n, seed in (RERUN_QUICK if QUICK else RERUN_FULL):
 assert checked, "no stored cell could be rerun"
 
 # %% [markdown]
-# ## 9. What is not computed yet
+# ## 10. What is not computed yet
 #
 # The full grid is 7 values of n x {vanilla, HER} x {UVFA, HAR, MLP} x 3 seeds, for two presets:
 # 252 runs. Failing UVFA cells are the expensive part (all 3000 iterations at up to 2 s each).
@@ -422,7 +583,7 @@ for (preset, method), cells in missing.items():
 # * HAR's inductive bias makes n almost irrelevant: a network trained at n = 20 is optimal,
 #   unchanged, at n = 1024.
 # * The generic networks (UVFA, MLP) are where the hard open problem lies, and they are the
-#   expensive cells of the grid; section 9 lists what is still to be run.
+#   expensive cells of the grid; section 10 lists what is still to be run.
 #
 # **Exercises.** There is no new exercise for this chapter; reproduce a cell yourself instead:
 # pick one marked `-` above, run it with `bitflip sweep ... --out results/writeup`, and rerun
