@@ -202,6 +202,14 @@ for preset, cells in compared.items():
 # Where the write-up saw "fails" at n >= 30, a single run can only have drawn the slow or the
 # unlucky side: its budget and success rule were the same as here, so the difference is
 # most likely the draw, or details of its implementation that it does not state.
+#
+# **The generic networks where they are cheap enough to run.** With the write-up's settings its
+# UVFA reproduces its small cells: HER-UVFA solves n = 5 and 10 (medians 95 and 500 against its
+# 203 and 494) and vanilla UVFA too (134 and 1184 against 209 and 1003), all three seeds each.
+# With this course's settings the HER paper's MLP solves n = 5 ... 30 with HER on every seed
+# (median 1145 iterations at n = 30), while the same network without HER solves n = 5 and 10
+# and never gets above 0.2% success in 3000 iterations at n = 15: the picture of chapters 3-4. The
+# larger UVFA and MLP cells are the expensive part of the grid (section 10).
 
 # %%
 def entry(preset: str, method: str, n: int) -> dict | None:
@@ -274,6 +282,20 @@ vanilla_writeup = [r for r in rows["writeup"] if r["method"] == "Vanilla-HAR"]
 assert max(r["solved_at"] for r in vanilla_writeup if r["solved"]) == 1414
 unsolved = [r for r in vanilla_writeup if not r["solved"]]
 assert len(unsolved) == 1 and unsolved[0]["best_success"] == 1.0 and min(unsolved[0]["curve"]["success_rate"][50:]) >= 0.98
+
+# Generic networks: the write-up's UVFA cells at n = 5 and 10 are reproduced (every seed solves);
+# the MLP with HER solves n <= 30 on every seed, without HER it fails at n = 15.
+for method in ("HER-UVFA", "Vanilla-UVFA"):
+    for n in (5, 10):
+        e = entry("writeup", method, n)
+        assert e["runs"] == 3 and e["solved"] == 3 and e["median_solved_at"] <= 1.5 * WRITEUP_TABLE1[method][n], (method, n, e)
+for n in (5, 10, 15, 20, 30):
+    e = entry("default", "HER-MLP", n)
+    assert e["runs"] == 3 and e["solved"] == 3, (n, e)
+assert entry("default", "HER-MLP", 30)["median_solved_at"] > 1000
+e15 = entry("default", "Vanilla-MLP", 15)
+assert e15["solved"] == 0 and all(r["best_success"] < 0.01 and r["iterations"] == 3000
+                                  for r in rows["default"] if r["method"] == "Vanilla-MLP" and r["n"] == 15)
 
 
 # %%
