@@ -34,9 +34,9 @@
 # 4. see how far the ideas of chapters 4-6 carry: HAR at n = 1024, and a HAR trained at n = 20
 #    used unchanged at n = 1024.
 #
-# **Run time.** Quick mode (CI): about 1 minute on a 2-core CPU. Full mode: roughly 10
-# minutes (an estimate: it also reruns a stored 3000-iteration failure). The stored grid
-# itself took hours; see `results/README.md`.
+# **Run time.** Quick mode (CI): about 1 minute on a 2-core CPU. Full mode: 4 minutes
+# measured on this 2-core CPU with one torch thread (it also reruns a stored 3000-iteration
+# failure). The stored grid itself took hours; see `results/README.md`.
 
 # %%
 import json
