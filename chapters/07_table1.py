@@ -449,14 +449,15 @@ for n in ("50", "100", "200", "500", "1024"):
 def describe(overrides: dict) -> str:
     """Short text for the settings a run changed from the default preset (budget left out)."""
     names = {"buffer_capacity": "buffer", "gradient_steps": "grad steps", "batch_size": "batch",
-             "double_dqn": "double DQN", "gamma": "gamma", "hidden": "hidden", "lr": "lr", "polyak": "Polyak"}
+             "double_dqn": "double DQN", "polyak": "Polyak"}
     parts = []
     for key, value in sorted(overrides.items()):
-        if key in ("max_iterations",):
+        if key == "max_iterations":
             continue
         if key == "buffer_capacity":
             value = f"2^{int(value).bit_length() - 1}"
-        parts.append(names.get(key, key) if value is True else f"{names.get(key, key)} {value}")
+        name = names.get(key, key)
+        parts.append(name if value is True else f"{name} {value}")
     return ", ".join(parts) or "default preset"
 
 
