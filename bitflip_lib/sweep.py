@@ -300,6 +300,28 @@ def load_results(results_dir: str | os.PathLike, recursive: bool = False, **filt
     return rows
 
 
+def missing_cells(results_root: str | os.PathLike, presets: Sequence[str] = ("writeup", "default"),
+                  archs: Sequence[str] = ("har", "mlp", "uvfa"), ns: Sequence[int] = TABLE_NS,
+                  seeds: Sequence[int] = (0, 1, 2)) -> dict[tuple[str, str], list[tuple[int, list[int]]]]:
+    """The grid runs not stored under ``results_root/<preset>``, per ``(preset, method)``.
+
+    Each method (vanilla and the preset's own HER, per architecture) maps to ``[(n, [seeds])]``
+    for every n with at least one seed missing; methods with nothing missing are left out.
+    """
+    root = Path(results_root)
+    missing: dict[tuple[str, str], list[tuple[int, list[int]]]] = {}
+    for preset in presets:
+        preset_her = make_config(preset).her
+        for arch in archs:
+            for her in (preset_her, "none"):
+                for n in ns:
+                    absent = [s for s in seeds if not cell_path(make_config(preset, n=n, arch=arch, her=her, seed=s),
+                                                                root / preset).exists()]
+                    if absent:
+                        missing.setdefault((preset, method_label(arch, her)), []).append((n, absent))
+    return missing
+
+
 def aggregate(rows: Iterable[dict]) -> list[dict]:
     """One entry per (preset, method, n) over seeds: runs, solved count, median iterations to solve
     (over the seeds that solved), median final and best success, mean wall time."""

@@ -49,7 +49,7 @@ from IPython.display import Markdown, display
 from bitflip_lib import default_device, quick_mode
 from bitflip_lib.config import make_config
 from bitflip_lib.sweep import (TABLE_NS, WRITEUP_TABLE1, aggregate, cell_name, cell_verdict, config_from_dict,
-                               load_results, method_label, render_table, writeup_verdict)
+                               load_results, missing_cells, render_table, writeup_verdict)
 from bitflip_lib.trainer import train
 
 QUICK = quick_mode()
@@ -627,16 +627,7 @@ assert checked, "no stored cell could be rerun"
 # what is stored.
 
 # %%
-missing = {}
-for preset in ("writeup", "default"):
-    preset_her = make_config(preset).her
-    for arch in ("har", "mlp", "uvfa"):
-        for her in (preset_her, "none"):
-            for n in TABLE_NS:
-                seeds = [s for s in (0, 1, 2)
-                         if not (RESULTS / preset / f"{cell_name(make_config(preset, n=n, arch=arch, her=her, seed=s))}.json").exists()]
-                if seeds:
-                    missing.setdefault((preset, method_label(arch, her)), []).append((n, seeds))
+missing = missing_cells(RESULTS)
 total_missing = sum(len(s) for cells in missing.values() for _, s in cells)
 print(f"{252 - total_missing} of 252 runs stored, {total_missing} missing")
 for (preset, method), cells in missing.items():

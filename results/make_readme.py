@@ -22,16 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from bitflip_lib.config import make_config  # noqa: E402
 from bitflip_lib.sweep import (  # noqa: E402
     TABLE_NS,
     WRITEUP_TABLE1,
     aggregate,
-    cell_name,
     format_cell,
     format_writeup,
     load_results,
-    method_label,
+    missing_cells,
     render_table,
 )
 
@@ -54,23 +52,13 @@ def preset_table(preset: str) -> str:
 
 def missing_runs() -> tuple[int, list[str]]:
     """How many grid runs are not stored, and one line per method listing them."""
-    lines, total = [], 0
-    for preset in PRESETS:
-        preset_her = make_config(preset).her
-        for arch in ARCHS:
-            for her in (preset_her, "none"):
-                cells = []
-                for n in TABLE_NS:
-                    absent = [s for s in SEEDS
-                              if not (RESULTS / preset / f"{cell_name(make_config(preset, n=n, arch=arch, her=her, seed=s))}.json").exists()]
-                    total += len(absent)
-                    if len(absent) == len(SEEDS):
-                        cells.append(str(n))
-                    elif absent:
-                        cells.append(f"{n} (seed{'s' if len(absent) > 1 else ''} {', '.join(map(str, absent))})")
-                if cells:
-                    lines.append(f"- `{preset}` {method_label(arch, her)}: n = {', '.join(cells)}")
-    return total, lines
+    missing = missing_cells(RESULTS, PRESETS, ARCHS, TABLE_NS, SEEDS)
+    lines = []
+    for (preset, method), cells in missing.items():
+        text = [str(n) if len(absent) == len(SEEDS) else
+                f"{n} (seed{'s' if len(absent) > 1 else ''} {', '.join(map(str, absent))})" for n, absent in cells]
+        lines.append(f"- `{preset}` {method}: n = {', '.join(text)}")
+    return sum(len(absent) for cells in missing.values() for _, absent in cells), lines
 
 
 def missing_block() -> str:

@@ -7,7 +7,7 @@ import pytest
 
 from bitflip_lib.config import make_config
 from bitflip_lib.sweep import (WRITEUP_TABLE1, aggregate, cell_name, cell_verdict, format_cell, grid, load_results,
-                               method_label, render_table, run_sweep, thin_curve, writeup_verdict)
+                               method_label, missing_cells, render_table, run_sweep, thin_curve, writeup_verdict)
 
 TINY = {"max_iterations": 3, "num_eval_agents": 16, "gradient_steps": 2, "batch_size": 16, "device": "cpu"}
 
@@ -122,3 +122,15 @@ def test_thin_curve_keeps_ends():
     assert len(curve["iteration"]) == 50
     assert curve["iteration"][0] == 1 and curve["iteration"][-1] == 500
     assert curve["loss"][0] is None
+
+
+def test_missing_cells_lists_what_a_sweep_has_not_stored(tmp_path):
+    def missing():
+        return missing_cells(tmp_path, presets=["default"], archs=["har"], ns=[3, 4], seeds=[0, 1])
+
+    assert missing() == {("default", "HER-HAR"): [(3, [0, 1]), (4, [0, 1])],
+                         ("default", "Vanilla-HAR"): [(3, [0, 1]), (4, [0, 1])]}
+    run_sweep(grid([3], archs=["har"], hers=["future"], seeds=[1], **TINY), tmp_path / "default", progress=False)
+    assert missing()[("default", "HER-HAR")] == [(3, [0, 1]), (4, [0, 1])]  # settings off the preset do not count
+    run_sweep(grid([3], archs=["har"], hers=["future"], seeds=[1]), tmp_path / "default", progress=False)
+    assert missing()[("default", "HER-HAR")] == [(3, [0]), (4, [0, 1])]
