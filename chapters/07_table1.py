@@ -206,11 +206,16 @@ for preset, cells in compared.items():
 # **The generic networks where they are cheap enough to run.** With the write-up's settings its
 # UVFA reproduces its small cells: HER-UVFA solves n = 5 and 10 (medians 95 and 500 against its
 # 203 and 494) and vanilla UVFA too (134 and 1184 against 209 and 1003), all three seeds each.
-# With this course's settings the HER paper's MLP solves n = 5 ... 30 with HER on every seed
-# (median 1145 iterations at n = 30; 2427 at n = 40), but stays below 0.1% success at
+# With this course's settings the HER paper's MLP solves n = 5 ... 40 with HER on every seed
+# (median 1145 iterations at n = 30; 2427 at n = 40), but stays below 1% success at
 # n = 50 for all 3000 iterations (section 8 shows what it takes to get it moving there); the
-# same network without HER solves n = 5 and 10 and never gets above 0.2% success in 3000
-# iterations at n = 15 (nor at n = 40 or 50). That is the picture of chapters 3-4. The write-up's
+# same network without HER solves n = 5 and 10 and never gets above 1% success in 3000
+# iterations from n = 15 on, with either preset. That is the picture of chapters 3-4. With the
+# write-up's settings (its 30% HER with one goal, gamma 0.9, 5 gradient steps per iteration)
+# HER-MLP stops short: n = 15 is solved by two seeds of three, at n = 20 every seed reaches
+# 1.00 and stays above 0.95 but none keeps it for the 100 evaluations in a row the write-up's
+# rule asks, and from n = 30 on nothing gets above 1%: how much HER and how many updates decide
+# how far a generic network gets. The write-up's
 # UVFA with HER, under this course's settings, solves n = 15 where the write-up needed 2590
 # iterations: all three seeds, median 1110. The larger UVFA and MLP cells are the expensive part of the grid
 # (section 10).
@@ -302,14 +307,26 @@ assert mlp0["future", 40]["solved_at"] == 2380
 e40 = entry("default", "HER-MLP", 40)
 assert e40["runs"] == 3 and e40["solved"] == 3 and e40["median_solved_at"] == 2427, e40
 assert not mlp0["future", 50]["solved"] and mlp0["future", 50]["best_success"] < 0.01
-for n in (40, 50):
-    if ("none", n) in mlp0:
-        assert not mlp0["none", n]["solved"] and mlp0["none", n]["best_success"] < 0.01
 e = entry("default", "HER-UVFA", 15)
 assert e["solved"] == e["runs"] >= 2 and max(e["solved_at"]) < WRITEUP_TABLE1["HER-UVFA"][15] / 2, e
-e15 = entry("default", "Vanilla-MLP", 15)
-assert e15["solved"] == 0 and all(r["best_success"] < 0.01 and r["iterations"] == 3000
-                                  for r in rows["default"] if r["method"] == "Vanilla-MLP" and r["n"] == 15)
+# Without HER the MLP never gets going from n = 15 on, with either preset: every stored run
+# spends its 3000 iterations below 1% success.
+for preset in ("default", "writeup"):
+    hopeless = [r for r in rows[preset] if r["method"] == "Vanilla-MLP" and r["n"] >= 15]
+    assert len(hopeless) >= 6 and all(r["best_success"] < 0.01 and r["iterations"] == 3000 for r in hopeless), preset
+    assert entry(preset, "Vanilla-MLP", 10)["solved"] == 3
+
+# With the write-up's settings (its 30% HER, gamma 0.9, 5 gradient steps) the MLP stops short:
+# n = 15 is solved by 2 of 3 seeds under the strict rule (the third ends at >= 0.99), n = 20 by
+# none although every seed reaches 1.00 and stays above 0.95, and from n = 30 on no run gets
+# above 1%. This course's settings solve n = 30 and 40 with the same network.
+mlp_w = {(r["n"], r["seed"]): r for r in rows["writeup"] if r["method"] == "HER-MLP"}
+assert entry("writeup", "HER-MLP", 15)["solved"] == 2 and min(mlp_w[15, s]["success_rate"] for s in (0, 1, 2)) >= 0.99
+for seed in (0, 1, 2):
+    r = mlp_w[20, seed]
+    assert not r["solved"] and r["best_success"] == 1.0 and min(r["curve"]["success_rate"][50:]) > 0.95, r["name"]
+late = [r for (n, _), r in mlp_w.items() if n >= 30]
+assert len(late) >= 6 and all(r["best_success"] < 0.01 for r in late)
 
 
 # %%
