@@ -307,6 +307,8 @@ assert mlp0["future", 40]["solved_at"] == 2380
 e40 = entry("default", "HER-MLP", 40)
 assert e40["runs"] == 3 and e40["solved"] == 3 and e40["median_solved_at"] == 2427, e40
 assert not mlp0["future", 50]["solved"] and mlp0["future", 50]["best_success"] < 0.01
+assert all(not r["solved"] and r["best_success"] < 0.01
+           for r in rows["default"] if r["method"] == "HER-MLP" and r["n"] == 50)
 e = entry("default", "HER-UVFA", 15)
 assert e["solved"] == e["runs"] >= 2 and max(e["solved_at"]) < WRITEUP_TABLE1["HER-UVFA"][15] / 2, e
 # Without HER the MLP never gets going from n = 15 on, with either preset: every stored run
