@@ -319,6 +319,9 @@ w_fail = [r for r in rows["writeup"] if (r["method"], r["n"]) in {("Vanilla-UVFA
 assert w_fail and all(not r["solved"] and r["iterations"] == 3000 for r in w_fail)
 assert all(r["best_success"] < 0.01 for r in w_fail if r["method"] == "Vanilla-UVFA")
 assert all(0.2 <= r["success_rate"] < 0.99 for r in w_fail if r["method"] == "HER-UVFA")
+# This course's settings do not rescue vanilla UVFA at n = 15 either (HER does: see below).
+d_fail = [r for r in rows["default"] if r["method"] == "Vanilla-UVFA" and r["n"] == 15]
+assert d_fail and all(r["best_success"] < 0.01 and r["iterations"] == 3000 for r in d_fail)
 e = entry("default", "HER-UVFA", 15)
 assert e["solved"] == e["runs"] >= 2 and max(e["solved_at"]) < WRITEUP_TABLE1["HER-UVFA"][15] / 2, e
 # Without HER the MLP never gets going from n = 15 on, with either preset: every stored run
