@@ -104,6 +104,20 @@ def test_python_dash_m_entry_point():
     assert "n" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """``bitflip sweep --dry-run | head`` must not end in a BrokenPipeError traceback."""
+    argv = [sys.executable, "-m", "bitflip_lib", "sweep", "--dry-run", "--out", str(tmp_path),
+            "--n", *map(str, range(1, 60)), "--arch", "uvfa", "mlp", "har", "--her", "none", "future",
+            "--seeds", *map(str, range(10))]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader leaves after one line, before the ~3500 names are written
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
 def test_sweep_and_table_commands(capsys, tmp_path):
     out_dir = tmp_path / "res"
     argv = ["sweep", "--n", "3", "--arch", "har", "--her", "future", "--seeds", "0", "--max-iterations", "3",
