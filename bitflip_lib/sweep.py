@@ -70,6 +70,22 @@ def config_overrides(config: TrainConfig) -> dict:
     return {key: mine[key] for key in sorted(mine) if key not in _NAMED_FIELDS and mine[key] != base[key]}
 
 
+def describe_overrides(overrides: dict) -> str:
+    """Short text for the settings a run changed from its preset (the iteration budget left out),
+    e.g. ``'batch 1024, buffer 2^20, gamma 0.95'``; ``'default preset'`` when nothing changed."""
+    names = {"buffer_capacity": "buffer", "gradient_steps": "grad steps", "batch_size": "batch",
+             "double_dqn": "double DQN", "polyak": "Polyak"}
+    parts = []
+    for key, value in sorted(overrides.items()):
+        if key == "max_iterations":
+            continue
+        if key == "buffer_capacity":
+            value = f"2^{int(value).bit_length() - 1}"
+        name = names.get(key, key)
+        parts.append(name if value is True else f"{name} {value}")
+    return ", ".join(parts) or "default preset"
+
+
 def cell_name(config: TrainConfig) -> str:
     """A deterministic file stem for one cell, e.g. ``default_n20_har_future-k4_s0``.
 

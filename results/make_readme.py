@@ -26,6 +26,7 @@ from bitflip_lib.sweep import (  # noqa: E402
     TABLE_NS,
     WRITEUP_TABLE1,
     aggregate,
+    describe_overrides,
     format_cell,
     format_writeup,
     load_results,
@@ -77,10 +78,7 @@ def mlp_ablation_block() -> str:
         runs = load_results(RESULTS / "beyond" / f"mlp_n{n}")
         runs += load_results(RESULTS / "default", overrides={}, arch="mlp", her="future", n=n, seed=0)
         for run in sorted(runs, key=lambda r: (r["solved_at"] or 10**9, -(r["best_success"] or 0))):
-            changes = {k: v for k, v in run["overrides"].items() if k != "max_iterations"}
-            text = ", ".join(k if v is True else f"{k} {v}" for k, v in sorted(changes.items())) or "none (grid cell)"
-            text = text.replace("buffer_capacity 1048576", "buffer 2^20")
-            out.append(f"| {n} | {text} | {run['max_iterations']} | {run['solved_at'] or 'not solved'} | "
+            out.append(f"| {n} | {describe_overrides(run['overrides'])} | {run['max_iterations']} | {run['solved_at'] or 'not solved'} | "
                        f"{run['best_success']:.2f} | {run['success_rate']:.2f} | {run['wall_seconds']:.0f} s |")
     return "\n".join(out) + "\n"
 

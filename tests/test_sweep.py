@@ -6,8 +6,9 @@ import json
 import pytest
 
 from bitflip_lib.config import make_config
-from bitflip_lib.sweep import (WRITEUP_TABLE1, aggregate, cell_name, cell_verdict, format_cell, grid, load_results,
-                               method_label, missing_cells, render_table, run_sweep, thin_curve, writeup_verdict)
+from bitflip_lib.sweep import (WRITEUP_TABLE1, aggregate, cell_name, cell_verdict, describe_overrides, format_cell, grid,
+                               load_results, method_label, missing_cells, render_table, run_sweep, thin_curve,
+                               writeup_verdict)
 
 TINY = {"max_iterations": 3, "num_eval_agents": 16, "gradient_steps": 2, "batch_size": 16, "device": "cpu"}
 
@@ -134,3 +135,9 @@ def test_missing_cells_lists_what_a_sweep_has_not_stored(tmp_path):
     assert missing()[("default", "HER-HAR")] == [(3, [0, 1]), (4, [0, 1])]  # settings off the preset do not count
     run_sweep(grid([3], archs=["har"], hers=["future"], seeds=[1]), tmp_path / "default", progress=False)
     assert missing()[("default", "HER-HAR")] == [(3, [0]), (4, [0, 1])]
+
+
+def test_describe_overrides_names_what_changed():
+    assert describe_overrides({}) == describe_overrides({"max_iterations": 1000}) == "default preset"
+    text = describe_overrides({"buffer_capacity": 2**20, "double_dqn": True, "gamma": 0.95, "max_iterations": 1500})
+    assert text == "buffer 2^20, double DQN, gamma 0.95"
