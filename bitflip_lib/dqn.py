@@ -144,8 +144,10 @@ class DQNLearner:
 
         Tensors, not floats, so a loop of updates never waits for the device; call ``float()`` to read.
         """
-        q_all = self.online(batch.state, batch.goal)
-        q = q_all.gather(1, batch.action.unsqueeze(1)).squeeze(1)
+        if hasattr(self.online, "q_of_actions"):  # UVFA: the taken action's value alone is much cheaper
+            q = self.online.q_of_actions(batch.state, batch.goal, batch.action)
+        else:
+            q = self.online(batch.state, batch.goal).gather(1, batch.action.unsqueeze(1)).squeeze(1)
         with torch.no_grad():
             evaluator = self.target if self.target is not None else self.online
             next_q = evaluator(batch.next_state, batch.goal)

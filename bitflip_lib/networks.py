@@ -50,6 +50,53 @@ class UVFA(nn.Module):
         projected = (s @ self.weight).view(-1, self.n, self.embed)  # [B, n, E]
         return (projected * g.unsqueeze(1)).sum(-1) + self.bias
 
+    def q_of_actions(self, state: torch.Tensor, goal: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``Q_a(s, g)`` of one action per row, ``[B]``: what a TD update needs, without the other n - 1.
+
+        Equal to ``forward(state, goal).gather(1, action[:, None])[:, 0]``. On a CPU the rows are
+        grouped by action and each group meets only its own ``E x E`` block of the bilinear
+        weight, which makes a training step's forward and backward pass about 4 times cheaper at
+        n = 15-50. On other devices one big matrix product is faster than a loop, so it uses that.
+        """
+        _check_inputs(state, goal, self.n)
+        if action.shape != (state.shape[0],):
+            raise ValueError(f"action must have shape [{state.shape[0]}], got {tuple(action.shape)}")
+        if state.device.type != "cpu":
+            return self(state, goal).gather(1, action.unsqueeze(1)).squeeze(1)
+        s, g = self.state_encoder(state), self.goal_encoder(goal)  # [B, E] each
+        order = torch.argsort(action)
+        s, g = s[order], g[order]
+        blocks = self.weight.view(self.embed, self.n, self.embed).unbind(1)  # n blocks [E, E]; one backward op
+        values, start = [], 0
+        for a, count in enumerate(torch.bincount(action, minlength=self.n).tolist()):
+            if count:
+                rows = slice(start, start + count)
+                values.append(((s[rows] @ blocks[a]) * g[rows]).sum(1))
+                start += count
+        q = torch.empty(state.shape[0], dtype=s.dtype, device=s.device).scatter(0, order, torch.cat(values))
+        return q + self.bias[action]
+
+    def project_goal(self, goal: torch.Tensor) -> torch.Tensor:
+        """``[B, n] goals -> [B, n, E]``: ``W_a psi(g)`` for every action, to reuse while the goal is fixed.
+
+        An evaluation episode keeps each agent's goal for up to n steps; with this computed once,
+        each step costs ``n * E`` per agent (:meth:`q_with_projected_goal`) instead of
+        ``n * E^2``, which makes greedy evaluation at n = 50 about n times cheaper.
+        """
+        _check_inputs(goal, goal, self.n)
+        g = self.goal_encoder(goal)  # [B, E]
+        # weight[i, a*E + j] -> W[a*E + j ... ] laid out as [E(i), n(a), E(j)]; contract over j.
+        per_action = self.weight.view(self.embed, self.n, self.embed)
+        return torch.einsum("iaj,bj->bai", per_action, g)
+
+    def q_with_projected_goal(self, state: torch.Tensor, projected_goal: torch.Tensor) -> torch.Tensor:
+        """Q-values ``[B, n]`` from states and :meth:`project_goal`'s output (equal to ``forward``)."""
+        if projected_goal.shape != (state.shape[0], self.n, self.embed):
+            raise ValueError(f"projected_goal must have shape [{state.shape[0]}, {self.n}, {self.embed}] "
+                             f"(from project_goal), got {tuple(projected_goal.shape)}")
+        s = self.state_encoder(state)  # [B, E]
+        return torch.bmm(projected_goal, s.unsqueeze(2)).squeeze(2) + self.bias
+
 
 class MLP(nn.Module):
     """The HER paper's network: ``[s, g] -> hidden layers (ReLU) -> n Q-values``."""

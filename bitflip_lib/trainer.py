@@ -60,14 +60,19 @@ def evaluate(
     distance = start_distance.clone()
     was_training = network.training
     network.eval()
+    # Goals stay fixed for the whole episode: a network that can precompute its goal side (UVFA)
+    # does so once here instead of once per step.
+    projected = network.project_goal(goal) if hasattr(network, "project_goal") else None
     for t in range(env.max_steps):
         alive = (distance > 0) & (distance <= env.max_steps - t)
         if not bool(alive.all()):
             final_distance[running] = distance
             running, state, goal, distance = running[alive], state[alive], goal[alive], distance[alive]
+            projected = projected[alive] if projected is not None else None
             if running.numel() == 0:
                 break
-        action = network(state, goal).max(1).indices
+        q = network(state, goal) if projected is None else network.q_with_projected_goal(state, projected)
+        action = q.max(1).indices
         rows = torch.arange(running.numel(), device=device)
         old = state[rows, action]
         distance = distance + torch.where(old != goal[rows, action], -1, 1)

@@ -49,3 +49,24 @@ def test_clear_errors():
         MLP(5)(torch.zeros(2, 6), torch.zeros(2, 6))
     with pytest.raises(ValueError, match="same shape"):
         HAR()(torch.zeros(2, 6), torch.zeros(2, 5))
+
+
+def test_uvfa_shortcuts_equal_the_full_forward_pass_values_and_gradients():
+    """q_of_actions (used by the TD update) and project_goal (used by evaluation) are speed-ups only."""
+    torch.manual_seed(0)
+    net = UVFA(6, embed=8)
+    s, g = torch.randint(0, 2, (40, 6)).float(), torch.randint(0, 2, (40, 6)).float()
+    action = torch.randint(0, 6, (40,))
+    action[:5] = 2  # several rows per action, and (most likely) some actions with none
+    full = net(s, g).gather(1, action.unsqueeze(1)).squeeze(1)
+    grads_full = torch.autograd.grad(full.square().sum(), list(net.parameters()))
+    taken = net.q_of_actions(s, g, action)
+    grads_taken = torch.autograd.grad(taken.square().sum(), list(net.parameters()))
+    assert torch.allclose(taken, full, atol=1e-6)
+    for a, b in zip(grads_taken, grads_full):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert torch.allclose(net.q_with_projected_goal(s, net.project_goal(g)), net(s, g), atol=1e-5)
+    with pytest.raises(ValueError, match="action must have shape"):
+        net.q_of_actions(s, g, action[:3])
+    with pytest.raises(ValueError, match="from project_goal"):
+        net.q_with_projected_goal(s, net.project_goal(g)[:3])

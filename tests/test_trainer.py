@@ -4,7 +4,8 @@ import torch
 from torch import nn
 
 from bitflip_lib.config import make_config
-from bitflip_lib.trainer import evaluate, train
+from bitflip_lib.networks import make_network
+from bitflip_lib.trainer import build_network, evaluate, train
 
 
 class FlipFirstDifferingBit(nn.Module):
@@ -28,6 +29,31 @@ def test_evaluate_an_optimal_and_a_useless_policy():
     bad = evaluate(AlwaysBitZero(), 20, num_agents=256)
     assert bad["success_rate"] < 0.01  # only start-goal pairs differing in bit 0 alone succeed
     assert bad["mean_distance"] > 5
+
+
+class PlainForward(nn.Module):
+    """Wraps a network and hides its speed-up methods, so only ``forward`` is used."""
+
+    def __init__(self, network):
+        super().__init__()
+        self.network = network
+
+    def forward(self, state, goal):
+        return self.network(state, goal)
+
+
+def test_uvfa_shortcuts_change_neither_evaluation_nor_a_training_run():
+    torch.manual_seed(0)
+    uvfa = make_network("uvfa", 8)
+    assert evaluate(uvfa, 8, num_agents=512, seed=3) == pytest.approx(evaluate(PlainForward(uvfa), 8, num_agents=512, seed=3))
+    config = make_config("writeup", n=8, arch="uvfa", her="seed30", max_iterations=3, gradient_steps=4,
+                         num_eval_agents=128, device="cpu")
+    cpu = torch.device("cpu")
+    fast = train(config, progress=False, network=build_network(config, cpu))
+    plain = train(config, progress=False, network=PlainForward(build_network(config, cpu)))
+    for a, b in zip(fast.history, plain.history, strict=True):
+        assert a["success_rate"] == b["success_rate"] and a["mean_distance"] == b["mean_distance"]
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4) and a["mean_q"] == pytest.approx(b["mean_q"], rel=1e-4)
 
 
 @pytest.mark.slow
