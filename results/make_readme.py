@@ -98,6 +98,21 @@ def headline_block() -> str:
     return "\n".join(out) + "\n"
 
 
+def wall_time_block() -> str:
+    """Stored wall time per preset and architecture: all seeds, and seed 0 alone (one grid pass)."""
+    out = ["| preset | architecture | runs stored (of 42) | wall time, all stored seeds | seed 0: runs (of 14) | seed 0 wall time |",
+           "|---|---|---|---|---|---|"]
+    for preset in PRESETS:
+        runs = grid_runs(preset)
+        for arch in ARCHS:
+            mine = [r for r in runs if r["arch"] == arch]
+            first = [r for r in mine if r["seed"] == 0]
+            out.append(f"| `{preset}` | {arch.upper() if arch != 'mlp' else 'MLP'} | {len(mine)} | "
+                       f"{sum(r['wall_seconds'] for r in mine) / 60:.1f} min | {len(first)} | "
+                       f"{sum(r['wall_seconds'] for r in first) / 60:.1f} min |")
+    return "\n".join(out) + "\n"
+
+
 def bench_block() -> str:
     return "```\n" + (RESULTS / "bench" / "bench_cpu_quiet.txt").read_text().rstrip() + "\n```\n"
 
@@ -109,6 +124,7 @@ GENERATORS = {
     "mlp-ablation": mlp_ablation_block,
     "headline-table": headline_block,
     "bench": bench_block,
+    "wall-time": wall_time_block,
 }
 FILES = (ROOT / "README.md", RESULTS / "README.md")
 
