@@ -622,12 +622,16 @@ for label in ("hidden [256, 256]", "lr 0.0003", "lr 0.003", "Polyak 0.01", "k = 
 # counts (floating-point sums are not associative), verdicts should not.
 
 # %%
-# (preset, arch, HER, n, seed): cheap cells in quick mode; full mode adds longer ones, among them
-# stored failures (vanilla HAR, n = 40, seed 2, and vanilla MLP, n = 15: 3000 iterations each).
+# (preset, arch, HER, n, seed): cheap cells in quick mode, one per architecture (the UVFA cell also
+# checks that the faster UVFA code of a later library version agrees with runs stored before it);
+# full mode adds longer ones, among them stored failures (vanilla HAR, n = 40, seed 2, vanilla MLP
+# and vanilla UVFA, n = 15: 3000 iterations each).
 RERUN_QUICK = [("default", "har", "future", 20, 0), ("default", "har", "none", 20, 0),
-               ("writeup", "har", "seed30", 5, 0), ("writeup", "mlp", "seed30", 5, 0)]
+               ("writeup", "har", "seed30", 5, 0), ("writeup", "mlp", "seed30", 5, 0),
+               ("writeup", "uvfa", "seed30", 5, 0)]
 RERUN_FULL = RERUN_QUICK + [("default", "har", "future", 50, 0), ("writeup", "har", "seed30", 20, 0),
-                            ("default", "har", "none", 40, 2), ("writeup", "mlp", "none", 15, 0)]
+                            ("default", "har", "none", 40, 2), ("writeup", "mlp", "none", 15, 0),
+                            ("writeup", "uvfa", "none", 15, 0)]
 stored_by_name = {r["name"]: r for preset in rows for r in rows[preset]}
 checked = []
 for preset, arch, her, n, seed in (RERUN_QUICK if QUICK else RERUN_FULL):
