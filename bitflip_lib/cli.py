@@ -60,6 +60,7 @@ def _add_config_options(p: argparse.ArgumentParser, grid: bool) -> None:
     p.add_argument("--no-clip", action="store_true", help="do not clip TD targets to [0, 1]")
     p.add_argument("--double-dqn", action="store_true", help="double DQN targets")
     p.add_argument("--lr", type=float, help="Adam learning rate")
+    p.add_argument("--lr-end", type=float, help="decay the learning rate to this along a cosine over the budget")
     p.add_argument("--gradient-steps", type=int, help="gradient steps per iteration")
     p.add_argument("--batch-size", type=_positive_int, help="replay batch size")
     p.add_argument("--buffer-capacity", type=_positive_int, help="replay buffer size in transitions")
@@ -73,7 +74,7 @@ def _add_config_options(p: argparse.ArgumentParser, grid: bool) -> None:
 def _overrides(args: argparse.Namespace) -> dict:
     """TrainConfig overrides given on the command line (only those set)."""
     mapping = {"k": "k", "max_iterations": "max_iterations", "max_seconds": "max_seconds", "gamma": "gamma",
-               "polyak": "polyak", "lr": "lr", "gradient_steps": "gradient_steps", "batch_size": "batch_size",
+               "polyak": "polyak", "lr": "lr", "lr_end": "lr_end", "gradient_steps": "gradient_steps", "batch_size": "batch_size",
                "buffer_capacity": "buffer_capacity", "eval_agents": "num_eval_agents"}
     out = {field: getattr(args, arg) for arg, field in mapping.items() if getattr(args, arg) is not None}
     if args.hidden:

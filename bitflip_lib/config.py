@@ -33,6 +33,9 @@ class TrainConfig:
     """Discount; ``None`` picks ``max(0.98, 1 - 1/n)`` so that gamma^n does not vanish at large n."""
     lr: float = 1e-3
     """Adam learning rate."""
+    lr_end: float | None = None
+    """If set, the learning rate falls from ``lr`` to ``lr_end`` along a cosine over the
+    ``max_iterations`` budget (updated once per iteration); ``None`` keeps it constant."""
     amsgrad: bool = True
     polyak: float | None = 0.05
     """Fraction tau of the Polyak target update; ``None`` disables the target network."""
@@ -109,6 +112,8 @@ class TrainConfig:
             raise ValueError(f"solved_threshold must be in [0, 1], got {self.solved_threshold}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.lr_end is not None and not 0 < self.lr_end <= self.lr:
+            raise ValueError(f"lr_end must be in (0, lr = {self.lr}] (or None for a constant rate), got {self.lr_end}")
         if self.loss not in ("mse", "huber"):
             raise ValueError(f"unknown loss {self.loss!r}: use 'mse' or 'huber'")
 

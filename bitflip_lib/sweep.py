@@ -74,7 +74,7 @@ def describe_overrides(overrides: dict) -> str:
     """Short text for the settings a run changed from its preset (the iteration budget left out),
     e.g. ``'batch 1024, buffer 2^20, gamma 0.95'``; ``'default preset'`` when nothing changed."""
     names = {"buffer_capacity": "buffer", "gradient_steps": "grad steps", "batch_size": "batch",
-             "double_dqn": "double DQN", "polyak": "Polyak"}
+             "double_dqn": "double DQN", "polyak": "Polyak", "lr_end": "lr cosine to"}
     parts = []
     for key, value in sorted(overrides.items()):
         if key == "max_iterations":

@@ -225,6 +225,9 @@ def train(
     network = build_network(config, device) if network is None else network.to(device)
     learner = DQNLearner(network, gamma, config.lr, config.amsgrad, config.polyak, config.clip_targets,
                          config.loss, config.double_dqn, td_target_fn=td_target, polyak_fn=polyak_update)
+    lr_schedule = None
+    if config.lr_end is not None:  # a cosine from lr to lr_end over the whole budget, stepped per iteration
+        lr_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(learner.optimizer, config.max_iterations, config.lr_end)
     choose_action = epsilon_greedy or default_epsilon_greedy
     if relabel is None:
         def relabel(episode: EpisodeBatch, k: int, gen: torch.Generator) -> Transitions:
@@ -270,6 +273,8 @@ def train(
             qs.append(stats["mean_q"])
             targets.append(stats["mean_target"])
             gradient_step += 1
+        if lr_schedule is not None:
+            lr_schedule.step()
 
         record = {
             "iteration": iteration,
@@ -282,6 +287,8 @@ def train(
             "relabelled_rewards": relabelled_rewards,
             "buffer_size": len(buffer),
         }
+        if lr_schedule is not None:
+            record["lr"] = learner.optimizer.param_groups[0]["lr"]  # the rate the next iteration uses
         # 4. Evaluate the greedy policy on fresh agents.
         if iteration % config.eval_every == 0 or iteration == config.max_iterations:
             record.update(evaluate(network, n, config.num_eval_agents, config.max_steps, eval_generator))

@@ -37,13 +37,14 @@ def test_train_overrides_reach_the_config(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "train", "--n", "4", "--arch", "mlp", "--her", "none", "--max-iterations", "2",
                            "--no-target", "--no-clip", "--gradient-steps", "3", "--batch-size", "8", "--gamma", "0.5",
                            "--buffer-capacity", "64", "--eval-agents", "32", "--quiet", "--device", "cpu",
-                           "--save", str(path))
+                           "--lr-end", "1e-4", "--save", str(path))
     assert code == 0
     assert json.loads(out)["her"] == "none"
     config = json.loads(path.read_text())["config"]
     assert config["polyak"] is None and config["clip_targets"] is False
     assert (config["gradient_steps"], config["batch_size"], config["gamma"]) == (3, 8, 0.5)
     assert (config["buffer_capacity"], config["num_eval_agents"], config["max_iterations"]) == (64, 32, 2)
+    assert config["lr_end"] == 1e-4
 
 
 def test_writeup_preset_uses_its_own_her(capsys):

@@ -26,6 +26,7 @@ def test_automatic_gamma_approaches_one_with_n():
     ("polyak", 0.0, "polyak"),
     ("batch_size", 0, "batch_size"),
     ("loss", "l1", "loss"),
+    ("lr_end", 0.01, "lr_end must be in"),  # above the default lr 1e-3: that is not a decay
 ])
 def test_bad_values_are_refused(field, value, message):
     with pytest.raises(ValueError, match=message):

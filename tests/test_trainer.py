@@ -1,4 +1,6 @@
 """Training loop: smoke runs that must solve and must fail, determinism, callbacks, evaluation."""
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -54,6 +56,17 @@ def test_uvfa_shortcuts_change_neither_evaluation_nor_a_training_run():
     for a, b in zip(fast.history, plain.history, strict=True):
         assert a["success_rate"] == b["success_rate"] and a["mean_distance"] == b["mean_distance"]
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4) and a["mean_q"] == pytest.approx(b["mean_q"], rel=1e-4)
+
+
+def test_learning_rate_schedule_falls_along_a_cosine_to_lr_end():
+    config = make_config(n=5, arch="mlp", max_iterations=8, lr=1e-3, lr_end=1e-4, gradient_steps=2,
+                         num_eval_agents=32, early_stop=False, device="cpu")
+    lrs = [record["lr"] for record in train(config, progress=False).history]
+    assert len(lrs) == 8 and all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert lrs[-1] == pytest.approx(1e-4)
+    assert lrs[3] == pytest.approx(1e-4 + 0.9e-3 * (1 + math.cos(math.pi * 4 / 8)) / 2)  # halfway: the mean
+    constant = train(config.replace(lr_end=None), progress=False)
+    assert "lr" not in constant.history[0]
 
 
 @pytest.mark.slow
