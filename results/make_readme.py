@@ -71,10 +71,12 @@ def missing_block() -> str:
 
 
 def mlp_ablation_block() -> str:
-    """One row per stored HER-MLP screening run at n = 30 and 50 (seed 0), best first."""
+    """One row per stored HER-MLP screening run at n = 30, 50 and 100 (seed 0), best first."""
     out = ["| n | changed from the default preset | budget | solved at | best success | final success | wall time |",
            "|---|---|---|---|---|---|---|"]
-    for n in (30, 50):
+    for n in (30, 50, 100):
+        if not (RESULTS / "beyond" / f"mlp_n{n}").is_dir():
+            continue
         runs = load_results(RESULTS / "beyond" / f"mlp_n{n}")
         runs += load_results(RESULTS / "default", overrides={}, arch="mlp", her="future", n=n, seed=0)
         for run in sorted(runs, key=lambda r: (r["solved_at"] or 10**9, -(r["best_success"] or 0))):
