@@ -529,11 +529,15 @@ plt.show()
 # does not help: 0.60 by iteration 1000, behind the 128-step run, at three times the cost per
 # iteration; the returns of more updates on the same data run out. A four times wider layer
 # (1024 units) with 128 steps of batch 1024 is worse still: best 0.03 by iteration 1000, the
-# mean distance only down to 19, at 3.2 s per iteration. That is not "solved" (0.99
-# on 5 evaluations in a row): the goal of n = 50 within 1000 iterations is not reached here, and n = 100 was not attempted
-# (the 2000-iteration run alone took 30 minutes of one CPU core). The curves say where to push:
-# more samples per iteration got it off the ground, and the slow, noisy last 10% looks like a
-# job for a learning-rate schedule or a larger batch late in training.
+# mean distance only down to 19, at 3.2 s per iteration.
+#
+# **What helps most at the end is a learning-rate schedule.** The curves of the constant-rate runs
+# creep and wobble through their last 10%, which looks like a step-size problem. With the same
+# 128 steps of batch 1024 and the learning rate falling from 1e-3 to 1e-4 along a cosine over the
+# 1000 iterations (`lr_end=1e-4`), the MLP reaches 0.95 at iteration 1000 instead of 0.83, with
+# the agents ending 0.27 bits from their goals on average, and the curve is still rising. That is
+# not "solved" (0.99 on 5 evaluations in a row): the goal of n = 50 within 1000 iterations is not
+# reached here, but it is close (one seed, 19 minutes on one CPU core).
 
 # %%
 def run_with(n: int, budget: int | None = None, **changes) -> dict:
@@ -580,11 +584,16 @@ assert not at50_more["solved"] and 0.3 <= at50_more["best_success"] < at50_batch
 # started to succeed by iteration 1000.
 at50_wide = run_with(50, 1000, **heavy, hidden=[1024])
 assert not at50_wide["solved"] and at50_wide["best_success"] < 0.1 and at50_wide["mean_distance"] > 10
+# A cosine learning-rate decay to 1e-4 is clearly ahead of the constant rate, and not solved yet.
+at50_cosine = run_with(50, 1000, **heavy, lr_end=0.0001)
+assert not at50_cosine["solved"] and at50_cosine["best_success"] >= 0.9
+assert at50_cosine["best_success"] >= at50_batch["best_success"] + 0.05 and at50_cosine["mean_distance"] < 0.5
 print(f"n = 50: best success {at50_steps['best_success']:.2f} (128 steps, 1500 iterations), "
       f"{at50_batch['best_success']:.2f} (128 steps of batch 1024, 1000 iterations), "
       f"{at50_long['best_success']:.2f} (the same, 2000 iterations), "
       f"{at50_more['best_success']:.2f} (256 steps of batch 1024, 1000 iterations), "
-      f"{at50_wide['best_success']:.2f} (128 steps of batch 1024, hidden 1024, 1000 iterations)")
+      f"{at50_wide['best_success']:.2f} (128 steps of batch 1024, hidden 1024, 1000 iterations), "
+      f"{at50_cosine['best_success']:.2f} (128 steps of batch 1024, cosine learning rate, 1000 iterations)")
 
 # %% [markdown]
 # **What else could help at n = 50?** A cheaper screening answers it: 500 iterations each, seed 0,
