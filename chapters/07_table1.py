@@ -723,7 +723,8 @@ assert checked, "no stored cell could be rerun"
 # ## 10. What is not computed yet
 #
 # The full grid is 7 values of n x {vanilla, HER} x {UVFA, HAR, MLP} x 3 seeds, for two presets:
-# 252 runs. Failing UVFA cells are the expensive part (all 3000 iterations at up to 2 s each).
+# 252 runs. Failing UVFA cells are the expensive part (all 3000 iterations, at up to about 1 s
+# each on one CPU core with the default settings at n = 50).
 # Here is what is still missing; `bitflip sweep` with the same arguments fills it in, skipping
 # what is stored.
 
