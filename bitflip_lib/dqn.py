@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bitflip_lib.networks import taken_action_values
 from bitflip_lib.replay import Transitions
 
 
@@ -144,10 +145,7 @@ class DQNLearner:
 
         Tensors, not floats, so a loop of updates never waits for the device; call ``float()`` to read.
         """
-        if hasattr(self.online, "q_of_actions"):  # UVFA: the taken action's value alone is much cheaper
-            q = self.online.q_of_actions(batch.state, batch.goal, batch.action)
-        else:
-            q = self.online(batch.state, batch.goal).gather(1, batch.action.unsqueeze(1)).squeeze(1)
+        q = taken_action_values(self.online, batch.state, batch.goal, batch.action)
         with torch.no_grad():
             evaluator = self.target if self.target is not None else self.online
             next_q = evaluator(batch.next_state, batch.goal)

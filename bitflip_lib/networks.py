@@ -53,16 +53,15 @@ class UVFA(nn.Module):
     def q_of_actions(self, state: torch.Tensor, goal: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """``Q_a(s, g)`` of one action per row, ``[B]``: what a TD update needs, without the other n - 1.
 
-        Equal to ``forward(state, goal).gather(1, action[:, None])[:, 0]``. On a CPU the rows are
-        grouped by action and each group meets only its own ``E x E`` block of the bilinear
-        weight, which makes a training step's forward and backward pass about 4 times cheaper at
-        n = 15-50. On other devices one big matrix product is faster than a loop, so it uses that.
+        Equal to ``forward(state, goal).gather(1, action[:, None])[:, 0]``. The rows are grouped by
+        action and each group meets only its own ``E x E`` block of the bilinear weight, which
+        makes a training step's forward and backward pass about 4 times cheaper on a CPU at
+        n = 15-50. It loops over actions, so on a GPU one big product is faster: call it through
+        :func:`taken_action_values`, which picks.
         """
         _check_inputs(state, goal, self.n)
         if action.shape != (state.shape[0],):
             raise ValueError(f"action must have shape [{state.shape[0]}], got {tuple(action.shape)}")
-        if state.device.type != "cpu":
-            return self(state, goal).gather(1, action.unsqueeze(1)).squeeze(1)
         s, g = self.state_encoder(state), self.goal_encoder(goal)  # [B, E] each
         order = torch.argsort(action)
         s, g = s[order], g[order]
@@ -158,6 +157,17 @@ class HAR(nn.Module):
         differs = (state - goal).abs()  # [B, n], 1.0 where the bit differs (bits are 0/1)
         values = self.pair_values(differs.sum(1), state.shape[1])  # [B, 2]
         return torch.addcmul(values[:, :1], differs, values[:, 1:] - values[:, :1])
+
+
+def taken_action_values(network: nn.Module, state: torch.Tensor, goal: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    """``Q(s, g, a)`` of one action per row, ``[B]``, as a TD update needs it.
+
+    A network with a cheaper way to compute only those values on a CPU (``q_of_actions``: the
+    UVFA) uses it there; otherwise all n values are computed and the taken one is gathered.
+    """
+    if hasattr(network, "q_of_actions") and state.device.type == "cpu":
+        return network.q_of_actions(state, goal, action)
+    return network(state, goal).gather(1, action.unsqueeze(1)).squeeze(1)
 
 
 def make_network(arch: str, n: int, **kwargs) -> nn.Module:

@@ -109,7 +109,7 @@ def wall_time_block() -> str:
         for arch in ARCHS:
             mine = [r for r in runs if r["arch"] == arch]
             first = [r for r in mine if r["seed"] == 0]
-            out.append(f"| `{preset}` | {arch.upper() if arch != 'mlp' else 'MLP'} | {len(mine)} | "
+            out.append(f"| `{preset}` | {arch.upper()} | {len(mine)} | "
                        f"{sum(r['wall_seconds'] for r in mine) / 60:.1f} min | {len(first)} | "
                        f"{sum(r['wall_seconds'] for r in first) / 60:.1f} min |")
     return "\n".join(out) + "\n"

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from bitflip_lib.networks import HAR, MLP, UVFA, make_network
+from bitflip_lib.networks import HAR, MLP, UVFA, make_network, taken_action_values
 
 
 @pytest.mark.parametrize("arch", ["uvfa", "mlp", "har"])
@@ -66,6 +66,9 @@ def test_uvfa_shortcuts_equal_the_full_forward_pass_values_and_gradients():
     for a, b in zip(grads_taken, grads_full):
         assert torch.allclose(a, b, atol=1e-5)
     assert torch.allclose(net.q_with_projected_goal(s, net.project_goal(g)), net(s, g), atol=1e-5)
+    assert torch.allclose(taken_action_values(net, s, g, action), full, atol=1e-6)  # what the TD update calls
+    mlp = MLP(6)  # no shortcut: the generic gather
+    assert torch.equal(taken_action_values(mlp, s, g, action), mlp(s, g)[torch.arange(40), action])
     with pytest.raises(ValueError, match="action must have shape"):
         net.q_of_actions(s, g, action[:3])
     with pytest.raises(ValueError, match="from project_goal"):
