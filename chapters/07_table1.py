@@ -228,8 +228,11 @@ for preset, cells in compared.items():
 # how far a generic network gets. The write-up's UVFA with HER, under this course's settings,
 # solves n = 15 where the write-up needed 2590 iterations: all three seeds, median 1110. And it
 # solves n = 20, where the write-up's UVFA failed: all three seeds, at iterations 1876, 2210 and
-# 2428. The larger UVFA cells are the expensive part of the grid and the only ones not stored
-# yet (section 10).
+# 2428. At n = 30 (seeds 0 and 1 stored) it is not solved within the 3000 iterations, but it is
+# on its way: success passes 1% only around iteration 1650 and then climbs to a best of 0.45-0.47
+# by the end, with the greedy agents ending about 2.3 bits from their goals (15 at the start).
+# The larger UVFA cells with this course's settings are the expensive part of the grid and the
+# only ones not stored yet (section 10).
 
 # %%
 def entry(preset: str, method: str, n: int) -> dict | None:
@@ -346,6 +349,14 @@ assert e["solved"] == e["runs"] >= 2 and max(e["solved_at"]) < WRITEUP_TABLE1["H
 # ... and solves n = 20, the write-up's first HER-UVFA failure, on every seed within the budget.
 e = entry("default", "HER-UVFA", 20)
 assert e["runs"] == 3 and e["solved"] == 3 and max(e["solved_at"]) < 3000, e
+# At n = 30 the stored seeds are not solved, but still climbing: flat for the first half of the
+# budget, then up to success >= 0.4 and a final distance under 3 bits by iteration 3000.
+her_uvfa30 = [r for r in rows["default"] if r["method"] == "HER-UVFA" and r["n"] == 30]
+assert len(her_uvfa30) >= 2 and all(not r["solved"] and r["iterations"] == 3000 and r["best_success"] >= 0.4
+                                    and r["mean_distance"] < 3 for r in her_uvfa30)
+for r in her_uvfa30:
+    curve = r["curve"]["success_rate"]
+    assert max(curve[: len(curve) // 2]) < 0.05 and max(curve[-len(curve) // 10:]) >= 0.4, r["name"]
 # Without HER the MLP never gets going from n = 15 on, with either preset: every stored run
 # spends its 3000 iterations below 1% success.
 for preset in ("default", "writeup"):
