@@ -228,9 +228,10 @@ for preset, cells in compared.items():
 # how far a generic network gets. The write-up's UVFA with HER, under this course's settings,
 # solves n = 15 where the write-up needed 2590 iterations: all three seeds, median 1110. And it
 # solves n = 20, where the write-up's UVFA failed: all three seeds, at iterations 1876, 2210 and
-# 2428. At n = 30 (seeds 0 and 1 stored) it is not solved within the 3000 iterations, but it is
-# on its way: success passes 1% only around iteration 1650 and then climbs to a best of 0.45-0.47
-# by the end, with the greedy agents ending about 2.3 bits from their goals (15 at the start).
+# 2428. At n = 30 no seed of three solves it within the 3000 iterations, but every one is on its
+# way: success passes 1% only between iterations 1450 and 1670 and then climbs to a best of
+# 0.45-0.56 by the end, with the greedy agents ending 1.6-2.3 bits from their goals (15 at the
+# start).
 # The larger UVFA cells with this course's settings are the expensive part of the grid and the
 # only ones not stored yet (section 10).
 
@@ -358,13 +359,13 @@ assert e["runs"] == 3 and e["solved"] == 3 and max(e["solved_at"]) < 3000, e
 # At n = 30 the stored seeds are not solved, but still climbing: flat for the first half of the
 # budget, then up to success >= 0.4 and a final distance under 3 bits by iteration 3000.
 her_uvfa30 = runs("default", "HER-UVFA", 30)
-assert len(her_uvfa30) >= 2 and all(not r["solved"] and r["iterations"] == 3000 and r["best_success"] >= 0.4
+assert len(her_uvfa30) == 3 and all(not r["solved"] and r["iterations"] == 3000 and r["best_success"] >= 0.4
                                     and r["mean_distance"] < 3 for r in her_uvfa30)
 for r in her_uvfa30:
     curve = r["curve"]["success_rate"]
     assert max(curve[: len(curve) // 2]) < 0.05 and max(curve[-len(curve) // 10:]) >= 0.4, r["name"]
     first_percent = next(i for i, v in zip(r["curve"]["iteration"], curve) if v >= 0.01)
-    assert 1500 <= first_percent <= 1800, (r["name"], first_percent)  # "passes 1% around iteration 1650"
+    assert 1400 <= first_percent <= 1700, (r["name"], first_percent)  # "passes 1% between 1450 and 1670"
 # Without HER the MLP never gets going from n = 15 on, with either preset: every stored run
 # spends its 3000 iterations below 1% success.
 for preset in ("default", "writeup"):
