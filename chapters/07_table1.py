@@ -231,9 +231,9 @@ for preset, cells in compared.items():
 # 2428. At n = 30 no seed of three solves it within the 3000 iterations, but every one is on its
 # way: success passes 1% only between iterations 1450 and 1670 and then climbs to a best of
 # 0.45-0.56 by the end, with the greedy agents ending 1.6-2.3 bits from their goals (15 at the
-# start). At n = 40 (seed 0 stored so far) the budget runs out earlier in that story: success
+# start). At n = 40 (seeds 0 and 1 stored so far) the budget runs out earlier in that story: success
 # never passes 0.1%, but the greedy agents' distance falls steadily over the second half, from
-# 20 bits to 13.6 at iteration 3000, still falling. Without HER the default settings leave
+# 20 bits to 13.6 at iteration 3000 on both seeds, still falling. Without HER the default settings leave
 # UVFA at the n/2 bits it starts from at n = 30 and 40. The UVFA cells with this course's
 # settings at n = 40 and 50 are the expensive part of the grid and the only ones not
 # complete yet (section 10).
