@@ -507,8 +507,10 @@ assert demo.iterations >= 1 and demo.config.arch == "har"
 #   and a HAR trained at n = 20 solved n = 1024 unchanged.
 # * With HER, HAR solved every size we trained it on, up to n = 200 in quick mode and 500 in
 #   full mode. Training it from scratch at n = 1024 is a different matter: the good-minus-bad
-#   gap there is about 1e-3, below the noise of the fitted values, and in our runs (up to 60
-#   iterations, several settings) it did not settle on the optimal policy; transfer from n = 20 did.
+#   gap there is about 1e-3, below the noise of the fitted values, and with the default 2^15
+#   replay buffer (less than half of one iteration's transitions at that n) it did not settle on
+#   the optimal policy in our runs; transfer from n = 20 did. Chapter 7 shows a 2^20 buffer
+#   getting there from scratch (two seeds so far).
 # * The gap between the optimal values of a good and a bad flip is
 #   $\gamma^{d-1}(1 - \gamma^2)$: for fixed $\gamma$ it vanishes exponentially with the
 #   distance, so $\gamma$ must approach 1 as n grows ($\gamma = 1 - 1/n$ keeps it near
