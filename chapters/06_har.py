@@ -510,7 +510,7 @@ assert demo.iterations >= 1 and demo.config.arch == "har"
 #   gap there is about 1e-3, below the noise of the fitted values, and with the default 2^15
 #   replay buffer (less than half of one iteration's transitions at that n) it did not settle on
 #   the optimal policy in our runs; transfer from n = 20 did. Chapter 7 shows a 2^20 buffer
-#   getting there from scratch (two seeds so far).
+#   getting there from scratch (three seeds).
 # * The gap between the optimal values of a good and a bad flip is
 #   $\gamma^{d-1}(1 - \gamma^2)$: for fixed $\gamma$ it vanishes exponentially with the
 #   distance, so $\gamma$ must approach 1 as n grows ($\gamma = 1 - 1/n$ keeps it near
