@@ -40,6 +40,7 @@
 
 # %%
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -364,8 +365,8 @@ assert e["runs"] == 3 and e["solved"] == 3 and max(e["solved_at"]) < 3000, e
 # At n = 30 the stored seeds are not solved, but still climbing: flat for the first half of the
 # budget, then up to success >= 0.4 and a final distance under 3 bits by iteration 3000.
 her_uvfa30 = runs("default", "HER-UVFA", 30)
-assert len(her_uvfa30) == 3 and all(not r["solved"] and r["iterations"] == 3000 and r["best_success"] >= 0.4
-                                    and r["mean_distance"] < 3 for r in her_uvfa30)
+assert len(her_uvfa30) == 3 and all(not r["solved"] and r["iterations"] == 3000 and 0.44 <= r["best_success"] <= 0.57
+                                    and 1.5 <= r["mean_distance"] <= 2.4 for r in her_uvfa30)  # "0.45-0.56", "1.6-2.3"
 for r in her_uvfa30:
     curve = r["curve"]["success_rate"]
     assert max(curve[: len(curve) // 2]) < 0.05 and max(curve[-len(curve) // 10:]) >= 0.4, r["name"]
@@ -379,7 +380,7 @@ assert her_uvfa40, "no stored default-settings HER-UVFA run at n = 40"
 for r in her_uvfa40:
     distance = r["curve"]["mean_distance"]
     tenth = len(distance) // 10
-    assert not r["solved"] and r["best_success"] < 0.002 and r["mean_distance"] < 15, r["name"]
+    assert not r["solved"] and r["best_success"] < 0.001 and abs(r["mean_distance"] - 13.6) < 0.1, r["name"]
     assert min(distance[:tenth]) > 19.5 and max(distance[-tenth:]) < min(distance[-2 * tenth:-tenth]), r["name"]
 vanilla_uvfa40 = runs("default", "Vanilla-UVFA", 40)
 assert len(vanilla_uvfa40) == 3 and all(r["best_success"] < 0.01 and r["mean_distance"] > 19 for r in vanilla_uvfa40)
@@ -510,11 +511,12 @@ for name, record in beyond.items():
 # within the noise of the updates. With the learning rate also falling along a cosine to 1e-5
 # over a 200-iteration budget, the same seed strings five perfect evaluations together (on 1024
 # fresh agents) at iterations 95-99, so it counts as solved from scratch; seed 1 is solved at
-# iteration 166 (423 s on one core) and seed 2 at iteration 83. Seed 0's curve before that swings between perfect and
-# 200-500 bits just like the constant-rate run, and at iteration 95 the rate has only halved;
-# seed 1 settles only once the rate is below a tenth of its start. So the decay likely helps (the constant-rate run also had only 120 iterations), but three
-# seeds do not show how much of it is the decay and how much the timing; the plot shows all
-# four runs. n = 256 solves with the defaults alone (iteration 22).
+# iteration 166 (423 s on one core) and seed 2 at iteration 83. Seed 0's curve before that
+# swings between perfect and 200-500 bits just like the constant-rate run, and at iteration 95
+# the rate has only halved; seed 1 settles only once the rate is below a tenth of its start. So
+# the decay likely helps (the constant-rate run also had only 120 iterations), but three seeds
+# do not show how much of it is the decay and how much the timing; the plot shows all four
+# runs. n = 256 solves with the defaults alone (iteration 22).
 #
 # **A HAR trained at n = 20 works unchanged at n = 1024.** The network trained at n = 20
 # (default settings, solved within a few iterations) is evaluated on 1024 fresh agents at
@@ -535,19 +537,19 @@ for n in ("50", "100", "200", "500", "1024"):
 
 # %%
 scratch = {seed: beyond.get(f"her_har_n1024_s{seed}") for seed in (0, 1, 2)}
-assert all(scratch.values()), "results/beyond/her_har_n1024_s*.json are missing (commands in results/README.md)"
+buffer_only = beyond.get("her_har_n1024_buffer_only_s0")
+assert all(scratch.values()) and buffer_only, "results/beyond/her_har_n1024_*.json are missing (commands in results/README.md)"
+solved_at = {seed: record["summary"]["solved_at"] for seed, record in scratch.items()}
+print("HER-HAR from scratch at n = 1024 (2^20 buffer, cosine lr to 1e-5), solved at:", solved_at)
 for seed, record in scratch.items():
     config = record["config"]
     assert config["n"] == 1024 and config["buffer_capacity"] == 2**20 and config["lr_end"] == 1e-5, seed
-    assert record["summary"]["solved_at"] is not None and record["summary"]["success_rate"] >= 0.99, record["summary"]
-    print(f"HER-HAR from scratch at n = 1024, seed {seed}: solved at iteration {record['summary']['solved_at']}")
-buffer_only = beyond.get("her_har_n1024_buffer_only_s0")
+    assert record["summary"]["success_rate"] >= 0.99, record["summary"]
+assert solved_at == {0: 95, 1: 166, 2: 83}, solved_at
 fig, (ax_success, ax_distance) = plt.subplots(1, 2, figsize=(12, 4), sharex=True)
 runs_1024 = [(buffer_only, "seed 0, 2^20 buffer, constant lr")]
 runs_1024 += [(record, f"seed {seed}, 2^20 buffer, cosine lr to 1e-5") for seed, record in scratch.items()]
 for record, label in runs_1024:
-    if record is None:
-        continue
     curve = record["curve"]
     ax_success.plot(curve["iteration"], curve["success_rate"], label=label)
     ax_distance.plot(curve["iteration"], curve["mean_distance"], label=label)
@@ -556,10 +558,26 @@ ax_distance.set(xlabel="iteration", ylabel="mean final distance (bits)")
 ax_success.legend()
 fig.tight_layout()
 plt.show()
-if buffer_only is not None:
-    # Perfect at times, but it does not stay there with a constant learning rate.
-    success = buffer_only["curve"]["success_rate"]
-    assert buffer_only["best_success"] == 1.0 and not buffer_only["summary"]["solved_at"] and min(success[-20:]) == 0.0
+# A 2^20 buffer alone: perfect seven times between iterations 85 and 119, not solved, and back
+# to hundreds of bits in between.
+curve = buffer_only["curve"]
+perfect = [i for i, v in zip(curve["iteration"], curve["success_rate"]) if v == 1.0 and i >= 85]
+assert len(perfect) == 7 and max(perfect) <= 119 and not buffer_only["summary"]["solved_at"], perfect
+assert max(d for i, d in zip(curve["iteration"], curve["mean_distance"]) if 85 <= i <= 119) >= 100
+
+
+def cosine_fraction(record: dict, iteration: int) -> float:
+    """The learning rate a run used at ``iteration``, as a fraction of its starting rate."""
+    config, done = record["config"], (iteration - 1) / record["config"]["max_iterations"]
+    return (config["lr_end"] + (config["lr"] - config["lr_end"]) * (1 + math.cos(math.pi * done)) / 2) / config["lr"]
+
+
+# Seed 0 swings between perfect and 200-500 bits before it settles, with the rate about halved;
+# seed 1 settles with the rate below a tenth of its start.
+before = [(v, d) for i, v, d in zip(*(scratch[0]["curve"][k] for k in ("iteration", "success_rate", "mean_distance")))
+          if i < solved_at[0]]
+assert any(v == 1.0 for v, _ in before) and any(d >= 200 for _, d in before)
+assert 0.4 < cosine_fraction(scratch[0], solved_at[0]) < 0.6 and cosine_fraction(scratch[1], solved_at[1]) < 0.1
 
 # %% [markdown]
 # ## 8. Beyond the write-up: a generic network with HER at n = 30, 50 and 100
