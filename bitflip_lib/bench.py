@@ -9,7 +9,10 @@
 3. HER ``future`` + HAR at n = 50: iterations to solve and wall seconds, median over seeds;
 4. HER ``future`` + HAR at n = 1024 (gamma = 1 - 1/n automatically): one seed;
 5. vanilla UVFA at n = 15 with the write-up's settings, within a stated wall-clock budget
-   (the full 3000-iteration run is in the stored sweep, ``results/writeup``).
+   (the full 3000-iteration run is in the stored sweep, ``results/writeup``);
+6. resident memory of a default vanilla UVFA run at n = 40 over 150 iterations (start, peak,
+   end), with glibc heap trimming as configured (``BITFLIP_MALLOC_TRIM=0`` switches it off, to
+   compare; see :mod:`bitflip_lib.memory`).
 
 ``quick=True`` shrinks every size so the whole thing takes seconds (a smoke test of the code
 paths, not figures to quote). Timings depend on the machine and on what else runs on it.
@@ -28,9 +31,10 @@ from bitflip_lib import __version__
 from bitflip_lib.config import make_config
 from bitflip_lib.device import default_device, describe_device
 from bitflip_lib.env import BitFlipEnv
+from bitflip_lib.memory import resident_memory_mb, trimming_enabled
 from bitflip_lib.networks import ARCHITECTURES
 
-SECTIONS = ("env", "iteration", "har50", "har1024", "uvfa15")
+SECTIONS = ("env", "iteration", "har50", "har1024", "uvfa15", "memory")
 
 
 def _sync(device: torch.device) -> None:
@@ -96,6 +100,34 @@ def time_to_solve(n: int, arch: str = "har", her: str = "future", seeds: Iterabl
     }
 
 
+def memory_growth(n: int = 40, iterations: int = 150, device: str | torch.device | None = None, seed: int = 0) -> dict:
+    """Resident memory (MB) of this process during a default vanilla UVFA run: at the start, its peak, at the end.
+
+    Evaluation (every iteration) is what fragments the heap, so this is the run that shows whether
+    :mod:`bitflip_lib.memory` keeps it flat. None figures where ``/proc`` is missing (not Linux).
+    """
+    from bitflip_lib.trainer import train
+
+    config = make_config("default", n=n, arch="uvfa", her="none", seed=seed, max_iterations=iterations,
+                         early_stop=False, device=str(default_device(device)))
+    start_mb = resident_memory_mb()
+    samples: list[float] = []
+
+    def record(_record: dict) -> None:
+        rss = resident_memory_mb()
+        if rss is not None:
+            samples.append(rss)
+
+    result = train(config, callbacks=[record], progress=False)
+    return {
+        "n": n, "arch": "uvfa", "her": "none", "iterations": result.iterations, "trimming": trimming_enabled(),
+        "rss_start_mb": None if start_mb is None else round(start_mb),
+        "rss_peak_mb": round(max(samples)) if samples else None,
+        "rss_end_mb": round(samples[-1]) if samples else None,
+        "seconds_per_iteration": round(result.wall_seconds / max(result.iterations, 1), 4),
+    }
+
+
 def bench(quick: bool = False, device: str | torch.device | None = None, seeds: int = 5,
           skip: Iterable[str] = (), uvfa_budget_seconds: float = 300.0, log=None) -> dict:
     """All benchmark figures as one JSON-ready dict (see the module docstring).
@@ -146,6 +178,10 @@ def bench(quick: bool = False, device: str | torch.device | None = None, seeds: 
         run["budget_seconds"] = budget
         run["note"] = "full 3000-iteration runs over 3 seeds: results/writeup (bitflip table --results results/writeup)"
         out["vanilla_uvfa_15"] = run
+    if "memory" not in skip:
+        n, iterations = (10, 10) if quick else (40, 150)
+        say(f"resident memory, vanilla UVFA at n = {n}, {iterations} iterations")
+        out["memory"] = memory_growth(n, iterations, device)
     return out
 
 
@@ -176,6 +212,12 @@ def format_bench(figures: dict) -> str:
         for run in r["runs"]:
             lines.append(f"  seed {run['seed']}: solved_at {run['solved_at']}, {run['iterations']} iterations, "
                          f"final success {run['success_rate']}, {run['wall_seconds']} s ({run['stopped_by']})")
+    if "memory" in figures:
+        m = figures["memory"]
+        lines.append(f"\nresident memory, default vanilla UVFA at n = {m['n']}, {m['iterations']} iterations "
+                     f"(heap trimming {'on' if m['trimming'] else 'off'})")
+        lines.append(f"  start {m['rss_start_mb']} MB, peak {m['rss_peak_mb']} MB, end {m['rss_end_mb']} MB; "
+                     f"{m['seconds_per_iteration']} s per iteration")
     return "\n".join(lines)
 
 

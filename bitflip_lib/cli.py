@@ -5,7 +5,7 @@ Sub-commands::
     bitflip train --n 20 --arch har --her future      # one run; one JSON line on stdout
     bitflip sweep --n 5 10 20 --arch har uvfa --her none future --seeds 0 1 2 --out results/default
     bitflip table --results results/default           # the stored sweep beside the write-up's Table 1
-    bitflip bench [--quick] [--json]                  # throughput and time-to-solve figures
+    bitflip bench [--quick] [--json] [--only memory]  # throughput, time-to-solve and memory figures
     bitflip grade [...]                               # grade the exercises (see bitflip_lib.grading)
 
 Progress goes to stderr, results to stdout. Bad arguments exit with status 2 and a one-line
@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from bitflip_lib.bench import SECTIONS as BENCH_SECTIONS
 from bitflip_lib.her import HER_STRATEGIES
 from bitflip_lib.networks import ARCHITECTURES
 
@@ -179,8 +180,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from bitflip_lib.bench import run_bench
 
     _set_threads(args)
+    if args.only and args.skip:
+        raise UsageError("bitflip bench: give --only or --skip, not both")
+    skip = [s for s in BENCH_SECTIONS if s not in args.only] if args.only else (args.skip or ())
     return run_bench(quick=args.quick, device=args.device, seeds=args.seeds, as_json=args.json,
-                     skip=args.skip or (), uvfa_budget_seconds=args.uvfa_budget)
+                     skip=skip, uvfa_budget_seconds=args.uvfa_budget)
 
 
 def cmd_grade(argv: Sequence[str]) -> int:
@@ -226,8 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--seeds", type=_positive_int, default=5, help="seeds for the n = 50 time-to-solve median")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
-    p.add_argument("--skip", nargs="+", choices=("env", "iteration", "har50", "har1024", "uvfa15"),
-                   help="sections to leave out")
+    p.add_argument("--skip", nargs="+", choices=BENCH_SECTIONS, help="sections to leave out")
+    p.add_argument("--only", nargs="+", choices=BENCH_SECTIONS, help="run only these sections")
     p.add_argument("--uvfa-budget", type=float, default=300.0, help="wall-clock seconds for the vanilla UVFA n = 15 run")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
     p.set_defaults(func=cmd_bench)

@@ -5,7 +5,15 @@ import json
 
 import pytest
 
-from bitflip_lib.bench import bench, env_throughput, format_bench, run_bench, seconds_per_iteration, time_to_solve
+from bitflip_lib.bench import (
+    bench,
+    env_throughput,
+    format_bench,
+    memory_growth,
+    run_bench,
+    seconds_per_iteration,
+    time_to_solve,
+)
 
 
 def test_env_throughput_is_a_positive_rate():
@@ -26,7 +34,7 @@ def test_time_to_solve_reports_each_seed():
 
 
 def test_bench_json_and_table(capsys):
-    code = run_bench(quick=True, device="cpu", seeds=1, as_json=True, skip=("iteration", "har50", "har1024", "uvfa15"))
+    code = run_bench(quick=True, device="cpu", seeds=1, as_json=True, skip=("iteration", "har50", "har1024", "uvfa15", "memory"))
     assert code == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["quick"] is True and figures["device"].startswith("cpu")
@@ -38,3 +46,14 @@ def test_bench_json_and_table(capsys):
 def test_bench_rejects_unknown_sections():
     with pytest.raises(ValueError, match="unknown bench section"):
         bench(quick=True, skip=("gpu-magic",))
+
+
+def test_memory_growth_reports_start_peak_and_end(monkeypatch):
+    readings = iter(range(100, 10_000, 7))  # a resident size that keeps growing, one reading per call
+    monkeypatch.setattr("bitflip_lib.bench.resident_memory_mb", lambda: float(next(readings)))
+    figures = memory_growth(n=4, iterations=3, device="cpu")
+    assert figures["iterations"] == 3 and figures["arch"] == "uvfa"
+    assert figures["rss_start_mb"] == 100
+    assert figures["rss_peak_mb"] == figures["rss_end_mb"] > figures["rss_start_mb"]
+    assert "resident memory" in format_bench({"device": "cpu", "torch": "x", "version": "y", "quick": True,
+                                              "memory": figures})

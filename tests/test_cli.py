@@ -70,6 +70,8 @@ def test_writeup_preset_uses_its_own_her(capsys):
     ["sweep", "--n", "5"],
     ["table", "--results", "/nonexistent/results/dir"],
     ["bench", "--skip", "everything"],
+    ["bench", "--only", "memory", "--skip", "env"],
+    ["bench", "--only", "ram"],
 ])
 def test_bad_arguments_exit_2_with_one_line(capsys, argv):
     code, out, err = run_cli(capsys, *argv)
