@@ -232,9 +232,10 @@ for preset, cells in compared.items():
 # 2428. At n = 30 no seed of three solves it within the 3000 iterations, but every one is on its
 # way: success passes 1% only between iterations 1450 and 1670 and then climbs to a best of
 # 0.45-0.56 by the end, with the greedy agents ending 1.6-2.3 bits from their goals (15 at the
-# start). At n = 40 (seeds 0 and 1 stored so far) the budget runs out earlier in that story:
+# start). At n = 40 the budget runs out earlier in that story, the same way on all three seeds:
 # success never passes 0.1%, but the greedy agents' distance falls steadily over the second
-# half, from 20 bits to 13.6 at iteration 3000 on both seeds, still falling. Without HER the
+# half, from 20 bits to 13.6-13.7 at iteration 3000, still falling (the mean over each tenth of
+# the run drops by about 1 bit per tenth from the middle on). Without HER the
 # default settings leave UVFA at the n/2 bits it starts from at n = 30 and 40. The UVFA cells
 # with this course's settings at n = 40 and 50 are the expensive part of the grid and the only
 # ones not complete yet (section 10).
@@ -373,15 +374,18 @@ for r in her_uvfa30:
     first_percent = next(i for i, v in zip(r["curve"]["iteration"], curve) if v >= 0.01)
     assert 1400 <= first_percent <= 1700, (r["name"], first_percent)  # "passes 1% between 1450 and 1670"
 # At n = 40 HER-UVFA fails within the budget but is moving: below 0.1% throughout, while the
-# distance falls from about 20 to under 15 bits, lower in the last tenth than in the tenth
-# before. Vanilla UVFA stays at about n/2 = 20.
+# distance falls from about 20 to 13.6-13.7 bits; from the middle of the run on, the mean
+# distance of each tenth of the curve is at least half a bit below the tenth before.
+# Vanilla UVFA stays at about n/2 = 20.
 her_uvfa40 = runs("default", "HER-UVFA", 40)
-assert her_uvfa40, "no stored default-settings HER-UVFA run at n = 40"
+assert len(her_uvfa40) == 3, "expected 3 stored default-settings HER-UVFA runs at n = 40"
 for r in her_uvfa40:
     distance = r["curve"]["mean_distance"]
     tenth = len(distance) // 10
-    assert not r["solved"] and r["best_success"] < 0.001 and abs(r["mean_distance"] - 13.6) < 0.1, r["name"]
-    assert min(distance[:tenth]) > 19.5 and max(distance[-tenth:]) < min(distance[-2 * tenth:-tenth]), r["name"]
+    tenth_means = [sum(distance[i * tenth:(i + 1) * tenth]) / tenth for i in range(10)]
+    assert not r["solved"] and r["best_success"] < 0.001 and abs(r["mean_distance"] - 13.65) < 0.1, r["name"]
+    assert min(distance[:tenth]) > 19.5, r["name"]
+    assert all(later < earlier - 0.5 for earlier, later in zip(tenth_means[4:], tenth_means[5:])), (r["name"], tenth_means)
 vanilla_uvfa40 = runs("default", "Vanilla-UVFA", 40)
 assert len(vanilla_uvfa40) == 3 and all(r["best_success"] < 0.01 and r["mean_distance"] > 19 for r in vanilla_uvfa40)
 # Without HER the MLP never gets going from n = 15 on, with either preset: every stored run
