@@ -235,10 +235,11 @@ for preset, cells in compared.items():
 # start). At n = 40 the budget runs out earlier in that story, the same way on all three seeds:
 # success never passes 0.1%, but the greedy agents' distance falls steadily over the second
 # half, from 20 bits to 13.6-13.7 at iteration 3000, still falling (the mean over each tenth of
-# the run drops by about 1 bit per tenth from the middle on). At n = 50 (seed 0 stored so far)
-# it gets less far still: not one of the 1024 evaluation agents reaches its goal in any
-# evaluation, but the distance falls from 25.5 to 23.4 bits over the 3000 iterations, faster
-# towards the end (0.2 bits per tenth of the run in the middle, 0.35-0.4 in the last three).
+# the run drops by about 1 bit per tenth from the middle on). At n = 50 (seeds 0 and 1 stored so
+# far) it gets less far still: not one of the 1024 evaluation agents reaches its goal in any
+# evaluation, but the distance falls from 25.5 to 22.8-23.4 bits over the 3000 iterations,
+# faster towards the end (about 0.2 bits per tenth of the run in the middle, 0.35-0.5 in the
+# last three).
 # Without HER the default settings leave UVFA at the n/2 bits it starts from at n = 30, 40 and
 # 50; at n = 50 not one evaluation agent reaches its goal either, and the curve never goes
 # below 24.5 bits. The UVFA cells with this course's settings at n = 50 are the expensive
