@@ -403,7 +403,7 @@ for r in her_uvfa50:
 vanilla_uvfa40 = runs("default", "Vanilla-UVFA", 40)
 assert len(vanilla_uvfa40) == 3 and all(r["best_success"] < 0.01 and r["mean_distance"] > 19 for r in vanilla_uvfa40)
 vanilla_uvfa50 = runs("default", "Vanilla-UVFA", 50)
-assert vanilla_uvfa50, "no stored default-settings vanilla UVFA run at n = 50"
+assert len(vanilla_uvfa50) == 3, "expected 3 stored default-settings vanilla UVFA runs at n = 50"
 assert all(r["best_success"] == 0 and min(r["curve"]["mean_distance"]) > 24.5 for r in vanilla_uvfa50)
 # Without HER the MLP never gets going from n = 15 on, with either preset: every stored run
 # spends its 3000 iterations below 1% success.
