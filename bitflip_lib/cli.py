@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from bitflip_lib.bench import SECTIONS as BENCH_SECTIONS
+from bitflip_lib.bench import run_bench
 from bitflip_lib.her import HER_STRATEGIES
 from bitflip_lib.networks import ARCHITECTURES
 
@@ -177,8 +178,6 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from bitflip_lib.bench import run_bench
-
     _set_threads(args)
     if args.only and args.skip:
         raise UsageError("bitflip bench: give --only or --skip, not both")
