@@ -738,6 +738,61 @@ print(f"n = 50: best success {at50_steps['best_success']:.2f} (128 steps, 1500 i
       f"{at50_cosine['best_success']:.2f} (128 steps of batch 1024, cosine learning rate, 1000 iterations)")
 
 # %% [markdown]
+# **Twice the batch again, and the last few percent.** With the cosine schedule in place, the
+# runs below double the batch to 2048 (27-28 minutes on one core instead of 19) and then vary
+# one thing at a time: how far the rate falls (1e-4 or 1e-5), a higher starting rate (2e-3, as
+# the "scale the rate with the batch" rule of thumb would suggest), double DQN, and a slower
+# target network (Polyak 0.01). The table gives the iteration at which each run's greedy
+# success first reaches 0.5 and 0.9, its success at iteration 800, and its best.
+#
+# The larger batch gets going earlier: success reaches 0.5 50-70 iterations and 0.9 100-150
+# iterations sooner than with batch 1024, and the best evaluation is 0.97-0.98. Letting the rate
+# fall to 1e-5 instead of 1e-4 changes little. But every one of these runs then *creeps*: from
+# about 0.9 at iteration 800 to 0.97 at 1000, short of the 0.99 that "solved" asks for. The
+# 3% of agents that still fail end on average 6-10 bits from their goals (the mean final
+# distance divided by the failure rate), most of the way from the 25 they start at. Why the
+# last few percent come so slowly is not settled here. Double DQN does not help with it (best
+# 0.95). The higher starting rate is far behind (0.63): a larger batch here does not call for
+# a larger step. So is the slower target network (0.58): it moves a fifth as far towards the
+# online network per update, values spread back from the goal more slowly, and the run
+# reaches 0.5 about 250 iterations later.
+
+# %%
+def first_at(run: dict, level: float) -> int | None:
+    """The first evaluated iteration at which the run's greedy success reached ``level``."""
+    return next((i for i, v in zip(run["curve"]["iteration"], run["curve"]["success_rate"]) if v >= level), None)
+
+
+def success_by(run: dict, iteration: int) -> float:
+    """The run's greedy success at its last evaluation up to ``iteration``."""
+    return [v for i, v in zip(run["curve"]["iteration"], run["curve"]["success_rate"]) if i <= iteration][-1]
+
+
+wide_batch = {**heavy, "batch_size": 2048}
+at2048 = {"batch 1024, lr cosine to 1e-4": at50_cosine,
+          "batch 2048, lr cosine to 1e-4": run_with(50, 1000, **wide_batch, lr_end=0.0001),
+          "batch 2048, lr cosine to 1e-5": run_with(50, 1000, **wide_batch, lr_end=1e-05),
+          "batch 2048, lr 2e-3 cosine to 1e-4": run_with(50, 1000, **wide_batch, lr=0.002, lr_end=0.0001),
+          "batch 2048, lr cosine to 1e-5, double DQN": run_with(50, 1000, **wide_batch, lr_end=1e-05, double_dqn=True),
+          "batch 2048, lr cosine to 1e-5, Polyak 0.01": run_with(50, 1000, **wide_batch, lr_end=1e-05, polyak=0.01)}
+display(Markdown("\n".join(
+    ["| 128 gradient steps per iteration of | success 0.5 at | success 0.9 at | success at 800 | best (1000 iterations) | s / iteration |",
+     "|---|---|---|---|---|---|"] +
+    [f"| {label} | {first_at(r, 0.5) or '-'} | {first_at(r, 0.9) or '-'} | {success_by(r, 800):.2f} | "
+     f"{r['best_success']:.3f} | {r['wall_seconds'] / r['iterations']:.2f} |" for label, r in at2048.items()])))
+big_batch = [at2048["batch 2048, lr cosine to 1e-4"], at2048["batch 2048, lr cosine to 1e-5"]]
+for r in big_batch:
+    assert not r["solved"] and r["iterations"] == 1000 and 0.97 <= r["best_success"] < 0.99, r["name"]
+    assert first_at(r, 0.5) <= first_at(at50_cosine, 0.5) - 50 and first_at(r, 0.9) <= first_at(at50_cosine, 0.9) - 100
+    assert success_by(r, 800) >= 0.85 and r["best_success"] - success_by(r, 800) <= 0.11   # then it creeps
+    assert 6 <= r["mean_distance"] / (1 - r["success_rate"]) <= 10                         # where the failing agents end
+at50_double = at2048["batch 2048, lr cosine to 1e-5, double DQN"]
+assert not at50_double["solved"] and at50_double["best_success"] < 0.96
+assert at2048["batch 2048, lr 2e-3 cosine to 1e-4"]["best_success"] < 0.7
+slow_target = at2048["batch 2048, lr cosine to 1e-5, Polyak 0.01"]
+assert slow_target["best_success"] < 0.7 and first_at(slow_target, 0.5) >= first_at(big_batch[1], 0.5) + 200
+
+# %% [markdown]
 # **What else could help at n = 50?** A cheaper screening answers it: 500 iterations each, seed 0,
 # from the big buffer and gamma 0.95 with the default 32 gradient steps of batch 256, changing
 # one thing at a time (`results/beyond/mlp_n50_screen`). None of them succeeds yet after 500
@@ -895,9 +950,11 @@ for (preset, method), cells in missing.items():
 #   expensive cells of the grid (all 252 runs are stored; section 10). With this course's
 #   settings HER-UVFA solves n = 20, the write-up's first failure. The MLP at n = 50 needs more
 #   computation per iteration and a decaying learning rate to get to 0.95 within 1000
-#   iterations (not yet "solved"), and the same recipe makes no progress at all at n = 100.
+#   iterations, 0.97-0.98 with twice the batch again (not yet "solved": the last few percent
+#   come slowly), and the 128-step, batch-1024 recipe makes no progress at all at n = 100.
 #
 # **Exercises.** There is no new exercise for this chapter; reproduce a cell yourself instead:
-# pick one marked `-` above, run it with `bitflip sweep ... --out results/writeup`, and rerun
-# this notebook. The building blocks it exercises are those of `ex03_td_target`, `ex04_polyak`,
+# pick one above, run it with a seed the table does not have into a folder of your own (for
+# example `bitflip sweep --preset writeup --arch har --her preset --n 20 --seeds 3 --out
+# my_results`), and check whether your seed agrees with the three stored ones. The building blocks it exercises are those of `ex03_td_target`, `ex04_polyak`,
 # `ex05_her_future` and `ex06_har`.
