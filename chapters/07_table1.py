@@ -367,6 +367,13 @@ assert e["solved"] == e["runs"] >= 2 and max(e["solved_at"]) < WRITEUP_TABLE1["H
 # ... and solves n = 20, the write-up's first HER-UVFA failure, on every seed within the budget.
 e = entry("default", "HER-UVFA", 20)
 assert e["runs"] == 3 and e["solved"] == 3 and max(e["solved_at"]) < 3000, e
+
+
+def first_at(run: dict, level: float) -> int | None:
+    """The first evaluated iteration at which the run's greedy success reached ``level``."""
+    return next((i for i, v in zip(run["curve"]["iteration"], run["curve"]["success_rate"]) if v >= level), None)
+
+
 # At n = 30 the stored seeds are not solved, but still climbing: flat for the first half of the
 # budget, then up to success >= 0.4 and a final distance under 3 bits by iteration 3000.
 her_uvfa30 = runs("default", "HER-UVFA", 30)
@@ -375,8 +382,7 @@ assert len(her_uvfa30) == 3 and all(not r["solved"] and r["iterations"] == 3000 
 for r in her_uvfa30:
     curve = r["curve"]["success_rate"]
     assert max(curve[: len(curve) // 2]) < 0.05 and max(curve[-len(curve) // 10:]) >= 0.4, r["name"]
-    first_percent = next(i for i, v in zip(r["curve"]["iteration"], curve) if v >= 0.01)
-    assert 1400 <= first_percent <= 1700, (r["name"], first_percent)  # "passes 1% between 1450 and 1670"
+    assert 1400 <= first_at(r, 0.01) <= 1700, (r["name"], first_at(r, 0.01))  # "passes 1% between 1450 and 1670"
 # At n = 40 HER-UVFA fails within the budget but is moving: below 0.1% throughout, while the
 # distance falls from about 20 to 13.6-13.7 bits; from the middle of the run on, the mean
 # distance of each tenth of the curve is at least half a bit below the tenth before.
@@ -758,11 +764,6 @@ print(f"n = 50: best success {at50_steps['best_success']:.2f} (128 steps, 1500 i
 # reaches 0.5 about 250 iterations later.
 
 # %%
-def first_at(run: dict, level: float) -> int | None:
-    """The first evaluated iteration at which the run's greedy success reached ``level``."""
-    return next((i for i, v in zip(run["curve"]["iteration"], run["curve"]["success_rate"]) if v >= level), None)
-
-
 def success_by(run: dict, iteration: int) -> float:
     """The run's greedy success at its last evaluation up to ``iteration``."""
     return [v for i, v in zip(run["curve"]["iteration"], run["curve"]["success_rate"]) if i <= iteration][-1]
