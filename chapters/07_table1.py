@@ -396,9 +396,10 @@ def tenth_means(values: list[float]) -> list[float]:
 her_uvfa40 = runs("default", "HER-UVFA", 40)
 assert len(her_uvfa40) == 3, "expected 3 stored default-settings HER-UVFA runs at n = 40"
 for r in her_uvfa40:
-    means = tenth_means(r["curve"]["mean_distance"])
+    distance = r["curve"]["mean_distance"]
+    means = tenth_means(distance)
     assert not r["solved"] and r["best_success"] < 0.001 and abs(r["mean_distance"] - 13.65) < 0.1, r["name"]
-    assert min(r["curve"]["mean_distance"][:len(r["curve"]["mean_distance"]) // 10]) > 19.5, r["name"]
+    assert min(distance[:len(distance) // 10]) > 19.5, r["name"]
     assert all(later < earlier - 0.5 for earlier, later in zip(means[4:], means[5:])), (r["name"], means)
 # At n = 50: no evaluation agent ever succeeds; the tenth means fall over the second half,
 # 0.3-0.5 bits per tenth over the last three.
@@ -781,12 +782,19 @@ display(Markdown("\n".join(
      "|---|---|---|---|---|---|"] +
     [f"| {label} | {first_at(r, 0.5) or '-'} | {first_at(r, 0.9) or '-'} | {success_by(r, 800):.2f} | "
      f"{r['best_success']:.3f} | {r['wall_seconds'] / r['iterations']:.2f} |" for label, r in at2048.items()])))
-big_batch = [at2048["batch 2048, lr cosine to 1e-4"], at2048["batch 2048, lr cosine to 1e-5"]]
-for r in big_batch:
+
+
+def check_big_batch_story(r: dict) -> None:
+    """What the prose says of the batch-2048 runs: close, earlier than batch 1024, then creeping."""
     assert not r["solved"] and r["iterations"] == 1000 and 0.97 <= r["best_success"] < 0.99, r["name"]
     assert first_at(r, 0.5) <= first_at(at50_cosine, 0.5) - 50 and first_at(r, 0.9) <= first_at(at50_cosine, 0.9) - 100
     assert success_by(r, 800) >= 0.85 and r["best_success"] - success_by(r, 800) <= 0.11   # then it creeps
     assert 6 <= r["mean_distance"] / (1 - r["success_rate"]) <= 10                         # where the failing agents end
+
+
+big_batch = [at2048["batch 2048, lr cosine to 1e-4"], at2048["batch 2048, lr cosine to 1e-5"]]
+for r in big_batch:
+    check_big_batch_story(r)
 at50_double = at2048["batch 2048, lr cosine to 1e-5, double DQN"]
 assert not at50_double["solved"] and at50_double["best_success"] < 0.96
 assert at2048["batch 2048, lr 2e-3 cosine to 1e-4"]["best_success"] < 0.7
@@ -799,11 +807,10 @@ assert slow_target["best_success"] < 0.7 and first_at(slow_target, 0.5) >= first
 # 768, best 0.98, and 0.97 at iteration 1000, not solved.
 
 # %%
-seed1 = load_results(BEYOND / "mlp_n50_seed1") if (BEYOND / "mlp_n50_seed1").is_dir() else []
+seed1 = load_results(BEYOND / "mlp_n50_seed1")
 assert len(seed1) == 1 and seed1[0]["seed"] == 1, "results/beyond/mlp_n50_seed1 should hold one run: see results/README.md"
-assert seed1[0]["overrides"] == big_batch[0]["overrides"]
-assert not seed1[0]["solved"] and 0.97 <= seed1[0]["best_success"] < 0.99 and 0.96 <= seed1[0]["success_rate"] < 0.99
-assert first_at(seed1[0], 0.5) <= first_at(at50_cosine, 0.5) - 50 and first_at(seed1[0], 0.9) <= first_at(at50_cosine, 0.9) - 100
+assert seed1[0]["overrides"] == big_batch[0]["overrides"] and 0.96 <= seed1[0]["success_rate"] < 0.99
+check_big_batch_story(seed1[0])
 print(f"seed 1: success 0.5 at {first_at(seed1[0], 0.5)}, 0.9 at {first_at(seed1[0], 0.9)}, best {seed1[0]['best_success']:.3f}")
 
 # %% [markdown]
@@ -970,5 +977,6 @@ for (preset, method), cells in missing.items():
 # **Exercises.** There is no new exercise for this chapter; reproduce a cell yourself instead:
 # pick one above, run it with a seed the table does not have into a folder of your own (for
 # example `bitflip sweep --preset writeup --arch har --her preset --n 20 --seeds 3 --out
-# my_results`), and check whether your seed agrees with the three stored ones. The building blocks it exercises are those of `ex03_td_target`, `ex04_polyak`,
-# `ex05_her_future` and `ex06_har`.
+# my_results`), and check whether your seed agrees with the three stored ones. The building
+# blocks it exercises are those of `ex03_td_target`, `ex04_polyak`, `ex05_her_future` and
+# `ex06_har`.
