@@ -16,28 +16,25 @@
 # %% [markdown]
 # # Chapter 1: Sparse rewards in a world of bits
 #
-# Picture a machine that must type one particular string of $n$ bits. It may change one bit at a
-# time, and it is told "well done" only at the instant the whole string is right. Every other
-# moment it hears nothing at all. How is it supposed to learn?
-#
-# This course answers that question step by step, on the smallest problem that has it: **bit
-# flipping**. This first chapter builds the world and measures, exactly, how hopeless it is to
-# stumble on the reward by chance.
+# Picture a program that must type one particular string of $n$ bits. It may change one bit at a
+# time, and it hears "well done" only at the instant the whole string is right; otherwise nothing
+# at all. How is it supposed to learn? This course answers that question step by step, on the
+# smallest problem that has it, **bit flipping**. This chapter builds the world and measures,
+# exactly, how hopeless it is to stumble on the reward by chance.
 #
 # **Learning goals.** After this chapter you can
 # 1. state the goal-conditioned bit-flipping task as a Markov decision process (states, goals,
-#    actions, reward, termination, horizon);
+#    actions, reward, termination, horizon) and compute the discounted return of an episode;
 # 2. run the batched environment of `bitflip_lib` on a CPU or a GPU, and explain how agents that
 #    have finished are masked;
-# 3. derive the exact probability that a random agent ever sees a reward, from a random walk on
-#    the Hamming distance, check it against simulation, and show that it collapses like
-#    $n \cdot 2^{-n}$;
+# 3. derive the exact probability that a random agent ever sees a reward (a random walk on the
+#    Hamming distance), check it against simulation, and show that it collapses like $n\,2^{-n}$;
 # 4. connect this toy problem to generating long text when only the finished text is scored.
 #
-# **Run time.** Quick mode: under a minute on a laptop CPU. Full mode: almost all of it is the
-# training run of section 5 (about 100 iterations of the write-up's UVFA network; it stops as soon
-# as the task is solved): several minutes on a 2-core CPU, 27 minutes measured on a heavily shared
-# one.
+# **Study time.** About 45 minutes of reading and trying things.
+# **Run time.** About 5 minutes on a laptop CPU.
+# New to reinforcement learning? Terms in **bold** are defined where they first appear and in the
+# [glossary](glossary.md).
 
 # %%
 import math
@@ -48,19 +45,26 @@ import numpy as np
 import torch
 
 from bitflip_lib import BitFlipEnv, default_device, describe_device, hamming_distance, quick_mode
-from bitflip_lib import theory
+from bitflip_lib import diagrams, theory
 
 QUICK = quick_mode()
-print(f"Running in {'QUICK (CI-sized budgets)' if QUICK else 'FULL'} mode")
+print(f"Running in {'quick' if QUICK else 'full'} mode")
 CHAPTER_START = time.time()
 
 # %% [markdown]
 # ## 1. The task as a Markov decision process
 #
-# Fix a number of bits $n$. The write-up this course is built on (Chau, `seeds/000`) and the
-# Hindsight Experience Replay paper (Andrychowicz et al. 2017) use the same task, up to the reward
-# convention (the HER paper pays $-1$ per step until the goal and $0$ there, which leads to the
-# same best behaviour: reach the goal in as few flips as possible):
+# Reinforcement learning talks about an **agent** that acts in an **environment**. At each step
+# the agent sees a **state**, picks an **action**, and the environment answers with a next state
+# and a number, the **reward**. A **Markov decision process** (MDP) is this loop when the next
+# state and reward depend only on the current state and action. The rule the agent acts by is its
+# **policy** $\pi$, and one run from a start state to the end is an **episode**.
+#
+# Fix a number of bits $n$. The write-up this course is built on (Chau, *Documentation of Bit
+# Sequence mini RL project*; see the references) and the Hindsight Experience Replay paper
+# (Andrychowicz et al. 2017) use the same task, up to the reward convention (the HER paper pays
+# $-1$ per step until the goal and $0$ there, which leads to the same best behaviour: reach the
+# goal in as few flips as possible):
 #
 # * **States and goals.** $s, g \in \mathcal{S}_n = \{0,1\}^n$. A goal is drawn uniformly at the
 #   start of each episode, and so is the start state; a start that happens to equal its goal is
@@ -69,16 +73,20 @@ CHAPTER_START = time.time()
 #   $a$-th unit vector, $s' = s \oplus e_a$ (addition modulo 2). Only $n$ actions, rather than
 #   the $2^n$ "jump anywhere" actions, which would make taking a maximum over actions impossible
 #   for large $n$ (the write-up's reason for this choice).
-# * **Reward.** Sparse: $r(s, a, g) = \mathbb{1}[s \oplus e_a = g]$, a one on the step that
-#   completes the goal, zero otherwise.
+# * **Reward.** A **sparse reward**: $r(s, a, g) = \mathbb{1}[s \oplus e_a = g]$, a one on the
+#   step that completes the goal, zero otherwise.
 # * **Termination and horizon.** Reaching the goal ends the episode; otherwise it is cut off after
 #   $T = n$ steps (enough for an agent that never makes a mistake).
-# * **Discount.** Returns are discounted by $\gamma < 1$, so finishing sooner is worth more.
+# * **Return and discount.** The agent's aim is a large **return**, the discounted sum of the
+#   rewards it collects, $G_0 = r_1 + \gamma r_2 + \gamma^2 r_3 + \dots$ ($r_k$ is the reward of
+#   step $k$), with a **discount factor** $\gamma \in (0, 1]$. Here the only reward comes on the
+#   step $k$ that reaches the goal, so $G_0 = \gamma^{k-1}$, or $0$ if the goal is never reached:
+#   with $\gamma < 1$, finishing sooner is worth more.
 #
 # Because the goal changes from episode to episode, a policy must take it as an input:
-# $\pi(s, g) \in \mathcal{A}_n$, and its action-value function is *goal-conditioned*,
-# $Q(s, g, a)$. Schaul et al. (2015) call a network that represents such a function a universal
-# value function approximator (UVFA); chapter 3 trains one.
+# $\pi(s, g) \in \mathcal{A}_n$; it is **goal-conditioned**. Chapter 2 defines the number that
+# all the learning methods of this course estimate, the action value $Q(s, g, a)$: the return to
+# expect after flipping bit $a$ in state $s$ while heading for goal $g$.
 #
 # One quantity controls everything: the **Hamming distance** $d(s, g) = \|s - g\|_1$, the number of
 # bits that still differ. The optimal agent flips a differing bit each step and needs exactly
@@ -147,49 +155,52 @@ assert second.reward[0] == 0.0 and torch.equal(second.state[0], target[0])
 assert env.steps.tolist() == [1, 2, 2, 2]
 
 # %% [markdown]
-# Agent 0 earned its reward on the first step and then froze. The other agents flipped bit 0 back
-# and forth. Everything a learner needs (rewards, done flags, the `active` mask that says which
-# transitions really happened) comes out of `step` for the whole batch at once.
-
-# %% [markdown]
+# Agent 0 earned its reward on the first step and then froze; the others flipped bit 0 back and
+# forth. Rewards, done flags and the `active` mask come out of `step` for the whole batch at once.
+#
 # ## 3. Why random exploration almost never sees a reward
 #
-# A Q-learning agent starts out knowing nothing, so it explores: it flips random bits. How often
-# will a purely random agent (exploration rate $\varepsilon = 1$) reach its goal within an
-# episode? With a sparse reward this is **all the learning signal it gets**.
+# A learning agent starts out knowing nothing, so it **explores**: it flips random bits (later
+# chapters call this exploration rate $\varepsilon = 1$). How often does a purely random agent
+# reach its goal within an episode? With a sparse reward this is **all the learning signal it
+# gets**.
 #
 # ### A random walk on the distance
 #
 # A random flip picks one of the $d$ differing bits with probability $d/n$ (the distance drops by
 # one) and one of the $n - d$ matching bits otherwise (the distance grows by one):
 #
-# $$
-# P(d \to d - 1) = \frac{d}{n}, \qquad P(d \to d + 1) = \frac{n - d}{n}.
-# $$
+# $$P(d \to d - 1) = \frac{d}{n}, \qquad P(d \to d + 1) = \frac{n - d}{n}.$$
 #
 # So the distance performs a birth-death random walk on $\{0, \dots, n\}$, pushed back towards
-# $n/2$ from either side, and absorbed at $0$. Let $h_t(d)$ be the probability of hitting $0$
-# within $t$ steps from distance $d$. Conditioning on the first flip gives the recursion
+# $n/2$ from either side, and absorbed at $0$. The picture: on the left the $2^4$ strings of 4
+# bits, one column per distance to the goal, linked when one flip apart, with one random episode
+# in red; on the right the chain that the distance follows.
+
+# %%
+diagrams.hypercube_walk(n=4, seed=2)
+
+# %% [markdown]
+# Let $h_t(d)$ be the probability of hitting $0$ within $t$ steps from distance $d$. Conditioning
+# on the first flip gives the recursion
 #
-# $$
-# h_0(d) = \mathbb{1}[d = 0], \qquad h_t(0) = 1, \qquad
-# h_t(d) = \frac{d}{n}\, h_{t-1}(d - 1) + \frac{n - d}{n}\, h_{t-1}(d + 1) \quad (d \ge 1),
-# $$
+# $$h_0(d) = \mathbb{1}[d = 0], \qquad h_t(0) = 1, \qquad
+# h_t(d) = \frac{d}{n}\, h_{t-1}(d - 1) + \frac{n - d}{n}\, h_{t-1}(d + 1) \quad (d \ge 1),$$
 #
 # and averaging over the start distance gives the success probability of a random episode:
 #
-# $$
-# p(n) = \sum_{d=1}^{n} \frac{\binom{n}{d}}{2^n - 1}\, h_n(d).
-# $$
+# $$p(n) = \sum_{d=1}^{n} \frac{\binom{n}{d}}{2^n - 1}\, h_n(d).$$
 #
 # The $2^n - 1$ is there because a start equal to its goal is redrawn. `bitflip_lib.theory`
-# computes this exactly, in log space so that it works up to $n = 1024$ and beyond, where $p(n)$
-# is far below the smallest positive double.
+# computes this exactly, in log space, so that it keeps working from about $n = 1090$ on, where
+# $p(n)$ is below the smallest positive double ($2^{-1074}$) and a plain float reads 0.
 
 # %%
 for n in (1, 2, 3, 5, 10, 20, 50):
     print(f"n = {n:3d}: P(random episode reaches its goal) = {theory.random_success_probability(n):.3e}")
 print(f"n = 1024: log2 p = {theory.log_random_success_probability(1024) / math.log(2):.1f}")
+assert theory.random_success_probability(1090) == 0.0 < theory.random_success_probability(1080)  # underflow
+assert math.isfinite(theory.log_random_success_probability(1090))
 
 # Small cases we can check by hand.
 assert theory.random_success_probability(1) == 1.0            # the only flip is the right one
@@ -199,15 +210,13 @@ assert math.isclose(theory.success_probability_from_distance(10, 3, 3), 3 / 10 *
 # %% [markdown]
 # ### Checking the formula against simulation
 #
-# Theory is only as good as its assumptions, so let us let random agents loose in the real
-# environment and count how many reach their goal. With $N$ agents the observed fraction
-# $\hat p$ has standard error $\sqrt{p(1-p)/N}$. We ask every estimate to lie within **4
-# standard errors** of the exact value: if the formula is right, a single such deviation has
-# probability about $6 \cdot 10^{-5}$ (normal approximation), so across a dozen values of $n$ a
-# false alarm is rarer than 1 in 1000. A plausible mistake, on the other hand, is caught: forget
-# that a start equal to its goal is redrawn (average over the plain binomial and count $d = 0$ as
-# a failure) and $p(2)$ becomes $0.375$ instead of $0.5$, dozens of standard errors away.
-# Agents are cheap, so we use many of them.
+# Theory is only as good as its assumptions, so let random agents loose in the real environment
+# and count how many reach their goal. With $N$ agents the observed fraction $\hat p$ has standard
+# error $\sqrt{p(1-p)/N}$. We ask every estimate to lie within **4 standard errors** of the exact
+# value: if the formula is right, one such deviation has probability about $6 \cdot 10^{-5}$, so
+# across a dozen values of $n$ a false alarm is rarer than 1 in 1000. A plausible mistake is
+# caught: forget that a start equal to its goal is redrawn and $p(2)$ becomes $0.375$ instead of
+# $0.5$, dozens of standard errors away.
 
 # %%
 SIM_AGENTS = 2**15 if QUICK else 2**18
@@ -239,21 +248,14 @@ for n in SIM_NS:
 #
 # ### How fast does it collapse?
 #
-# There is a neat bound that explains the numbers. Forget the absorption for a moment and let the
-# walk keep going after it hits $0$. Starting from two *uniform* strings, the state-goal
-# difference $s \oplus g$ is a uniform string, and a uniformly random flip keeps it uniform. So at
-# every step the probability of sitting exactly on the goal is $2^{-n}$ (a little more, at most
-# $\frac{2^{-n}}{1 - 2^{-n}} = \frac{1}{2^n-1}$, once we condition on not starting there). The
-# chance of hitting the goal at least once is at most the expected number of visits, so
-#
-# $$
-# p(n) \;\le\; \frac{n}{2^n - 1}.
-# $$
-#
-# For large $n$ the bound becomes tight: after a visit to the goal the walk is pushed away and
-# rarely returns within $n$ steps, so visits are almost never counted twice. In short,
-# **$p(n) \approx n \cdot 2^{-n}$: every extra bit roughly halves the chance of ever seeing a
-# reward.**
+# A neat bound explains the numbers. Let the walk keep going after it hits $0$. Starting from two
+# *uniform* strings, the difference $s \oplus g$ is a uniform string, and a uniformly random flip
+# keeps it uniform. So at every step the chance of sitting exactly on the goal is $2^{-n}$ (at
+# most $\frac{1}{2^n-1}$ once we condition on not starting there). The chance of hitting the goal
+# at least once is at most the expected number of visits, so $p(n) \le \frac{n}{2^n - 1}$.
+# For large $n$ the bound is tight: after a visit the walk is pushed away and rarely returns
+# within $n$ steps. In short, **$p(n) \approx n \cdot 2^{-n}$: every extra bit roughly halves the
+# chance of ever seeing a reward.**
 
 # %%
 NS = np.arange(1, 1025)
@@ -284,18 +286,15 @@ ax1.semilogy(NS[small], 2.0 ** -NS[small].astype(float), ":", color="grey", labe
 est = np.array([sim[n][0] for n in SIM_NS])
 err = np.array([4 * sim[n][1] for n in SIM_NS])
 ax1.errorbar(SIM_NS, est, yerr=err, fmt="o", ms=4, color="k", label=f"simulated ({SIM_AGENTS} agents, ±4 SE)")
-ax1.set_xlabel("number of bits $n$")
-ax1.set_ylabel("P(random episode reaches its goal)")
-ax1.set_title("Random exploration finds the goal with probability ~ $n\\,2^{-n}$")
+ax1.set(xlabel="number of bits $n$", ylabel="P(random episode reaches its goal)",
+        title="Random exploration finds the goal with probability ~ $n\\,2^{-n}$")
 ax1.legend()
 ax1.grid(True, which="major", alpha=0.3)
 
 ax2.plot(NS, log2_p + NS, lw=2, label="$\\log_2 p(n) + n$")
 ax2.plot(NS, log2_bound + NS, "--", label="bound: $\\log_2 \\frac{n}{2^n - 1} + n$")
-ax2.set_xscale("log")
-ax2.set_xlabel("number of bits $n$")
-ax2.set_ylabel("bits")
-ax2.set_title("What is left after removing $2^{-n}$: about $\\log_2 n$")
+ax2.set(xscale="log", xlabel="number of bits $n$", ylabel="bits",
+        title="What is left after removing $2^{-n}$: about $\\log_2 n$")
 ax2.legend()
 ax2.grid(True, alpha=0.3)
 fig.tight_layout()
@@ -309,7 +308,7 @@ plt.show()
 # $3000 \cdot 16 \cdot p(n)$ (each episode ends at its first reward). The write-up estimated the
 # number of states a random explorer visits as $16 \cdot n \cdot 3000 = 48000\,n$ and compared it
 # with $|\mathcal{S}_n| = 2^n$; that ratio $48000\,n / 2^n$ is exactly our bound on the expected
-# number of rewards. Chapter 3 returns to this table to explain where vanilla DQN stops learning.
+# number of rewards. Chapter 3 returns to this table when deep Q-learning stops learning.
 
 # %%
 print(f"{'n':>4} {'p(n)':>11} {'expected rewards in 3000 x 16 episodes':>40} {'48000 n / 2^n':>15}")
@@ -319,31 +318,28 @@ for n in (5, 10, 15, 20, 30, 40, 50):
     print(f"{n:4d} {theory.random_success_probability(n):11.3e} {expected[n]:40.3g} {48000 * n / 2**n:15.3g}")
     assert expected[n] <= 48000 * n / (2**n - 1) + 1e-12
 
-# Thousands of rewards at n = 10, about twenty at n = 15, fewer than one from n = 20 on.
-assert expected[10] > 100 and 10 < expected[15] < 50 and expected[20] < 1 and expected[50] < 1e-8
+# About 419 rewards at n = 10, about twenty at n = 15, fewer than one from n = 20 on.
+assert 418 < expected[10] < 419 and 20 < expected[15] < 21 and expected[20] < 1 and 2e-9 < expected[50] < 3e-9
+assert 1 < theory.expected_rewarded_transitions(15, iterations=200) < 2  # question 3 below
 
 # %% [markdown]
-# At $n = 10$ a random explorer collects hundreds of rewards; at $n = 15$ about twenty; from
+# At $n = 10$ a random explorer collects about 419 rewards; at $n = 15$ about twenty; from
 # $n = 20$ on, on average less than one in the whole budget, and at $n = 50$ about $2 \cdot
 # 10^{-9}$. No amount of clever function fitting helps when the data contain no reward at all.
 # Two remedies come later: manufacture rewards from the failures (Hindsight Experience Replay,
 # chapter 4) and build in the structure of the problem (chapter 6).
-
-# %% [markdown]
+#
 # ## 4. From bits to text
 #
-# Why care about bit strings? The write-up's motivation is language models. GFlowNets (Bengio et
-# al. 2021, listed in `seeds/004`) learn a policy that builds an object step by step so that
-# finished objects are sampled in proportion to a reward, and Hu et al. (2024) used them to
-# fine-tune language models, on short sequences (the write-up's background). A text of $L$
-# tokens from a vocabulary of $V$ is one of $V^L$ strings; when only finished text is scored and
-# good texts are rare, a generator that explores at random almost never sees a high reward,
-# exactly as here. The earlier draft of the write-up (`seeds/001`) states the toy version
-# directly: generate one pre-chosen target bit string, with reward only for the exact string.
-# Bit flipping is that problem with $V = 2$, with edits instead of left-to-right writing, and
-# with the target given as an input so that one policy serves every goal.
-#
-# The numbers are merciless. Writing $L$ random bits left to right hits a given target with
+# Why care about bit strings? The write-up's motivation is language models. **GFlowNets** (Bengio
+# et al. 2021) learn a policy that builds an object step by step so that finished objects are
+# sampled in proportion to a reward; Hu et al. (2024) used them to fine-tune language models, on
+# short sequences. A text of $L$ tokens from a vocabulary of $V$ is one of $V^L$ strings; when
+# only finished text is scored and good texts are rare, a generator that explores at random
+# almost never sees a high reward, exactly as here. An earlier draft of the write-up states the
+# toy version directly: generate one pre-chosen bit string, rewarded only when exact. Bit flipping
+# is that problem with $V = 2$, edits instead of left-to-right writing, and the target given as
+# an input so that one policy serves every goal. The numbers are merciless. Writing $L$ random bits left to right hits a given target with
 # probability $2^{-L}$; editing for $n$ steps, as computed above, gives about $n\,2^{-n}$. Either
 # way the signal vanishes exponentially in the length.
 
@@ -355,12 +351,10 @@ for L in (10, 50, 100):
 # %% [markdown]
 # ## 5. Try it: vanilla DQN on a few bits
 #
-# Below is a live dashboard (from `bitflip_lib.widgets`): choose $n$, the network, the HER
-# strategy and the budget, press **Train**, and watch the greedy success rate on 1024 test agents,
-# the mean distance to the goal and the loss as it trains. It starts with plain ("vanilla") deep
-# Q-learning, no hindsight relabelling, on 5 bits with the write-up's UVFA network; chapter 3
-# explains every knob. Suggested experiment: train at $n = 5$, then at $n = 15$, and compare with
-# the table of expected rewards above.
+# A preview of what is coming: a live dashboard that trains plain ("vanilla") deep Q-learning on
+# 5 bits and plots the success rate on 1024 test agents, the distance to the goal and the loss.
+# Chapters 3 to 6 explain every knob, so for now change only $n$ and the budget and press
+# **Train**: try $n = 5$, then $n = 15$, and compare with the table of expected rewards.
 
 # %%
 from bitflip_lib.widgets import TrainingDashboard
@@ -370,11 +364,10 @@ dash = TrainingDashboard(n=5, arch="uvfa", her="none", max_iterations=DASH_BUDGE
 dash
 
 # %% [markdown]
-# The next cell does what pressing **Train** does, so that the notebook also runs unattended
-# (in quick mode the budget is only a few iterations: too few to learn, enough to check the
-# plumbing). It reports how many rewarded transitions the agents actually played. With the full
-# budget of 200 iterations, plain DQN solves 5 bits (greedy success of at least 0.99 on 1024 test
-# agents, five evaluations in a row); the write-up reports 209 iterations for this setting.
+# The next cell does what pressing **Train** does, so that the notebook also runs unattended (in
+# quick mode with only a few iterations: too few to learn), and counts the rewarded transitions
+# played. With the full budget of 200 iterations, plain DQN solves 5 bits (greedy success of at
+# least 0.99 on 1024 test agents, five evaluations in a row); the write-up needed 209 iterations.
 
 # %%
 run = dash.run()
@@ -390,26 +383,58 @@ if not QUICK:
     print(f"solved: success held from iteration {run.solved_at} on")
 
 # %% [markdown]
+# ## Check your understanding
+#
+# **1. Predict.** At $n = 2$, what fraction of random episodes reach their goal?
+# <details><summary>Answer</summary>One half. Two of the 3 starts are at distance 1: the first
+# flip is right with probability 1/2, and a wrong one leaves distance 2 with one step to go. The
+# third start, at distance 2, surely gets closer on flip one, then is right with probability 1/2.
+# Section 3 asserts $p(2) = 0.5$.</details>
+#
+# **2. Multiple choice.** Around $n = 30$, adding one bit multiplies $p(n)$ by about
+# (a) 1, (b) 1/2, (c) $1/n$, (d) $1/2^n$.
+# <details><summary>Answer</summary>(b): $p(n) \approx n\,2^{-n}$, so $p(n+1)/p(n) \approx
+# (n+1)/(2n) \approx 1/2$ (asserted below 0.55 from $n = 20$ on).</details>
+#
+# **3. Predict before you run.** Train the dashboard at $n = 15$ for 200 iterations. What greedy
+# success rate do you expect?
+# <details><summary>Answer</summary>About zero: 200 iterations of 16 random episodes expect
+# between 1 and 2 rewarded transitions (asserted in section 3), for $2^{15}$ goals.</details>
+#
+# > **Common pitfalls.** (1) Letting finished agents keep stepping: without the `active` mask
+# > they wander off their goal, collect a second reward and count extra steps. (2) Forgetting that
+# > a start equal to its goal is redrawn: $p(2)$ comes out 0.375, not 0.5. (3) Tiny probabilities
+# > as plain floats read 0 from $n \approx 1090$: work with logarithms.
+#
 # ## Summary
 #
-# * Goal-conditioned bit flipping: states and goals in $\{0,1\}^n$, $n$ flip actions, reward 1
-#   only on completing the goal, episodes of $n$ steps. Everything that matters depends on the
-#   Hamming distance $d(s, g)$.
-# * `BitFlipEnv` runs thousands of agents as one tensor on CPU or GPU; agents that are done are
-#   masked (`active`), so their steps neither move nor pay.
-# * Under random actions the distance is a birth-death random walk; solving its recursion gives
-#   the exact chance $p(n)$ that a random episode is rewarded. Simulation agrees within 4
-#   standard errors, and $p(n) \le n/(2^n - 1)$, tight for large $n$: the signal halves with
-#   every extra bit.
-# * In the write-up's budget of 3000 x 16 episodes, random exploration expects hundreds of
-#   rewards at $n = 10$ and less than one from $n = 20$ on. The same wall stands in front of
-#   any generator of long sequences scored only when finished.
+# * Bit flipping is a goal-conditioned MDP: states and goals in $\{0,1\}^n$, $n$ flip actions,
+#   reward 1 only on completing the goal, episodes of $n$ steps, return $\gamma^{k-1}$ for a goal
+#   reached on step $k$. What matters is the Hamming distance $d(s, g)$.
+# * `BitFlipEnv` runs thousands of agents as one tensor on CPU or GPU; finished agents are masked.
+# * Under random flips the distance is a birth-death random walk, whose recursion gives the exact
+#   chance $p(n)$ that an episode is rewarded; simulation agrees, and $p(n) \le n/(2^n - 1)$,
+#   tight for large $n$: the signal halves with every extra bit.
+# * In the write-up's budget of 3000 x 16 episodes, random exploration expects about 419 rewards
+#   at $n = 10$ and less than one from $n = 20$ on, a wall that stands in front of any generator
+#   of long sequences scored only when finished.
 #
-# **Exercise.** `exercises/ex01_env_step` asks you to write the reward rule and the masked,
-# batched environment step yourself, and checks them against `BitFlipEnv`
-# (grade it with `bitflip grade ex01`).
+# **Exercise.** `exercises/ex01_env_step`: write the reward rule and the masked, batched
+# environment step yourself (grade it with `bitflip grade ex01`). **Next:** chapter 2 defines
+# values and solves tiny instances exactly with a table of Q-values.
 #
-# **Next.** Chapter 2 solves tiny instances exactly with a table of Q-values.
+# ## References
+#
+# * Chau Yu Hei (HKUST). *Documentation of Bit Sequence mini RL project*: the write-up this course
+#   follows. Code and notebooks: https://github.com/louis845/BitSeqRLToyProblem
+# * M. Andrychowicz, F. Wolski, A. Ray, J. Schneider, R. Fong, P. Welinder, B. McGrew, J. Tobin,
+#   P. Abbeel, W. Zaremba. Hindsight Experience Replay. *NeurIPS* 30, 2017.
+# * E. Bengio, M. Jain, M. Korablyov, D. Precup, Y. Bengio. Flow Network based Generative Models
+#   for Non-Iterative Diverse Candidate Generation. *NeurIPS* 34, 2021.
+# * E. J. Hu, M. Jain, E. Elmoznino, Y. Kaddar, G. Lajoie, Y. Bengio, N. Malkin. Amortizing
+#   Intractable Inference in Large Language Models. *ICLR*, 2024.
+# * R. S. Sutton, A. G. Barto. *Reinforcement Learning: An Introduction*, 2nd ed. MIT Press, 2018
+#   (chapter 3: MDPs, returns, discounting).
 
 # %%
 print(f"Chapter 1 ran in {time.time() - CHAPTER_START:.1f} s ({'quick' if QUICK else 'full'} mode)")
