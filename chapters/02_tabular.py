@@ -14,53 +14,119 @@
 # ---
 
 # %% [markdown]
-# # Chapter 2: Tabular Q-learning on tiny n
+# # Chapter 2: Values and tabular Q-learning on tiny n
 #
-# Before any neural network, let us solve bit flipping the old-fashioned way: with a table that
-# holds one number for every state, goal and action. For a handful of bits this is perfectly
-# feasible, we can compute the optimal answer exactly and watch Q-learning converge to it. The
-# table also shows, in its size, why it cannot be the answer for long strings.
+# Before any neural network we define what an agent should learn, the value of a state or an
+# action, derive the equations values obey, and solve bit flipping with a table holding one number
+# per state, goal and action: for a few bits we can compute the optimal answer exactly and watch
+# Q-learning converge to it. The table's size shows why it cannot be the answer for long strings.
 #
 # **Learning goals.** After this chapter you can
-# 1. store a goal-conditioned action-value function $Q(s, g, a)$ as a table indexed by integers;
-# 2. write the Bellman optimality equation for bit flipping and solve it by value iteration;
-# 3. derive the closed form $Q^*(s, g, a) = \gamma^{d-1}$ or $\gamma^{d+1}$ in the Hamming
-#    distance $d$, and check that value iteration agrees with it exactly;
-# 4. run Q-learning with $\varepsilon$-greedy exploration and measure how fast the table
-#    approaches $Q^*$, and why a good greedy policy does not mean an accurate table;
-# 5. compute how fast the table grows with $n$, and see where it stops fitting in memory.
+# 1. define the return, $V^\pi$, $Q^\pi$ and $Q^*$, and derive the Bellman expectation and
+#    optimality equations;
+# 2. store a goal-conditioned action-value function $Q(s, g, a)$ as a table and solve the
+#    optimality equation by value iteration;
+# 3. derive the closed form $Q^*(s, g, a) = \gamma^{d-1}$ or $\gamma^{d+1}$ in the Hamming distance
+#    $d$, and find the discount that best separates a good flip from a bad one;
+# 4. run Q-learning with $\varepsilon$-greedy exploration, measure how fast the table approaches
+#    $Q^*$, and explain why a good greedy policy does not mean an accurate table, nor scale.
 #
-# **Run time.** Full mode: about 1.5 minutes on a laptop CPU; quick mode: about 30 seconds.
+# **Study time.** About 75 minutes of reading and trying things.
+# **Run time.** About 2 minutes on a laptop CPU.
+# Terms in **bold** are defined where they first appear and in the [glossary](glossary.md).
 
 # %%
+import math
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from bitflip_lib import quick_mode, tabular, theory
+from bitflip_lib import BitFlipEnv, quick_mode, tabular, theory
 from bitflip_lib.dqn import EpsilonSchedule
 
 QUICK = quick_mode()
-print(f"Running in {'QUICK (CI-sized budgets)' if QUICK else 'FULL'} mode")
+print(f"Running in {'quick' if QUICK else 'full'} mode")
 CHAPTER_START = time.time()
 # Tables for a few bits are tiny: the CPU handles them faster than a GPU would (no transfers),
-# and it makes every number below reproducible on any machine.
+# and it makes every number below reproducible on any computer.
 DEVICE = "cpu"
 
 # %% [markdown]
-# ## 1. A goal-conditioned Q table
+# ## 1. Values and the Bellman equations
+#
+# The goal stays fixed during an episode, so in this section we fold it into the state: $s$ stands
+# for the pair (state, goal). A **policy** $\pi(a \mid s)$ gives the probability of each action.
+# From step $t$ on, the **return** is the discounted sum of the rewards still to come (all 0 after
+# the goal), and it satisfies a one-step recursion:
+# $$G_t = r_{t+1} + \gamma r_{t+2} + \gamma^2 r_{t+3} + \dots = r_{t+1} + \gamma\, G_{t+1}.$$
+# **Values** are expected returns. The **state value** of $\pi$ is $V^\pi(s) = \mathbb{E}_\pi[G_t
+# \mid s_t = s]$, and its **action value** $Q^\pi(s, a) = \mathbb{E}_\pi[G_t \mid s_t = s, a_t = a]$:
+# take $a$ first, follow $\pi$ afterwards. Averaging over the first action, $V^\pi(s) = \sum_a
+# \pi(a \mid s)\, Q^\pi(s, a)$.
+#
+# **Bellman expectation equation.** Put the recursion into the definition of $Q^\pi$. After
+# $(s, a)$ the environment draws the next state $s'$ with probability $p(s' \mid s, a)$ and pays
+# $r(s, a, s')$, and by the Markov property what happens afterwards depends only on $s'$, so the
+# expected $G_{t+1}$ given $s_{t+1} = s'$ is $V^\pi(s')$:
+# $$Q^\pi(s, a) = \mathbb{E}[r_{t+1} + \gamma G_{t+1} \mid s, a] = \sum_{s'} p(s' \mid s, a)\,\big[r(s, a, s') + \gamma\, V^\pi(s')\big],$$
+# with $V^\pi = 0$ at the goal, where the episode ends. Bit flipping is deterministic,
+# $s' = s \oplus e_a$, with reward $r = \mathbb{1}[s' = g]$, so
+# $Q^\pi(s, g, a) = r + \gamma (1 - r) \sum_{a'} \pi(a' \mid s', g)\, Q^\pi(s', g, a')$.
+#
+# **Optimal values.** $Q^*(s, a) = \max_\pi Q^\pi(s, a)$ and $V^*(s) = \max_\pi V^\pi(s)$. In the
+# equation above the policy acts on the future only through $V^\pi(s')$, which is at most
+# $V^*(s')$; and one policy reaches $V^*$ from every state at once (the greedy policy below;
+# Sutton and Barto 2018, section 3.6), so the bound is attained, and $V^*(s') = \max_{a'} Q^*(s',
+# a')$. This gives the **Bellman optimality equation**
+# $$Q^*(s, a) = \sum_{s'} p(s' \mid s, a)\,\big[r(s, a, s') + \gamma \max_{a'} Q^*(s', a')\big],
+#   \qquad \text{for bit flipping } Q^*(s, g, a) = r + \gamma (1 - r) \max_{a'} Q^*(s', g, a').$$
+# The **greedy policy** $\pi^*(s) = \arg\max_a Q^*(s, a)$ is optimal: knowing $Q^*$ means knowing
+# how to act.
+#
+# The expectation equation is linear in $V^\pi$, so a small one can be solved. For the uniformly
+# random policy at $n = 4$ only the distance $d$ matters (it moves down with probability $d/n$, as
+# in chapter 1): $n + 1$ unknowns. We solve, and compare with the mean discounted return of random
+# agents in `BitFlipEnv` (episodes of 300 steps, after which $\gamma^{300}$ is negligible).
+
+# %%
+n, gamma = 4, 0.9
+A, b = np.eye(n + 1), np.zeros(n + 1)  # rows d = 0..n of (I - gamma P) V = r; row 0: V(0) = 0 at the goal
+b[1] = 1 / n  # from d = 1 the right flip (probability 1/n) pays 1, and nothing follows it
+for d in range(2, n + 1):
+    A[d, d - 1] -= gamma * d / n  # flip a differing bit: distance d - 1
+for d in range(1, n):
+    A[d, d + 1] -= gamma * (n - d) / n  # flip a matching bit: distance d + 1
+v_random = np.linalg.solve(A, b)
+
+env = BitFlipEnv(n, num_agents=2**14, device=DEVICE, seed=3, max_steps=300)
+env.reset()
+start_distance = env.distance.clone()
+returns = torch.zeros(env.num_agents, dtype=torch.float64)
+flips = torch.Generator().manual_seed(4)
+while not env.episode_over:
+    step = env.step(torch.randint(0, n, (env.num_agents,), generator=flips))
+    returns += gamma ** (env.t - 1) * step.reward.double()  # a reward on step k counts gamma^(k-1)
+for d in range(1, n + 1):
+    sample = returns[start_distance == d]
+    mean, se = float(sample.mean()), float(sample.std() / len(sample) ** 0.5)
+    print(f"d = {d}: V_random = {v_random[d]:.4f} (linear solve), {mean:.4f} +- {se:.4f} (simulated), "
+          f"V* = {theory.optimal_value(d, gamma):.4f}")
+    assert abs(mean - v_random[d]) < 4 * se + 1e-9
+    assert v_random[d] < 0.6 * theory.optimal_value(d, gamma)  # far below the best policy
+
+# %% [markdown]
+# The solve and the simulation agree within 4 standard errors at every distance, and the random
+# policy earns less than 60% of $V^*$, which the rest of the chapter computes.
+#
+# ## 2. A goal-conditioned Q table
 #
 # A state or a goal is an $n$-bit string; read it as a binary number and it becomes an index in
 # $\{0, \dots, 2^n - 1\}$ (bit $i$ has weight $2^i$). Then flipping bit $a$ of state $s$ is the
 # integer operation $s \oplus 2^a$ (XOR), and the action-value function fits in a tensor
-#
-# $$
-# Q[s, g, a], \qquad \text{shape } [2^n,\ 2^n,\ n].
-# $$
-#
-# Rows with $s = g$ are never used (the episode is over), and stay at zero.
+# $Q[s, g, a]$ of shape $[2^n, 2^n, n]$. Rows with $s = g$ are never used (the episode is over)
+# and stay at zero.
 
 # %%
 bits = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
@@ -75,37 +141,25 @@ print(f"n = {n}: the table has {size.entries} entries ({size.bytes} bytes as flo
 assert size.entries == 2**n * 2**n * n
 
 # %% [markdown]
-# ## 2. The exact answer: value iteration
+# ## 3. The exact answer: value iteration
 #
-# With reward $r = \mathbb{1}[s' = g]$ for the step to $s' = s \oplus e_a$, and the episode ending
-# at the goal, the optimal action values satisfy the **Bellman optimality equation**
+# **Value iteration** turns the Bellman optimality equation of section 1,
+# $Q^*(s, g, a) = r + \gamma (1 - r) \max_{a'} Q^*(s', g, a')$, into an update: start from
+# $Q_0 = 0$ and apply the right-hand side to every entry at once, $Q_{k+1} = \mathcal{T} Q_k$.
+# The operator $\mathcal{T}$ is a $\gamma$-contraction in the max norm, so the iterates converge to
+# its unique fixed point $Q^*$. Here it is even better: the environment is deterministic, and after
+# sweep $k$ every entry whose best plan reaches the goal within $k$ flips (its own included) is
+# exact. The longest such plan, a wrong flip at distance $n - 1$ then $n$ right ones, makes every
+# value exact after $n + 1$ sweeps (one more confirms that nothing changes).
 #
-# $$
-# Q^*(s, g, a) = r + \gamma\,(1 - r) \max_{a'} Q^*(s', g, a').
-# $$
-#
-# Value iteration turns the equation into an update: start from $Q_0 = 0$ and apply the right-hand
-# side to every entry at once, $Q_{k+1} = \mathcal{T} Q_k$. The operator $\mathcal{T}$ is a
-# $\gamma$-contraction in the max norm, so the iterates converge to the unique fixed point $Q^*$.
-# Here it is even better: the environment is deterministic, and after sweep $k$ every entry whose
-# best continuation reaches the goal within $k$ flips (counting its own action) is exact. The
-# longest such plan is a wrong flip at distance $n - 1$ followed by $n$ right ones, so after
-# $n + 1$ sweeps every value is exact (one more sweep confirms that nothing changes).
-#
-# ### The closed form
-#
-# The distance $d = d(s, g)$ decides everything. The best plan from $d \ge 1$ flips a differing
-# bit every step and is rewarded after $d$ steps, so $V^*(d) = \gamma^{d-1}$. An action moves the
-# distance by one:
-#
-# $$
-# Q^*(s, g, a) =
+# **The closed form.** The distance $d = d(s, g)$ decides everything. The best plan from $d \ge 1$
+# flips a differing bit every step and is rewarded after $d$ steps, so $V^*(d) = \gamma^{d-1}$.
+# An action moves the distance by one:
+# $$Q^*(s, g, a) =
 # \begin{cases}
 # \gamma^{d-1} & \text{if bit } a \text{ differs from the goal (}d \to d-1\text{; } Q^* = 1 \text{ when } d = 1\text{)},\\
 # \gamma \cdot V^*(d+1) = \gamma^{d+1} & \text{if bit } a \text{ already matches (}d \to d+1\text{)}.
-# \end{cases}
-# $$
-#
+# \end{cases}$$
 # Let us compute $Q^*$ both ways and compare entry by entry.
 
 # %%
@@ -124,82 +178,98 @@ for n in VI_NS:
         q_cf = tabular.optimal_q_table(n, gamma, device=DEVICE)
         assert torch.allclose(q_vi, q_cf, atol=1e-12, rtol=0), (n, gamma)
         assert sweeps <= n + 2
+        if gamma == 1.0:  # no discount: every action of every state s != g is worth exactly 1
+            assert bool((q_vi[tabular.distance_table(n, DEVICE) > 0] == 1).all())
 print(f"value iteration equals the closed form for n in {list(VI_NS)} and gamma in {GAMMAS}")
 
 # %% [markdown]
-# Value iteration and the closed form agree to $10^{-12}$ for every $n$ and $\gamma$ we tried.
+# Value iteration and the closed form agree to $10^{-12}$ for every $n$ and $\gamma$ we tried. So
+# **Q\* only depends on two numbers**, the distance $d$ and whether bit $a$ differs, not on which
+# of the $n \cdot 4^n$ entries we look at. Chapter 6 builds a network around this fact.
 #
-# Two consequences matter for the rest of the course.
-#
-# * **Q\* only depends on two numbers**, the distance $d$ and whether bit $a$ differs, not on
-#   which of the $n \cdot 4^n$ entries we look at. Chapter 6 builds a network around this fact.
-# * **The gap between the best and the worst action shrinks geometrically**:
-#   $\gamma^{d-1} - \gamma^{d+1} = \gamma^{d-1}(1 - \gamma^2)$. At distance 50 with
-#   $\gamma = 0.9$ it is below $10^{-2}$; an approximate Q-function must resolve it to act
-#   right. This is why $\gamma$ must approach 1 as $n$ grows (chapters 3 and 6).
+# **Which discount? The action gap.** Acting greedily only needs the best flip to look better than a bad one. Their difference, the
+# **action gap**, is $\Delta(\gamma) = \gamma^{d-1} - \gamma^{d+1} = \gamma^{d-1}(1 - \gamma^2)$,
+# and a learned Q-function must get it right despite its errors: at distance 50 with
+# $\gamma = 0.9$ it is below $10^{-2}$. So $\gamma$ must approach 1 as $n$ grows, but not reach
+# it: at $\gamma = 1$ every action has $Q^* = 1$ (a plan that arrives eventually is as good as the
+# shortest), and the gap vanishes again. In between, for $d \ge 2$,
+# $$\frac{d\Delta}{d\gamma} = \gamma^{d-2}\big[(d-1)(1-\gamma^2) - 2\gamma^2\big] = 0
+#   \iff \gamma^2 = \frac{d-1}{d+1}, \qquad \gamma^*(d) = \sqrt{1 - \tfrac{2}{d+1}} \approx 1 - \tfrac{1}{d}.$$
+# The gap there is $\Delta^* = \gamma^{*\,d-1} \cdot \frac{2}{d+1} \approx \frac{2}{e\,d}$ for large
+# $d$ (as $(1 - \frac{2}{d+1})^{(d-1)/2} \to e^{-1}$): the best gap shrinks like $1/d$, while any
+# fixed $\gamma$ gives one that shrinks exponentially in $d$. The hardest starts are $d \approx n$,
+# hence the course's default $\gamma = \max(0.98, 1 - 1/n)$: $1 - 1/n$ from $n = 50$ on, and 0.98
+# below, a little far-sighted there (at $n = d = 20$ the gap is 0.027 against the best 0.037).
 
 # %%
 n = 5
-q5 = tabular.optimal_q_table(n, 0.9, device=DEVICE)
-dist = tabular.distance_table(n, DEVICE)
+q5, dist = tabular.optimal_q_table(n, 0.9, device=DEVICE), tabular.distance_table(n, DEVICE)
 state_bits = tabular.decode(torch.arange(2**n), n)
 differs = state_bits[:, None, :] != state_bits[None, :, :]  # [s, g, a]
-cases = 0
-for d in range(1, n + 1):
-    for diff in (True, False):
-        mask = (dist[:, :, None] == d) & (differs == diff)
-        if mask.any():
-            values = q5[mask]
-            assert values.max() == values.min()  # one value per (distance, differs) case
-            cases += 1
-print(f"n = {n}: {tabular.table_size(n).entries} table entries, but only {cases} distinct cases (d, differs)")
-assert cases == 2 * n - 1  # a matching bit needs d < n
+used = (dist > 0)[:, :, None].expand(-1, -1, n)
+cases = torch.stack([dist[:, :, None].expand(-1, -1, n)[used].double(), differs[used].double(), q5[used].double()], 1)
+# One Q* value per (distance, differs) case: as many distinct triples as distinct pairs, 2n - 1 of them.
+assert len(torch.unique(cases, dim=0)) == len(torch.unique(cases[:, :2], dim=0)) == 2 * n - 1
+print(f"n = {n}: {tabular.table_size(n).entries} table entries, but only {2 * n - 1} distinct cases (d, differs)")
 
-ds = np.arange(1, 61)
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
+
+def action_gap(gamma, d):
+    return gamma ** (d - 1) * (1 - gamma**2)
+
+
+ds, gammas = np.arange(1, 61), np.linspace(0.0, 1.0, 100_001)
+fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4))
 for gamma, style in ((0.9, "-"), (0.98, "--")):
-    ax1.semilogy(ds, theory.optimal_q(ds, True, gamma), style, color="C0", label=f"flip a differing bit, $\\gamma$={gamma}")
-    ax1.semilogy(ds, theory.optimal_q(ds, False, gamma), style, color="C3", label=f"flip a matching bit, $\\gamma$={gamma}")
+    ax1.semilogy(ds, theory.optimal_q(ds, True, gamma), style, color="C0", label=f"differing bit, $\\gamma$={gamma}")
+    ax1.semilogy(ds, theory.optimal_q(ds, False, gamma), style, color="C3", label=f"matching bit, $\\gamma$={gamma}")
     gap = theory.optimal_q(ds, True, gamma) - theory.optimal_q(ds, False, gamma)
-    assert np.allclose(gap, gamma ** (ds - 1) * (1 - gamma**2))
+    assert np.allclose(gap, action_gap(gamma, ds))
     ax2.semilogy(ds, gap, style, color="k", label=f"$\\gamma$={gamma}")
-ax1.set_xlabel("Hamming distance $d$ to the goal")
-ax1.set_ylabel("$Q^*(s, g, a)$")
-ax1.set_title("Optimal action values depend only on $d$")
-ax1.legend(fontsize=8)
-ax2.set_xlabel("Hamming distance $d$ to the goal")
-ax2.set_ylabel("$Q^*$(good flip) $-$ $Q^*$(bad flip)")
-ax2.set_title("The action gap $\\gamma^{d-1}(1-\\gamma^2)$ vanishes with $d$")
-ax2.legend()
-for ax in (ax1, ax2):
+for d in (2, 5, 10, 20, 50):
+    gaps, best = action_gap(gammas, d), math.sqrt((d - 1) / (d + 1))
+    assert abs(gammas[gaps.argmax()] - best) <= 1e-5  # the zero of the derivative is the maximum
+    ax3.plot(gammas, gaps / gaps.max(), label=f"d = {d}: best gap {gaps.max():.3f} at $\\gamma$ = {best:.3f}")
+    ax3.axvline(1 - 1 / d, color=ax3.lines[-1].get_color(), ls=":", lw=1)
+ax1.set(xlabel="Hamming distance $d$ to the goal", ylabel="$Q^*(s, g, a)$", title="Optimal action values depend only on $d$")
+ax2.set(xlabel="Hamming distance $d$ to the goal", ylabel="$Q^*$(good flip) $-$ $Q^*$(bad flip)",
+        title="The action gap $\\gamma^{d-1}(1-\\gamma^2)$ vanishes with $d$")
+ax3.set(xlabel="discount $\\gamma$", ylabel="gap / best gap", xlim=(0.5, 1),
+        title="Best $\\gamma^* = \\sqrt{(d-1)/(d+1)}$ (dotted: $1 - 1/d$)")
+for ax in (ax1, ax2, ax3):
+    ax.legend(fontsize=7)
     ax.grid(True, alpha=0.3)
 fig.tight_layout()
 plt.show()
-assert theory.optimal_q(50, True, 0.9) - theory.optimal_q(50, False, 0.9) < 1e-2
+
+D = np.arange(2, 1025)
+best = np.sqrt((D - 1) / (D + 1))
+assert np.all(np.abs(best - (1 - 1 / D)) < 1 / D**2)  # gamma* = 1 - 1/d up to 1/d^2
+assert abs(action_gap(best[-1], D[-1]) * D[-1] / (2 / math.e) - 1) < 0.01  # best gap about 2 / (e d)
+assert action_gap(0.9, 50) < 1e-2 and action_gap(1.0, 20) == 0.0
+assert round(action_gap(max(0.98, 1 - 1 / 20), 20), 3) == 0.027 and round(action_gap(math.sqrt(19 / 21), 20), 3) == 0.037
 
 # %% [markdown]
-# ## 3. Learning without a model: Q-learning
+# ## 4. Learning without a model: Q-learning
 #
 # Value iteration needs the whole model: it sweeps every state and knows where every flip leads.
-# Q-learning (Watkins, 1989) only needs experience. After each transition $(s, g, a, r, s',
-# \text{done})$ it moves one entry towards a one-sample estimate of the Bellman right-hand side:
-#
-# $$
-# Q[s, g, a] \leftarrow Q[s, g, a] + \alpha \Big( \underbrace{r + \gamma\,(1 - \text{done}) \max_{a'} Q[s', g, a']}_{\text{TD target}} - Q[s, g, a] \Big).
-# $$
-#
+# **Q-learning** (Watkins 1989) only needs experience. After each **transition** $(s, g, a, r,
+# s', \text{done})$ it moves one entry, with a step size $\alpha$, towards a one-sample estimate of
+# the optimality equation's right-hand side, the **TD target** (temporal difference):
+# $$Q[s, g, a] \leftarrow Q[s, g, a] + \alpha \Big( \underbrace{r + \gamma\,(1 - \text{done}) \max_{a'} Q[s', g, a']}_{\text{TD target}} - Q[s, g, a] \Big).$$
+# The target is built from the table's own current estimates: that is **bootstrapping**.
 # Behaviour is **$\varepsilon$-greedy**: with probability $\varepsilon$ flip a random bit, otherwise
 # the bit with the largest $Q[s, g, \cdot]$ (ties broken at random, or a fresh all-zero table
-# would always flip bit 0). Q-learning is *off-policy*: it learns $Q^*$ whatever the behaviour,
-# as long as every $(s, g, a)$ keeps being tried. Two details match the deep version later on:
-# a step that reaches the goal does not bootstrap (done), and a step cut off by the time limit
-# does (the time limit is not part of the state, so it is not a real end).
+# would always flip bit 0). Q-learning is **off-policy**: it learns $Q^*$, the values of the greedy
+# policy, whatever the behaviour, as long as every $(s, g, a)$ keeps being tried. A step that
+# reaches the goal does not bootstrap (done); a step cut off by the time limit does (the time
+# limit is not part of the state, so it is not a real end).
 #
 # `tabular.q_learning` plays 16 agents in parallel in `BitFlipEnv`, updates the table after every
-# step with `tabular.q_learning_update`, and every few iterations measures
-# $\max |Q - Q^*|$ over the entries that matter ($s \ne g$) and the greedy policy's success rate on
-# 1024 fresh episodes. We take $\alpha = 0.5$, $\gamma = 0.9$ and, first, $\varepsilon = 1$: purely
-# random behaviour.
+# step, and every few iterations measures $\max |Q - Q^*|$ over the entries that matter
+# ($s \ne g$) and the greedy policy's success rate on 1024 fresh episodes. We take $\alpha = 0.5$,
+# $\gamma = 0.9$ and $\varepsilon = 1$, purely random behaviour; then, at $n = 4$ on the same seed,
+# an $\varepsilon$ that decays as in deep Q-learning (chapter 3): multiplied by 0.99 after every
+# iteration, down to 0.1, so that the agent spends more time on the moves it already likes.
 
 # %%
 ITERATIONS = {3: 300, 4: 800} if QUICK else {3: 300, 4: 800, 5: 3000}
@@ -212,24 +282,29 @@ for n, iterations in ITERATIONS.items():
     print(f"n = {n}: {iterations} iterations ({final['transitions']} updates) in {time.time() - start:.1f} s: "
           f"max |Q - Q*| = {final['max_error']:.2e}, mean = {final['mean_error']:.2e}, "
           f"greedy success = {final['success_rate']:.3f}")
+decaying = tabular.q_learning(4, iterations=ITERATIONS[4], alpha=0.5, gamma=0.9,
+                              epsilon=EpsilonSchedule(start=1.0, end=0.1, decay=0.99),
+                              num_agents=16, seed=0, eval_every=max(ITERATIONS[4] // 30, 1), device=DEVICE)
+print(f"n = 4, epsilon 1 -> 0.1: max |Q - Q*| = {decaying.final['max_error']:.2e}, "
+      f"mean = {decaying.final['mean_error']:.2e}, greedy success = {decaying.final['success_rate']:.4f}")
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
+fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4))
 for n, run in runs.items():
     its, max_err = run.curve("max_error")
-    _, mean_err = run.curve("mean_error")
     ax1.semilogy(its, np.maximum(max_err, 1e-16), label=f"n = {n}: max")
-    ax1.semilogy(its, np.maximum(mean_err, 1e-16), ":", color=ax1.lines[-1].get_color(), label=f"n = {n}: mean")
+    ax1.semilogy(its, np.maximum(run.curve("mean_error")[1], 1e-16), ":", color=ax1.lines[-1].get_color(), label=f"n = {n}: mean")
     ax2.plot(*run.curve("success_rate"), label=f"n = {n}")
-ax1.set_xlabel("iteration (16 episodes each)")
-ax1.set_ylabel("$|Q - Q^*|$ over entries with $s \\ne g$")
-ax1.set_title("Q-learning ($\\varepsilon = 1$) converges to $Q^*$")
-ax1.legend()
-ax2.set_xlabel("iteration (16 episodes each)")
-ax2.set_ylabel("greedy success rate (1024 episodes)")
-ax2.set_title("The greedy policy is right long before the table is")
-ax2.legend()
-for ax in (ax1, ax2):
+for name, run in (("$\\varepsilon = 1$", runs[4]), ("$\\varepsilon$: 1 $\\to$ 0.1", decaying)):
+    its, mean_err = run.curve("mean_error")
+    ax3.semilogy(its, np.maximum(mean_err, 1e-16), label=f"{name}: mean")
+    ax3.semilogy(its, np.maximum(run.curve("max_error")[1], 1e-16), ":", color=ax3.lines[-1].get_color(), label=f"{name}: max")
+ax1.set(ylabel="$|Q - Q^*|$ over entries with $s \\ne g$", title="Q-learning ($\\varepsilon = 1$) converges to $Q^*$")
+ax2.set(ylabel="greedy success rate (1024 episodes)", title="The greedy policy is right long before the table is")
+ax3.set(ylabel="$|Q - Q^*|$", title="n = 4: less exploration, less accurate table")
+for ax in (ax1, ax2, ax3):
+    ax.set_xlabel("iteration (16 episodes each)")
+    ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
 fig.tight_layout()
 plt.show()
@@ -237,19 +312,14 @@ plt.show()
 # %% [markdown]
 # The error starts at 1 (a zero table misses $Q^* = 1$ for a winning flip), stays there for a
 # while (a value can only be right once the values downstream of it are), then falls
-# geometrically: the environment is deterministic, so the only thing left to average out is the
-# table's own initial ignorance.
-#
-# The largest error **never goes up**, and there is a short argument for it. Start from
-# $Q = 0 \le Q^*$. If every entry is at most $Q^*$, every TD target is too (the Bellman operator
-# is monotone and $Q^*$ is its fixed point), so an update, a weighted average of the old entry and
-# a target, stays at most $Q^*$. And entries only grow: an entry is an average of earlier
-# targets, each built from a table that has only grown since, so the new target is at least the
-# entry. So $0 \le Q \le Q^*$ throughout, every entry creeps up towards $Q^*$, and
-# $\max |Q - Q^*|$ can only shrink.
-#
-# The greedy policy becomes perfect long before the table is accurate, because acting well only
-# needs the *order* of the values in each row.
+# geometrically: the environment is deterministic, so only the table's initial ignorance is left
+# to average out. The largest error **never goes up**, and there is a short argument for it.
+# Start from $Q = 0 \le Q^*$. If every entry is at most $Q^*$, so is every TD target (the Bellman
+# operator is monotone and $Q^*$ is its fixed point), and so is an update, a weighted average of
+# the old entry and a target. And entries only grow: an entry is an average of earlier targets,
+# each built from a table that has only grown since. So $0 \le Q \le Q^*$ throughout, every entry
+# creeps up towards $Q^*$, and $\max |Q - Q^*|$ can only shrink. The greedy policy is perfect long
+# before the table is accurate: acting well only needs the *order* of the values in each row.
 
 # %%
 for n, run in runs.items():
@@ -265,37 +335,7 @@ for n, run in runs.items():
     print(f"n = {n}: greedy success first 1.0 at iteration {first_perfect}, max error first < 1e-3 at {first_accurate}")
     assert first_perfect < first_accurate
 
-# %% [markdown]
-# ### Exploring less: a decaying $\varepsilon$
-#
-# Deep Q-learning (chapter 3) decays $\varepsilon$ from 1 towards 0.1 so that the agent spends
-# more time on promising moves. What does that do to the table? Below, $\varepsilon$ is
-# multiplied by 0.99 after every iteration, down to 0.1, and compared with $\varepsilon = 1$ at
-# $n = 4$ on the same seed.
-
-# %%
 n = 4
-decaying = tabular.q_learning(n, iterations=ITERATIONS[n], alpha=0.5, gamma=0.9,
-                              epsilon=EpsilonSchedule(start=1.0, end=0.1, decay=0.99),
-                              num_agents=16, seed=0, eval_every=max(ITERATIONS[n] // 30, 1), device=DEVICE)
-for name, run in (("epsilon = 1", runs[n]), ("epsilon 1 -> 0.1", decaying)):
-    f = run.final
-    print(f"{name:>17}: max |Q - Q*| = {f['max_error']:.2e}, mean = {f['mean_error']:.2e}, "
-          f"greedy success = {f['success_rate']:.4f}")
-
-fig, ax = plt.subplots(figsize=(6.5, 4))
-for name, run in (("$\\varepsilon = 1$", runs[n]), ("$\\varepsilon$: 1 $\\to$ 0.1 (x0.99 per iteration)", decaying)):
-    its, mean_err = run.curve("mean_error")
-    ax.semilogy(its, np.maximum(mean_err, 1e-16), label=f"{name}: mean")
-    ax.semilogy(its, np.maximum(run.curve("max_error")[1], 1e-16), ":", color=ax.lines[-1].get_color(), label=f"{name}: max")
-ax.set_xlabel("iteration (16 episodes each)")
-ax.set_ylabel("$|Q - Q^*|$ over entries with $s \\ne g$")
-ax.set_title(f"n = {n}: less exploration, less accurate table")
-ax.legend(fontsize=8)
-ax.grid(True, alpha=0.3)
-fig.tight_layout()
-plt.show()
-
 off_goal = tabular.distance_table(n, DEVICE)[:, :, None].expand(-1, -1, n) > 0
 wrong = {name: int(((run.q_star - run.q).abs() > 1e-3)[off_goal].sum()) for name, run in (("random", runs[n]), ("decaying", decaying))}
 print(f"entries more than 1e-3 away from Q* (of {int(off_goal.sum())}): epsilon = 1: {wrong['random']}, decaying: {wrong['decaying']}")
@@ -305,20 +345,19 @@ assert decaying.final["max_error"] > 0.5
 assert decaying.final["success_rate"] >= 0.95
 
 # %% [markdown]
-# With less exploration the greedy policy is still good (it succeeds in at least 95% of the
-# episodes), but more than half of the table is still more than $10^{-3}$ away from $Q^*$ and the
-# largest error stays above 0.5. A near-greedy agent repeats the moves it already likes, and an
-# entry is only corrected when its action is tried in its state for its goal, and when the
-# entries it bootstraps from are already right. Q-learning only learns about what it tries. With a table this costs accuracy on
-# entries nobody needs; with a sparse reward and many bits, chapter 3 shows that it can cost
-# everything.
+# With less exploration (right panel) the greedy policy is still good (at least 95% success), but
+# more than half of the table is more than $10^{-3}$ away from $Q^*$ and the largest error stays
+# above 0.5. A near-greedy agent repeats the moves it already likes, and an entry is only
+# corrected when its action is tried in its state for its goal, and when the entries it
+# bootstraps from are already right. Q-learning only learns about what it tries. With a table
+# this costs accuracy on entries nobody needs; with a sparse reward and many bits, chapter 3
+# shows that it can cost everything.
 
 # %% [markdown]
-# ## 4. How big is the table?
+# ## 5. How big is the table?
 #
-# The table has $n \cdot 4^n$ entries. That is fine for a few bits and absurd soon after: each
-# extra bit multiplies the size by more than 4. The library refuses to build a table of more than
-# $2^{27}$ entries (512 MiB of float32) and says why.
+# The table has $n \cdot 4^n$ entries: fine for a few bits, absurd soon after (each extra bit
+# multiplies it by more than 4). The library refuses to build more than $2^{27}$ entries (512 MiB).
 
 # %%
 NS = np.arange(1, 41)
@@ -327,9 +366,7 @@ fig, ax = plt.subplots(figsize=(7, 4))
 ax.semilogy(NS, gigabytes, "o-", ms=3, label="$n \\cdot 4^n$ float32 entries")
 ax.axhline(16, color="C2", ls="--", label="a 16 GB laptop")
 ax.axhline(tabular.MAX_TABLE_ENTRIES * 4 / 1e9, color="C3", ls=":", label="bitflip_lib's limit ($2^{27}$ entries)")
-ax.set_xlabel("number of bits $n$")
-ax.set_ylabel("table size (GB)")
-ax.set_title("A goal-conditioned Q table grows like $n \\cdot 4^n$")
+ax.set(xlabel="number of bits $n$", ylabel="table size (GB)", title="A goal-conditioned Q table grows like $n \\cdot 4^n$")
 ax.legend()
 ax.grid(True, alpha=0.3)
 fig.tight_layout()
@@ -344,36 +381,64 @@ assert 80_000 < tabular.table_size(20).gigabytes < 90_000 and 2e23 < tabular.tab
 
 try:
     tabular.new_table(20)
+    raise AssertionError("building a table for n = 20 should fail")
 except ValueError as err:
     print("ValueError:", err)
     assert "network" in str(err)
-else:
-    raise AssertionError("building a table for n = 20 should fail")
 
 # %% [markdown]
 # At $n = 20$ the table would need about 88 terabytes, at $n = 50$ about $2.5 \cdot 10^{23}$
-# gigabytes. Even where memory allowed it, a table learns every
-# entry separately: nothing learned about one goal carries over to another, although $Q^*$ has
-# only $2n - 1$ distinct cases. Function approximation (chapter 3) shares what it learns across
-# entries; the right architecture (chapter 6) shares it exactly along the problem's symmetry.
-
-# %% [markdown]
+# gigabytes. Even where memory allowed it, a table learns every entry separately: nothing learned
+# about one goal carries over to another, although $Q^*$ has only $2n - 1$ distinct cases. Function
+# approximation (chapter 3) shares what it learns across entries; the right architecture
+# (chapter 6) shares it exactly along the problem's symmetry.
+#
+# ## Check your understanding
+#
+# **1. Multiple choice.** With $\gamma = 1$, the greedy policy of $Q^*$ (a) flips a differing bit,
+# (b) cannot tell a good flip from a bad one, (c) flips a matching bit.
+# <details><summary>Answer</summary>(b): every action is worth exactly 1 (asserted in section 3),
+# because a plan that arrives eventually is as good as the shortest. The gap is largest at
+# $\gamma^* = \sqrt{(d-1)/(d+1)}$, about $1 - 1/d$.</details>
+#
+# **2. Predict before you run.** $\varepsilon$ decaying to 0.1 against $\varepsilon = 1$ at
+# $n = 4$: which gives the more accurate table, and does the other's greedy policy still work?
+# <details><summary>Answer</summary>$\varepsilon = 1$ gets every entry within $10^{-3}$ of $Q^*$;
+# the decaying run leaves over half of them wrong, yet its greedy policy succeeds in at least 95%
+# of the episodes (asserted in section 4).</details>
+#
+# > **Common pitfalls.** (1) Bootstrapping through the goal: a step that reaches it has target $r$
+# > alone, which is what $(1 - \text{done})$ is for. (2) Treating the time limit as an end: a
+# > cut-off step still bootstraps. (3) Breaking ties towards bit 0: a fresh zero table then always
+# > flips bit 0. (4) Judging the table by the policy: a perfect policy can sit on a wrong table.
+#
 # ## Summary
 #
-# * A goal-conditioned Q table $Q[s, g, a]$ of shape $[2^n, 2^n, n]$, indexed by bit strings read
-#   as integers; flipping bit $a$ is $s \oplus 2^a$.
-# * Value iteration solves the Bellman optimality equation in at most $n + 1$ sweeps and agrees
-#   exactly with the closed form $Q^* = \gamma^{d-1}$ for a differing bit and $\gamma^{d+1}$ for a
-#   matching one; the action gap $\gamma^{d-1}(1 - \gamma^2)$ vanishes as $d$ grows.
-# * Q-learning with random behaviour converges to $Q^*$ at $n = 3$ and $4$ (and $5$ in full mode):
-#   max error below $10^{-3}$. The greedy policy is perfect long before the table is accurate.
-#   With $\varepsilon$ decaying to 0.1, the policy stays good but entries it rarely tries stay
-#   wrong.
-# * The table grows like $n \cdot 4^n$: about 88 TB at $n = 20$. Beyond $n \approx 11$ we need a
+# * Values are expected returns, $V^\pi$, $Q^\pi$ and $Q^* = \max_\pi Q^\pi$. The recursion
+#   $G_t = r_{t+1} + \gamma G_{t+1}$ gives the Bellman expectation equation, maximising what follows
+#   gives the optimality equation, and acting greedily on $Q^*$ is optimal.
+# * Value iteration solves the optimality equation for a $[2^n, 2^n, n]$ table in at most $n + 1$
+#   sweeps, matching $Q^* = \gamma^{d-1}$ (differing bit) and $\gamma^{d+1}$ (matching bit). Their
+#   gap vanishes at $\gamma = 1$ as for small $\gamma$; it peaks at $\sqrt{(d-1)/(d+1)} \approx 1 - 1/d$.
+# * Q-learning with random behaviour converges to $Q^*$; its greedy policy is perfect long before
+#   the table is. With $\varepsilon$ decaying to 0.1, rarely tried entries stay wrong.
+# * The table grows like $n \cdot 4^n$ (88 TB at $n = 20$): beyond $n \approx 11$ we need a
 #   network, which is where chapter 3 begins.
 #
-# **Exercise.** `exercises/ex02_tabular` asks you to write the tabular Q-learning update and
-# value iteration yourself and checks them against $Q^*$ (grade it with `bitflip grade ex02`).
+# **Exercise.** `exercises/ex02_tabular`: write the tabular Q-learning update and value iteration
+# yourself (grade it with `bitflip grade ex02`). **Next:** chapter 3 replaces the table by a network.
+#
+# ## References
+#
+# * R. S. Sutton, A. G. Barto. *Reinforcement Learning: An Introduction*, 2nd ed. MIT Press, 2018
+#   (chapters 3, 4 and 6.5: values, Bellman equations, value iteration, Q-learning).
+# * R. Bellman. *Dynamic Programming*. Princeton University Press, 1957.
+# * C. J. C. H. Watkins. *Learning from Delayed Rewards*. PhD thesis, University of Cambridge,
+#   1989; C. J. C. H. Watkins, P. Dayan. Q-learning. *Machine Learning* 8: 279-292, 1992.
+# * C. Lee. *Reinforcement Learning* (lecture notes: MDPs, Bellman equations, dynamic
+#   programming, TD learning, Q-learning). Department of Artificial Intelligence, January 2024.
+# * Chau Yu Hei (HKUST). *Documentation of Bit Sequence mini RL project*. Code:
+#   https://github.com/louis845/BitSeqRLToyProblem
 
 # %%
 print(f"Chapter 2 ran in {time.time() - CHAPTER_START:.1f} s ({'quick' if QUICK else 'full'} mode)")
