@@ -150,8 +150,9 @@ def har_phi(network: HAR, n: int, distances: Sequence[int] | torch.Tensor | None
 
 
 def har_greedy_margin(network: HAR, n: int) -> torch.Tensor:
-    """``phi(differs, d) - phi(matches, d)`` for d = 1..n-1: where it is positive, the greedy
-    policy flips a wrong bit. (At d = n every bit differs, so there is nothing to get wrong.)"""
+    """``phi(d, 1) - phi(d, 0)`` (a differing bit minus a matching one) for d = 1..n-1: where it
+    is positive, the greedy policy flips a wrong bit. (At d = n every bit differs, so there is
+    nothing to get wrong.)"""
     if n < 2:
         raise ValueError(f"n must be at least 2 to have a choice between good and bad flips, got {n}")
     values = har_phi(network, n, torch.arange(1, n))
@@ -162,7 +163,7 @@ def har_greedy_is_optimal(network: HAR, n: int) -> bool:
     """True when the greedy policy of this HAR reaches every goal in the fewest steps at size n.
 
     Every differing bit gets the same value and every matching bit gets another, so the
-    greedy action is a good flip at distance d exactly when ``phi(1, d) > phi(0, d)``.
+    greedy action is a good flip at distance d exactly when ``phi(d, 1) > phi(d, 0)``.
     """
     return bool((har_greedy_margin(network, n) > 0).all())
 

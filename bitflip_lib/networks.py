@@ -5,7 +5,7 @@
 * :class:`MLP`: the HER paper's generic network: concatenated state and goal, hidden layers
   (one of 256 units by default), n outputs.
 * :class:`HAR`: the write-up's handcrafted architecture
-  ``Q(s, g, a) = phi(|s_a - g_a|, ||s - g||_1)``: one small network shared by all bits. It works
+  ``Q(s, g, a) = phi(||s - g||_1, |s_a - g_a|)``: one small network shared by all bits. It works
   for any n, so a HAR trained at small n can be used unchanged at large n.
 """
 from __future__ import annotations
@@ -117,7 +117,10 @@ class MLP(nn.Module):
 
 
 class HAR(nn.Module):
-    """Handcrafted architecture: ``Q(s, g, a) = phi(|s_a - g_a|, distance feature)``.
+    """Handcrafted architecture: ``Q(s, g, a) = phi(distance feature, |s_a - g_a|)``.
+
+    (``phi``'s first layer reads the pair as ``[bit differs, distance feature]``: the order in
+    which its weights were initialised and stored; the maths writes the distance first.)
 
     ``phi`` is a small MLP from 2 inputs to 1 output, shared by every bit. Within one
     (state, goal) pair only two inputs occur (bit differs or not, same distance), so ``phi`` is

@@ -58,7 +58,7 @@ def goal_reward(next_state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
     Returns:
         ``[B]`` float32 tensor.
     """
-    raise NotImplementedError("compare the two tensors, then ask whether all bits of a row match (.all(dim=1)), and convert to float")
+    raise NotImplementedError("a row earns 1.0 exactly when every one of its bits equals the goal's (stuck? open the recipe below this cell)")
 
 
 def env_step(state: torch.Tensor, goal: torch.Tensor, done: torch.Tensor, action: torch.Tensor):
@@ -74,8 +74,25 @@ def env_step(state: torch.Tensor, goal: torch.Tensor, done: torch.Tensor, action
         ``done`` ``[B]`` bool (done before, or reaching the goal now); ``active`` ``[B]`` bool
         (the agents whose step counted: those not done before it).
     """
-    raise NotImplementedError("active = ~done; copy the state, flip bit action[i] of row i only where active (rows = torch.arange(B)); the reward is goal_reward(...) for active agents only")
+    raise NotImplementedError("only agents that are not done yet move, and only they can earn a reward (stuck? open the recipe below this cell)")
 
+
+# %% [markdown]
+# <details><summary>Recipe for <code>goal_reward</code> (open it only if the hint was not enough)</summary>
+#
+# 1. `next_state == goal` compares bit by bit (`[B, n]` booleans).
+# 2. `.all(dim=1)` asks whether every bit of a row matches (`[B]`).
+# 3. `.float()` turns True/False into 1.0/0.0.
+#
+# </details>
+# <details><summary>Recipe for <code>env_step</code> (open it only if the hint was not enough)</summary>
+#
+# 1. `active = ~done`; `rows = torch.arange(B)`.
+# 2. Copy the state; in the copy, flip bit `action[i]` of row `i` (`1 - bit`) only where `active`.
+# 3. The reward is `goal_reward(next_state, goal)` for active agents, 0 for the others.
+# 4. An agent is done afterwards if it was done or has just earned the reward.
+#
+# </details>
 
 # %% [markdown]
 # ## Check your functions

@@ -64,7 +64,7 @@ def q_learning_update(Q, s, g, a, r, s2, done, alpha: float, gamma: float) -> to
     You may assume that no (s, g, a) triple appears twice in one batch. Compute every target from
     the table as it was before this update.
     """
-    raise NotImplementedError("Q[s2, g] is [B, n]: take its max over dim 1; mask it with done; then Q[s, g, a] += alpha * td_error")
+    raise NotImplementedError("move Q[s, g, a] a fraction alpha towards r + gamma max_a' Q[s', g, a'], with no bootstrap where done (stuck? open the recipe below this cell)")
 
 
 def value_iteration(n: int, gamma: float, tol: float = 1e-10, max_iterations: int = 1000) -> torch.Tensor:
@@ -72,8 +72,24 @@ def value_iteration(n: int, gamma: float, tol: float = 1e-10, max_iterations: in
 
     Stop when the largest change of a sweep is at most ``tol``. Entries with ``s == g`` stay 0.
     """
-    raise NotImplementedError("build next[s, a] = s ^ (1 << a) and reward[s, g, a] = (next[s, a] == g) once; each sweep: V = Q.max(2).values; Q_new = reward + gamma * (1 - reward) * V[next[s, a], g]")
+    raise NotImplementedError("apply the Bellman optimality operator to the whole table at once, sweep after sweep, until it stops changing (stuck? open the recipe below this cell)")
 
+
+# %% [markdown]
+# <details><summary>Recipe for <code>q_learning_update</code> (open it only if the hint was not enough)</summary>
+#
+# 1. `Q[s2, g]` is `[B, n]`: its `.max(dim=1).values` is the best next value per row.
+# 2. Multiply it by `(1 - done.float())`, so terminal transitions do not bootstrap.
+# 3. `td_error = r + gamma * best_next - Q[s, g, a]`; then `Q[s, g, a] += alpha * td_error`; return `td_error`.
+#
+# </details>
+# <details><summary>Recipe for <code>value_iteration</code> (open it only if the hint was not enough)</summary>
+#
+# 1. Once: `next[s, a] = s ^ (1 << a)` and `reward[s, g, a] = (next[s, a] == g)`.
+# 2. Each sweep: `V = Q.max(2).values`; `Q_new = reward + gamma * (1 - reward) * V[next[s, a], g]`.
+# 3. Keep the entries with `s == g` at 0; stop when the largest change of a sweep is at most `tol`.
+#
+# </details>
 
 # %% [markdown]
 # ## Check your functions

@@ -61,7 +61,7 @@ def td_target(reward: torch.Tensor, done: torch.Tensor, next_q: torch.Tensor, ga
     Returns:
         ``[B]`` float targets in [0, 1]. The inputs are not modified.
     """
-    raise NotImplementedError("next_q.max(dim=1).values is the best next value per row; (1 - done.float()) switches it off where done; .clamp(0, 1) clips")
+    raise NotImplementedError("reward plus the discounted best next value, none where done, clipped to [0, 1] (stuck? open the recipe below this cell)")
 
 
 def epsilon_greedy(q: torch.Tensor, epsilon: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -70,8 +70,25 @@ def epsilon_greedy(q: torch.Tensor, epsilon: float, generator: torch.Generator |
     Returns an int64 tensor ``[B]`` on the device of ``q``. Each row explores independently, and
     every random draw uses ``generator``.
     """
-    raise NotImplementedError("greedy = q.argmax(1); explore = torch.rand(B, generator=...) < epsilon; random = torch.randint(0, n, (B,), generator=...); combine with torch.where (pass device=q.device)")
+    raise NotImplementedError("every row tosses its own coin: random action with probability epsilon, else the greedy one (stuck? open the recipe below this cell)")
 
+
+# %% [markdown]
+# <details><summary>Recipe for <code>td_target</code> (open it only if the hint was not enough)</summary>
+#
+# 1. `next_q.max(dim=1).values` is the best next value per row.
+# 2. `(1 - done.float())` switches it off where the episode ended.
+# 3. `reward + gamma * ...`, then `.clamp(0, 1)`.
+#
+# </details>
+# <details><summary>Recipe for <code>epsilon_greedy</code> (open it only if the hint was not enough)</summary>
+#
+# 1. `greedy = q.argmax(1)`.
+# 2. `explore = torch.rand(B, generator=generator, device=q.device) < epsilon`.
+# 3. `random = torch.randint(0, n, (B,), generator=generator, device=q.device)`.
+# 4. `torch.where(explore, random, greedy)`.
+#
+# </details>
 
 # %% [markdown]
 # ## Check your functions

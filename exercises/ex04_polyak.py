@@ -57,8 +57,17 @@ def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
         online: the network being trained; not modified.
         tau: the fraction in [0, 1] to move; ValueError otherwise.
     """
-    raise NotImplementedError("check tau first; then under torch.no_grad(), loop over zip(target.parameters(), online.parameters()) and update each target tensor in place (p.mul_(...).add_(...) or p.lerp_(q, tau))")
+    raise NotImplementedError("check tau, then move every target parameter a fraction tau towards its online twin, in place and outside autograd (stuck? open the recipe below this cell)")
 
+
+# %% [markdown]
+# <details><summary>Recipe for <code>polyak_update</code> (open it only if the hint was not enough)</summary>
+#
+# 1. Raise `ValueError` unless `0 <= tau <= 1`.
+# 2. Under `torch.no_grad()`, loop over `zip(target.parameters(), online.parameters())`.
+# 3. Update each target tensor in place: `p.mul_(1 - tau).add_(q, alpha=tau)` or `p.lerp_(q, tau)`.
+#
+# </details>
 
 # %% [markdown]
 # ## Check your function

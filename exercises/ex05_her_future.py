@@ -62,8 +62,18 @@ def her_relabel_future(episode: EpisodeBatch, k: int = 4, generator: torch.Gener
     for that goal. Steps with ``active == False`` are not relabelled. Only the relabelled
     transitions are returned (``k`` times the number of counted steps), in any order.
     """
-    raise NotImplementedError("t, b = episode.active.nonzero(as_tuple=True); repeat both k times; draw t' = t + floor(u * (L - t)) with u = torch.rand(..., generator=generator) and L = episode.lengths[b]; goal = episode.states[t' + 1, b]; finish with Transitions.with_goals(...)")
+    raise NotImplementedError("for each counted step, k times: pick a step t' from t to the end of that agent's episode, uniformly, and use the state reached after t' as the goal (stuck? open the recipe below this cell)")
 
+
+# %% [markdown]
+# <details><summary>Recipe for <code>her_relabel_future</code> (open it only if the hint was not enough)</summary>
+#
+# 1. `t, b = episode.active.nonzero(as_tuple=True)`; repeat both `k` times.
+# 2. `L = episode.lengths[b]`; `u = torch.rand(t.shape, generator=generator, device=...)`.
+# 3. `t2 = t + (u * (L - t)).long()` is uniform in `t ... L - 1`.
+# 4. `goal = episode.states[t2 + 1, b]`; finish with `Transitions.with_goals(state, action, next_state, goal)`.
+#
+# </details>
 
 # %% [markdown]
 # ## Check your function

@@ -22,23 +22,22 @@
 # # Exercise 6: the handcrafted architecture (HAR)
 #
 # **Goes with:** chapter 6 (inductive bias). **Time:** about 30 minutes.
-# **Run time** (2-core CPU, one thread): under half a minute in quick mode, about 2 minutes in full mode.
+# **Run time:** about 2 minutes on a laptop CPU.
 #
-# **Recap.** Whether flipping bit $a$ is a good idea depends only on two numbers: whether bit $a$ differs
-# from the goal, $|s_a - g_a|$, and how far the state is from the goal, $\|s - g\|_1$. The write-up
-# (Chau, `seeds/000`, section 4.2) builds this in:
-# $$Q(s, g, a) = \phi_\theta\big(|s_a - g_a|,\ \|s - g\|_1\big),$$
+# **Recap.** Whether flipping bit $a$ is a good idea depends only on two numbers: how far the state is
+# from the goal, $\|s - g\|_1$, and whether bit $a$ differs from the goal, $|s_a - g_a|$. The write-up
+# (Chau, appendix 4.2; full reference in chapter 6) builds this in:
+# $$Q(s, g, a) = \phi_\theta\big(\|s - g\|_1,\ |s_a - g_a|\big),$$
 # one small network $\phi_\theta : \mathbb{R}^2 \to \mathbb{R}$ shared by every bit. The optimal $Q^*$
 # has exactly this form ($\gamma^{d-1}$ for a differing bit, $\gamma^{d+1}$ for a matching one), so
 # nothing is lost, and the network is the same for every n: it can be trained on small n and used on
 # large n. Feeding the distance as the fraction $\|s - g\|_1 / n$ keeps the input in $[0, 1]$ for
-# every n (the library's default; it learned 5-10 times faster than the raw count in this project's
-# calibration runs).
+# every n (the library's default; chapter 6 compares it with the raw count).
 #
 # **Your task.** Write `HARNetwork`, a `torch.nn.Module`:
 # * `__init__(hidden=(64, 64), normalize_distance=True)` builds `self.phi` as
 #   `nn.Sequential(Linear(2, 64), ReLU(), Linear(64, 64), ReLU(), Linear(64, 1))` for the default
-#   `hidden`, taking the inputs in the order (bit differs, distance feature);
+#   `hidden`, taking its two inputs in the order of the formula: (distance feature, bit differs);
 # * `forward(state, goal)` takes `[B, n]` float bit tensors and returns `[B, n]` Q-values, for any n.
 
 # %% tags=["graded"]
@@ -56,16 +55,33 @@ print(f"Running in {'quick' if QUICK else 'full'} mode")
 
 # %% tags=["graded"]
 class HARNetwork(nn.Module):
-    """``Q(s, g, a) = phi(|s_a - g_a|, distance feature)`` with one MLP ``phi`` shared by all bits."""
+    """``Q(s, g, a) = phi(distance feature, |s_a - g_a|)`` with one MLP ``phi`` shared by all bits."""
 
     def __init__(self, hidden: Sequence[int] = (64, 64), normalize_distance: bool = True) -> None:
         super().__init__()
-        raise NotImplementedError("store normalize_distance; build a list of layers starting from width 2: for each h in hidden add nn.Linear(width, h) and nn.ReLU(); end with nn.Linear(width, 1); self.phi = nn.Sequential(*layers)")
+        raise NotImplementedError("phi is a small MLP from 2 inputs to 1 output, with a ReLU after each hidden layer (stuck? open the recipe below this cell)")
 
     def forward(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """``[B, n]`` states and goals -> ``[B, n]`` Q-values, one per bit flip."""
-        raise NotImplementedError("differs = (state != goal).float() is [B, n]; the distance is its row sum (divided by n if normalising); stack the two as [B, n, 2] inputs, apply self.phi and drop the last dimension")
+        raise NotImplementedError("give phi, for every bit, the pair (distance feature of the row, whether this bit differs) (stuck? open the recipe below this cell)")
 
+
+# %% [markdown]
+# <details><summary>Recipe for <code>HARNetwork.__init__</code> (open it only if the hint was not enough)</summary>
+#
+# 1. Store `normalize_distance` on `self`.
+# 2. Build a list of layers from width 2: for each `h` in `hidden`, add `nn.Linear(width, h)` and `nn.ReLU()`, then `width = h`.
+# 3. End with `nn.Linear(width, 1)`; `self.phi = nn.Sequential(*layers)`.
+#
+# </details>
+# <details><summary>Recipe for <code>HARNetwork.forward</code> (open it only if the hint was not enough)</summary>
+#
+# 1. `differs = (state != goal).float()` is `[B, n]`.
+# 2. The distance is its row sum (`keepdim=True`), divided by n if normalising.
+# 3. Stack `[distance.expand_as(differs), differs]` on a last dimension: `[B, n, 2]`.
+# 4. Apply `self.phi` and drop the last dimension.
+#
+# </details>
 
 # %% [markdown]
 # ## Check your network
@@ -121,11 +137,11 @@ d = torch.arange(1, n_train + 1)
 device = next(net.parameters()).device  # train() moved the network to the GPU if there is one
 with torch.no_grad():
     feature = d.float().to(device) / n_train
-    phi_differs = net.phi(torch.stack([torch.ones_like(feature), feature], dim=1)).squeeze(1).cpu()
-    phi_matches = net.phi(torch.stack([torch.zeros_like(feature), feature], dim=1)).squeeze(1).cpu()
+    phi_differs = net.phi(torch.stack([feature, torch.ones_like(feature)], dim=1)).squeeze(1).cpu()
+    phi_matches = net.phi(torch.stack([feature, torch.zeros_like(feature)], dim=1)).squeeze(1).cpu()
 fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.plot(d, phi_differs, "o-", label="phi: flip a differing bit")
-ax.plot(d, phi_matches, "s-", label="phi: flip a matching bit")
+ax.plot(d, phi_differs, "o-", label="phi(d/n, 1): flip a differing bit")
+ax.plot(d, phi_matches, "s-", label="phi(d/n, 0): flip a matching bit")
 ax.plot(d, optimal_q(d.double(), torch.ones_like(d, dtype=torch.bool), gamma), "k--", label="Q*: differing bit")
 ax.plot(d, optimal_q(d.double(), torch.zeros_like(d, dtype=torch.bool), gamma), "k:", label="Q*: matching bit")
 ax.set_xlabel("Hamming distance to the goal")

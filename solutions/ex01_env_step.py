@@ -53,7 +53,10 @@ def goal_reward(next_state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
     Returns:
         ``[B]`` float32 tensor.
     """
-    ### BEGIN SOLUTION HINT: compare the two tensors, then ask whether all bits of a row match (.all(dim=1)), and convert to float
+    ### BEGIN SOLUTION HINT: a row earns 1.0 exactly when every one of its bits equals the goal's
+    # RECIPE: 1. `next_state == goal` compares bit by bit (`[B, n]` booleans).
+    # RECIPE: 2. `.all(dim=1)` asks whether every bit of a row matches (`[B]`).
+    # RECIPE: 3. `.float()` turns True/False into 1.0/0.0.
     return (next_state == goal).all(dim=1).float()
     ### END SOLUTION
 
@@ -71,7 +74,11 @@ def env_step(state: torch.Tensor, goal: torch.Tensor, done: torch.Tensor, action
         ``done`` ``[B]`` bool (done before, or reaching the goal now); ``active`` ``[B]`` bool
         (the agents whose step counted: those not done before it).
     """
-    ### BEGIN SOLUTION HINT: active = ~done; copy the state, flip bit action[i] of row i only where active (rows = torch.arange(B)); the reward is goal_reward(...) for active agents only
+    ### BEGIN SOLUTION HINT: only agents that are not done yet move, and only they can earn a reward
+    # RECIPE: 1. `active = ~done`; `rows = torch.arange(B)`.
+    # RECIPE: 2. Copy the state; in the copy, flip bit `action[i]` of row `i` (`1 - bit`) only where `active`.
+    # RECIPE: 3. The reward is `goal_reward(next_state, goal)` for active agents, 0 for the others.
+    # RECIPE: 4. An agent is done afterwards if it was done or has just earned the reward.
     active = ~done
     rows = torch.arange(state.shape[0], device=state.device)
     next_state = state.clone()

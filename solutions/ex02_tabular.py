@@ -59,7 +59,10 @@ def q_learning_update(Q, s, g, a, r, s2, done, alpha: float, gamma: float) -> to
     You may assume that no (s, g, a) triple appears twice in one batch. Compute every target from
     the table as it was before this update.
     """
-    ### BEGIN SOLUTION HINT: Q[s2, g] is [B, n]: take its max over dim 1; mask it with done; then Q[s, g, a] += alpha * td_error
+    ### BEGIN SOLUTION HINT: move Q[s, g, a] a fraction alpha towards r + gamma max_a' Q[s', g, a'], with no bootstrap where done
+    # RECIPE: 1. `Q[s2, g]` is `[B, n]`: its `.max(dim=1).values` is the best next value per row.
+    # RECIPE: 2. Multiply it by `(1 - done.float())`, so terminal transitions do not bootstrap.
+    # RECIPE: 3. `td_error = r + gamma * best_next - Q[s, g, a]`; then `Q[s, g, a] += alpha * td_error`; return `td_error`.
     bootstrap = Q[s2, g].max(dim=1).values
     target = r.to(Q.dtype) + gamma * (~done.bool()).to(Q.dtype) * bootstrap
     td_error = target - Q[s, g, a]
@@ -73,7 +76,10 @@ def value_iteration(n: int, gamma: float, tol: float = 1e-10, max_iterations: in
 
     Stop when the largest change of a sweep is at most ``tol``. Entries with ``s == g`` stay 0.
     """
-    ### BEGIN SOLUTION HINT: build next[s, a] = s ^ (1 << a) and reward[s, g, a] = (next[s, a] == g) once; each sweep: V = Q.max(2).values; Q_new = reward + gamma * (1 - reward) * V[next[s, a], g]
+    ### BEGIN SOLUTION HINT: apply the Bellman optimality operator to the whole table at once, sweep after sweep, until it stops changing
+    # RECIPE: 1. Once: `next[s, a] = s ^ (1 << a)` and `reward[s, g, a] = (next[s, a] == g)`.
+    # RECIPE: 2. Each sweep: `V = Q.max(2).values`; `Q_new = reward + gamma * (1 - reward) * V[next[s, a], g]`.
+    # RECIPE: 3. Keep the entries with `s == g` at 0; stop when the largest change of a sweep is at most `tol`.
     size = 2**n
     states = torch.arange(size)
     nxt = states[:, None] ^ (1 << torch.arange(n))[None, :]  # [s, a]

@@ -56,7 +56,10 @@ def td_target(reward: torch.Tensor, done: torch.Tensor, next_q: torch.Tensor, ga
     Returns:
         ``[B]`` float targets in [0, 1]. The inputs are not modified.
     """
-    ### BEGIN SOLUTION HINT: next_q.max(dim=1).values is the best next value per row; (1 - done.float()) switches it off where done; .clamp(0, 1) clips
+    ### BEGIN SOLUTION HINT: reward plus the discounted best next value, none where done, clipped to [0, 1]
+    # RECIPE: 1. `next_q.max(dim=1).values` is the best next value per row.
+    # RECIPE: 2. `(1 - done.float())` switches it off where the episode ended.
+    # RECIPE: 3. `reward + gamma * ...`, then `.clamp(0, 1)`.
     bootstrap = next_q.max(dim=1).values
     target = reward + gamma * (1.0 - done.float()) * bootstrap
     return target.clamp(0.0, 1.0)
@@ -69,7 +72,11 @@ def epsilon_greedy(q: torch.Tensor, epsilon: float, generator: torch.Generator |
     Returns an int64 tensor ``[B]`` on the device of ``q``. Each row explores independently, and
     every random draw uses ``generator``.
     """
-    ### BEGIN SOLUTION HINT: greedy = q.argmax(1); explore = torch.rand(B, generator=...) < epsilon; random = torch.randint(0, n, (B,), generator=...); combine with torch.where (pass device=q.device)
+    ### BEGIN SOLUTION HINT: every row tosses its own coin: random action with probability epsilon, else the greedy one
+    # RECIPE: 1. `greedy = q.argmax(1)`.
+    # RECIPE: 2. `explore = torch.rand(B, generator=generator, device=q.device) < epsilon`.
+    # RECIPE: 3. `random = torch.randint(0, n, (B,), generator=generator, device=q.device)`.
+    # RECIPE: 4. `torch.where(explore, random, greedy)`.
     greedy = q.argmax(dim=1)
     explore = torch.rand(q.shape[0], generator=generator, device=q.device) < epsilon
     random_action = torch.randint(0, q.shape[1], (q.shape[0],), generator=generator, device=q.device)

@@ -52,7 +52,10 @@ def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
         online: the network being trained; not modified.
         tau: the fraction in [0, 1] to move; ValueError otherwise.
     """
-    ### BEGIN SOLUTION HINT: check tau first; then under torch.no_grad(), loop over zip(target.parameters(), online.parameters()) and update each target tensor in place (p.mul_(...).add_(...) or p.lerp_(q, tau))
+    ### BEGIN SOLUTION HINT: check tau, then move every target parameter a fraction tau towards its online twin, in place and outside autograd
+    # RECIPE: 1. Raise `ValueError` unless `0 <= tau <= 1`.
+    # RECIPE: 2. Under `torch.no_grad()`, loop over `zip(target.parameters(), online.parameters())`.
+    # RECIPE: 3. Update each target tensor in place: `p.mul_(1 - tau).add_(q, alpha=tau)` or `p.lerp_(q, tau)`.
     if not 0.0 <= tau <= 1.0:
         raise ValueError(f"tau must lie in [0, 1], got {tau}")
     with torch.no_grad():

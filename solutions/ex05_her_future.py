@@ -57,7 +57,11 @@ def her_relabel_future(episode: EpisodeBatch, k: int = 4, generator: torch.Gener
     for that goal. Steps with ``active == False`` are not relabelled. Only the relabelled
     transitions are returned (``k`` times the number of counted steps), in any order.
     """
-    ### BEGIN SOLUTION HINT: t, b = episode.active.nonzero(as_tuple=True); repeat both k times; draw t' = t + floor(u * (L - t)) with u = torch.rand(..., generator=generator) and L = episode.lengths[b]; goal = episode.states[t' + 1, b]; finish with Transitions.with_goals(...)
+    ### BEGIN SOLUTION HINT: for each counted step, k times: pick a step t' from t to the end of that agent's episode, uniformly, and use the state reached after t' as the goal
+    # RECIPE: 1. `t, b = episode.active.nonzero(as_tuple=True)`; repeat both `k` times.
+    # RECIPE: 2. `L = episode.lengths[b]`; `u = torch.rand(t.shape, generator=generator, device=...)`.
+    # RECIPE: 3. `t2 = t + (u * (L - t)).long()` is uniform in `t ... L - 1`.
+    # RECIPE: 4. `goal = episode.states[t2 + 1, b]`; finish with `Transitions.with_goals(state, action, next_state, goal)`.
     t, b = episode.active.nonzero(as_tuple=True)
     t, b = t.repeat(k), b.repeat(k)
     length = episode.lengths[b]

@@ -2,8 +2,10 @@
 
 The student writes ``class HARNetwork(nn.Module)`` with ``__init__(hidden=(64, 64),
 normalize_distance=True)``, an attribute ``phi`` (an MLP from the two inputs
-``(bit differs, distance feature)`` to one value) and ``forward(state, goal) -> [B, n]`` with
-``Q(s, g, a) = phi(|s_a - g_a|, ||s - g||_1 [/ n])``. Reference: :class:`bitflip_lib.networks.HAR`.
+``(distance feature, bit differs)`` to one value) and ``forward(state, goal) -> [B, n]`` with
+``Q(s, g, a) = phi(||s - g||_1 [/ n], |s_a - g_a|)``. Reference: :class:`bitflip_lib.networks.HAR`,
+whose ``phi`` reads the same pair in the other order, (bit differs, distance feature): the checks
+swap the two input columns of its first layer when they copy its weights.
 """
 from __future__ import annotations
 
@@ -64,15 +66,19 @@ def check_matches_library(ns: Mapping) -> str:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(1)
             reference = HAR(hidden=(16, 16), normalize_distance=normalize)
+        weights = reference.phi.state_dict()
+        first = next(key for key in weights if key.endswith("weight"))
+        weights[first] = weights[first][:, [1, 0]]  # the library's phi reads (differs, distance)
         try:
-            net.phi.load_state_dict(reference.phi.state_dict())
+            net.phi.load_state_dict(weights)
         except (RuntimeError, KeyError) as err:
             raise AssertionError(f"could not load the library HAR's phi weights into yours (build phi as nn.Sequential of Linear/ReLU layers): {err}") from err
         for n in (3, 20):
             state, goal = _inputs(32, n, 40 + n)
             state[0] = goal[0]  # distance 0 row
             expect_close(net(state, goal), reference(state, goal),
-                         f"Q-values with the library HAR's phi weights (n={n}, normalize_distance={normalize})", atol=1e-5)
+                         f"Q-values with the library HAR's phi weights (n={n}, normalize_distance={normalize}; "
+                         f"phi's inputs in the order (distance feature, bit differs)?)", atol=1e-5)
     return "same values as bitflip_lib.networks.HAR"
 
 

@@ -10,6 +10,11 @@ In ``solutions/exNN_*.py`` every part a student writes sits between two marker l
 :func:`make_stub` replaces each such block (markers included) by one line at the BEGIN
 marker's indentation, ``raise NotImplementedError("<hint>")``, where the hint is the text after
 ``HINT:`` on the BEGIN line joined with any ``# HINT:`` lines that directly follow it.
+
+Hints are tiered: that hint is the *nudge* a student sees first. Optional ``# RECIPE:`` lines
+right after the hint lines give the step-by-step *recipe*; the stub does not print it, but the
+generated notebook holds it in a collapsed ``<details>`` cell after the code cell, opened only
+by a student who asks for it (and the nudge says where it is).
 """
 from __future__ import annotations
 
@@ -20,6 +25,10 @@ from pathlib import Path
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?:\s+HINT:\s*(?P<hint>.*?))?\s*$")
 END = re.compile(r"^[ \t]*### END SOLUTION\s*$")
 HINT_LINE = re.compile(r"^[ \t]*# HINT:\s*(?P<hint>.*?)\s*$")
+RECIPE_LINE = re.compile(r"^[ \t]*# RECIPE:\s?(?P<step>.*?)\s*$")
+CELL = re.compile(r"^# %%")
+DEFINES = re.compile(r"^(?P<indent>[ \t]*)(?:def|class)\s+(?P<name>\w+)")
+RECIPE_POINTER = " (stuck? open the recipe below this cell)"
 DEFAULT_HINT = "write this part (see the docstring above), then run the check cell"
 GENERATED_NOTE = (
     "# %% [markdown]\n"
@@ -39,8 +48,17 @@ def make_stub(source: str, name: str = "<solution>") -> str:
     lines = source.splitlines(keepends=True)
     i = 0
     blocks = 0
+    recipes: list[tuple[str, list[str]]] = []  # (where, steps) waiting for the end of their cell
+    scope: list[tuple[int, str]] = []  # enclosing def/class names, for the recipe's title
     while i < len(lines):
         line = lines[i]
+        if CELL.match(line) and recipes:
+            out.append(_recipe_cell(recipes))
+            recipes = []
+        defines = DEFINES.match(line)
+        if defines:
+            depth = len(defines.group("indent"))
+            scope = [(d, n) for d, n in scope if d < depth] + [(depth, defines.group("name"))]
         begin = BEGIN.match(line.rstrip("\r\n"))
         if END.match(line.rstrip("\r\n")):
             raise MarkerError(f"{name}:{i + 1}: '### END SOLUTION' without a matching BEGIN")
@@ -56,6 +74,10 @@ def make_stub(source: str, name: str = "<solution>") -> str:
         while j < len(lines) and HINT_LINE.match(lines[j]):
             hints.append(HINT_LINE.match(lines[j]).group("hint"))
             j += 1
+        steps = []
+        while j < len(lines) and RECIPE_LINE.match(lines[j]):
+            steps.append(RECIPE_LINE.match(lines[j]).group("step"))
+            j += 1
         while j < len(lines) and not END.match(lines[j].rstrip("\r\n")):
             if BEGIN.match(lines[j].rstrip("\r\n")):
                 raise MarkerError(f"{name}:{j + 1}: nested '### BEGIN SOLUTION' (block opened at line {i + 1})")
@@ -63,12 +85,28 @@ def make_stub(source: str, name: str = "<solution>") -> str:
         if j == len(lines):
             raise MarkerError(f"{name}:{i + 1}: '### BEGIN SOLUTION' is never closed by '### END SOLUTION'")
         hint = " ".join(h for h in hints if h) or DEFAULT_HINT
+        if steps:
+            hint += RECIPE_POINTER
+            recipes.append((".".join(n for _, n in scope), steps))
         out.append(f"{indent}raise NotImplementedError({json.dumps(hint, ensure_ascii=False)})\n")
         blocks += 1
         i = j + 1
+    if recipes:
+        out.append(("\n" if out and out[-1].endswith("\n") else "\n\n") + _recipe_cell(recipes))
     if blocks == 0:
         raise MarkerError(f"{name}: no '### BEGIN SOLUTION' block: nothing for the student to write")
     return "".join(out)
+
+
+def _recipe_cell(recipes: list[tuple[str, list[str]]]) -> str:
+    """A markdown cell with one collapsed recipe per stub of the cell before it."""
+    text = ["# %% [markdown]\n"]
+    for where, steps in recipes:
+        title = f"Recipe for <code>{where}</code>" if where else "Recipe"
+        text.append(f"# <details><summary>{title} (open it only if the hint was not enough)</summary>\n#\n")
+        text.extend(f"# {step}\n".replace("# \n", "#\n") for step in steps)
+        text.append("#\n# </details>\n")
+    return "".join(text) + "\n"
 
 
 def _insert_note(stub: str, name: str) -> str:
