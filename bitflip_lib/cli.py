@@ -9,20 +9,26 @@ Sub-commands::
     bitflip grade [...]                               # grade the exercises (see bitflip_lib.grading)
 
 Progress goes to stderr, results to stdout. Bad arguments exit with status 2 and a one-line
-reason on stderr.
+reason on stderr, before any training starts: numbers out of range, options that contradict
+each other or do not apply to the chosen network or HER strategy, and output paths that
+cannot be written.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from bitflip_lib.bench import SECTIONS as BENCH_SECTIONS
 from bitflip_lib.bench import run_bench
 from bitflip_lib.her import HER_STRATEGIES
 from bitflip_lib.networks import ARCHITECTURES
+from bitflip_lib.sweep import unused_setting
 
 
 class UsageError(Exception):
@@ -34,13 +40,47 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _positive_int(text: str) -> int:
+# Argument types: a value out of range is reported with its option's name, before any work.
+def _integer(text: str, low: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    return _integer(text, 1)
+
+
+def _nonnegative_int(text: str) -> int:
+    return _integer(text, 0)
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """A number in (0, 1] (a discount, a Polyak fraction)."""
+    value = _finite(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value
 
 
@@ -54,19 +94,19 @@ def _add_config_options(p: argparse.ArgumentParser, grid: bool) -> None:
                    help="HER strategy; 'preset' = the preset's own (future for default, seed30 for writeup)")
     p.add_argument("--preset", choices=("default", "writeup"), default="default", help="named settings to start from")
     p.add_argument("--k", type=_positive_int, help="relabelled goals per transition (future, episode)")
-    p.add_argument("--max-iterations", type=int, help="iteration budget (default 3000)")
-    p.add_argument("--max-seconds", type=float, help="wall-clock budget per run")
-    p.add_argument("--gamma", type=float, help="discount (default: preset's, or max(0.98, 1 - 1/n))")
-    p.add_argument("--polyak", type=float, help="Polyak fraction tau of the target update")
+    p.add_argument("--max-iterations", type=_positive_int, help="iteration budget (default 3000)")
+    p.add_argument("--max-seconds", type=_positive_float, help="wall-clock budget per run")
+    p.add_argument("--gamma", type=_fraction, help="discount in (0, 1] (default: preset's, or max(0.98, 1 - 1/n))")
+    p.add_argument("--polyak", type=_fraction, help="Polyak fraction tau of the target update, in (0, 1]")
     p.add_argument("--no-target", action="store_true", help="no target network (bootstrap from the online one)")
     p.add_argument("--no-clip", action="store_true", help="do not clip TD targets to [0, 1]")
     p.add_argument("--double-dqn", action="store_true", help="double DQN targets")
-    p.add_argument("--lr", type=float, help="Adam learning rate")
-    p.add_argument("--lr-end", type=float, help="decay the learning rate to this along a cosine over the budget")
-    p.add_argument("--gradient-steps", type=int, help="gradient steps per iteration")
+    p.add_argument("--lr", type=_positive_float, help="Adam learning rate")
+    p.add_argument("--lr-end", type=_positive_float, help="decay the learning rate to this along a cosine over the budget")
+    p.add_argument("--gradient-steps", type=_nonnegative_int, help="gradient steps per iteration")
     p.add_argument("--batch-size", type=_positive_int, help="replay batch size")
     p.add_argument("--buffer-capacity", type=_positive_int, help="replay buffer size in transitions")
-    p.add_argument("--hidden", type=_positive_int, nargs="+", help="hidden widths (mlp, har)")
+    p.add_argument("--hidden", type=_positive_int, nargs="+", help="hidden widths (mlp, har; the uvfa has none)")
     p.add_argument("--eval-agents", type=_positive_int, help="agents in each greedy evaluation (default 1024)")
     p.add_argument("--no-early-stop", action="store_true", help="keep training after the task is solved")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1...")
@@ -74,7 +114,14 @@ def _add_config_options(p: argparse.ArgumentParser, grid: bool) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    """TrainConfig overrides given on the command line (only those set)."""
+    """TrainConfig overrides given on the command line (only those set), checked for contradictions."""
+    command = f"bitflip {args.command}"
+    if args.no_target and args.polyak is not None:
+        raise UsageError(f"{command}: --polyak sets how the target network follows the online one, and --no-target "
+                         "removes the target network: give one of them, not both")
+    if args.no_target and args.double_dqn:
+        raise UsageError(f"{command}: --double-dqn needs a target network to value the online network's choice "
+                         "(with --no-target it is plain DQN): give one of them, not both")
     mapping = {"k": "k", "max_iterations": "max_iterations", "max_seconds": "max_seconds", "gamma": "gamma",
                "polyak": "polyak", "lr": "lr", "lr_end": "lr_end", "gradient_steps": "gradient_steps", "batch_size": "batch_size",
                "buffer_capacity": "buffer_capacity", "eval_agents": "num_eval_agents"}
@@ -100,16 +147,66 @@ def _set_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from bitflip_lib.config import make_config
-    from bitflip_lib.trainer import train
+def _check_applies(command: str, overrides: dict, archs: Sequence[str], hers: Sequence[str]) -> None:
+    """An option with no effect on any cell (``--hidden`` with ``--arch uvfa``...) is an error."""
+    for key in overrides:
+        reasons = {unused_setting(key, arch, her) for arch in archs for her in hers}
+        if None not in reasons:
+            target = (f"--arch {' '.join(archs)}" if key == "hidden" else f"--her {' '.join(hers)}")
+            raise UsageError(f"{command}: --{key.replace('_', '-')} has no effect with {target}: "
+                             f"{sorted(reasons)[0]}; leave it out")
 
+
+def _build(build, *args, **kwargs):
+    """``make_config``, ``grid``, ``load_results``: a ValueError (a bad value, named by the library) is a
+    usage error, ``bitflip: error: ...`` on one line with status 2, not a traceback."""
+    try:
+        return build(*args, **kwargs)
+    except ValueError as err:
+        raise UsageError(f"bitflip: error: {' '.join(str(err).split())}") from None
+
+
+def _writable_folder(command: str, flag: str, given: str, folder: Path, hint: str) -> None:
+    """Make sure results can be written in ``folder`` (created if missing) before any training."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{command}: {flag} {given}: {existing} is not a folder; {hint}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".bitflip-write-check-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise UsageError(f"{command}: {flag} {given}: cannot write in {folder} ({err.strerror or err}); {hint}") from None
+
+
+def train_config(args: argparse.Namespace):
+    """The validated :class:`~bitflip_lib.config.TrainConfig` of a parsed ``bitflip train`` command."""
+    from bitflip_lib.config import make_config
+
+    command = "bitflip train"
     overrides = _overrides(args)
     if args.her != "preset":
         overrides["her"] = args.her
-    config = make_config(args.preset, n=args.n, arch=args.arch, seed=args.seed, **overrides)
+    config = _build(make_config, args.preset, n=args.n, arch=args.arch, seed=args.seed, **overrides)
+    _check_applies(command, {key: value for key, value in overrides.items() if key != "her"}, [config.arch], [config.her])
     if args.evaluate_at and config.arch != "har" and set(args.evaluate_at) != {config.n}:
-        raise ValueError(f"--evaluate-at with another n needs --arch har ({config.arch} has a fixed input size)")
+        raise UsageError(f"{command}: --evaluate-at with another n needs --arch har "
+                         f"({config.arch} has a fixed input size)")
+    return config
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bitflip_lib.trainer import train
+
+    config = train_config(args)
+    if args.save:
+        save = Path(args.save)
+        if save.is_dir():
+            raise UsageError(f"bitflip train: --save {args.save} is a folder; give a file name, e.g. {save / 'run.json'}")
+        _writable_folder("bitflip train", "--save", args.save, save.parent, "choose a file in a folder you can write to")
     _set_threads(args)
     result = train(config, progress=not args.quiet)
     summary = result.summary()
@@ -133,15 +230,21 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from bitflip_lib.config import make_config
     from bitflip_lib.sweep import aggregate, cell_name, grid, load_results, render_table, run_sweep
 
+    command = "bitflip sweep"
     overrides = _overrides(args)
-    configs = grid(args.n, archs=args.arch or ("uvfa", "har"), hers=args.her or ("none", "preset"), seeds=args.seeds,
-                   preset=args.preset, **overrides)
+    archs = args.arch or ("uvfa", "har")
+    hers = args.her or ("none", "preset")
+    preset_her = _build(make_config, args.preset).her
+    _check_applies(command, overrides, archs, [preset_her if her == "preset" else her for her in hers])
+    configs = _build(grid, args.n, archs=archs, hers=hers, seeds=args.seeds, preset=args.preset, **overrides)
     if args.dry_run:
         for config in configs:
             print(cell_name(config))
         return 0
+    _writable_folder(command, "--out", args.out, Path(args.out), "give a new or existing folder you can write to")
     _set_threads(args)
 
     def report(record: dict, ran: bool) -> None:
@@ -161,7 +264,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     from bitflip_lib.sweep import TABLE_NS, aggregate, load_results, render_table
 
     filters = {"overrides": {}} if not args.all_settings else {}
-    rows = load_results(args.results, recursive=args.recursive, **filters)
+    rows = _build(load_results, args.results, recursive=args.recursive, **filters)
     if args.json:
         print(json.dumps(aggregate(rows)))
         return 0
@@ -200,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one configuration; prints one JSON line")
     _add_config_options(p, grid=False)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_nonnegative_int, default=0)
     p.add_argument("--evaluate-at", type=_positive_int, nargs="+", metavar="N",
                    help="after training, evaluate the network unchanged at these numbers of bits (HAR)")
     p.add_argument("--save", help="also store the compact result record (JSON) at this path")
@@ -209,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="run a grid of configurations, saving each cell (resumable)")
     _add_config_options(p, grid=True)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=_nonnegative_int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", required=True, help="results directory (finished cells there are skipped)")
     p.add_argument("--dry-run", action="store_true", help="list the cells and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -231,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     p.add_argument("--skip", nargs="+", choices=BENCH_SECTIONS, help="sections to leave out")
     p.add_argument("--only", nargs="+", choices=BENCH_SECTIONS, help="run only these sections")
-    p.add_argument("--uvfa-budget", type=float, default=300.0, help="wall-clock seconds for the vanilla UVFA n = 15 run")
+    p.add_argument("--uvfa-budget", type=_positive_float, default=300.0,
+                   help="wall-clock seconds for the vanilla UVFA n = 15 run")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
     p.set_defaults(func=cmd_bench)
 

@@ -5,7 +5,8 @@ one after the other and writes each result, as soon as it finishes, to its own s
 in a results directory. The file name is derived from the configuration alone
 (:func:`cell_name`), so rerunning the same sweep skips the cells already on disk: an
 interrupted sweep loses at most the cell that was running (files are written to a temporary
-name and renamed, so a half-written file never exists).
+name and renamed, so a half-written file never exists). A cell file damaged all the same (a
+full disk, a bad copy) is named on stderr, kept aside as ``<name>.json.damaged`` and run again.
 
 :func:`load_results` reads a directory back into flat rows, :func:`aggregate` groups them over
 seeds, and :func:`render_table` prints them beside Table 1 of the write-up (Chau, seeds/000).
@@ -23,6 +24,7 @@ import hashlib
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -102,6 +104,19 @@ def cell_name(config: TrainConfig) -> str:
     return stem
 
 
+def unused_setting(field: str, arch: str, her: str) -> str | None:
+    """Why setting ``field`` would have no effect on a cell of ``arch`` and ``her`` (None if it has one).
+
+    Such a setting must not reach a cell's configuration: it would change nothing but the cell's
+    name, so the same run would be stored twice.
+    """
+    if field == "hidden" and arch == "uvfa":
+        return "the UVFA has no hidden layers (hidden widths are for mlp and har)"
+    if field == "k" and her not in ("future", "episode"):
+        return f"HER strategy {her!r} draws no k goals per transition (k is for future and episode)"
+    return None
+
+
 def grid(
     ns: Iterable[int],
     archs: Iterable[str] = ("uvfa", "har"),
@@ -117,15 +132,25 @@ def grid(
     ``default``, ``seed30`` for ``writeup``). With ``cheap_first`` the cells are ordered by a
     rough cost estimate (HAR before MLP before UVFA, HER before vanilla, small n first, seeds
     interleaved), so a sweep that is cut short has done as many cells as possible.
+
+    A setting that does not apply to some cells (``hidden`` to a UVFA, ``k`` to HER ``none``;
+    see :func:`unused_setting`) is given only to the cells it applies to; one that applies to
+    no cell at all is a ``ValueError``.
     """
     preset_her = make_config(preset).her
+    hers = [preset_her if her == "preset" else her for her in hers]
+    archs = list(archs)
+    for key, value in overrides.items():
+        reasons = {unused_setting(key, arch, her) for arch in archs for her in hers}
+        if None not in reasons:
+            raise ValueError(f"{key}={value!r} has no effect on any cell of this grid: {sorted(reasons)[0]}")
     configs = []
     for arch in archs:
         for her in hers:
-            her = preset_her if her == "preset" else her
+            used = {key: value for key, value in overrides.items() if unused_setting(key, arch, her) is None}
             for n in ns:
                 for seed in seeds:
-                    configs.append(make_config(preset, n=int(n), arch=arch, her=her, seed=int(seed), **overrides))
+                    configs.append(make_config(preset, n=int(n), arch=arch, her=her, seed=int(seed), **used))
     if cheap_first:
         configs.sort(key=lambda c: (_ARCH_COST.get(c.arch, 4.0) * (1 if c.her != "none" else 2) * c.n, c.seed))
     unique = {cell_name(c): c for c in configs}
@@ -187,15 +212,64 @@ def cell_path(config: TrainConfig, out_dir: str | os.PathLike) -> Path:
     return Path(out_dir) / f"{cell_name(config)}.json"
 
 
+class DamagedResultError(ValueError):
+    """A stored result file that cannot be read back (truncated, empty, not JSON)."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"damaged result file {self.path} ({reason})")
+
+
+def read_record(path: str | os.PathLike) -> dict | None:
+    """The result record stored at ``path``; ``None`` for a JSON file that holds something else.
+
+    Raises :class:`DamagedResultError` (naming the file) when the file cannot be parsed.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DamagedResultError(path, " ".join(str(err).split()) or "empty file") from None
+    if not isinstance(record, dict) or "summary" not in record or "config" not in record:
+        return None
+    return record
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged file to ``<name>.damaged`` (``.damaged.1``, ... if taken); returns the new path."""
+    aside, number = path.with_name(f"{path.name}.damaged"), 0
+    while aside.exists():
+        number += 1
+        aside = path.with_name(f"{path.name}.damaged.{number}")
+    os.rename(path, aside)
+    return aside
+
+
 def run_cell(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = False, skip_existing: bool = True,
              curve_points: int = 100) -> tuple[dict, bool]:
-    """Train one cell and save it; returns ``(record, ran)``. An existing file is loaded instead."""
+    """Train one cell and save it; returns ``(record, ran)``. An existing file is loaded instead.
+
+    An existing file that is not a readable record of this cell (truncated by a full disk, say)
+    is renamed to ``<name>.json.damaged`` (see :func:`set_aside`), named on stderr, and the cell
+    runs again.
+    """
     from bitflip_lib.trainer import train
 
     path = cell_path(config, out_dir)
     if skip_existing and path.exists():
-        with open(path) as handle:
-            return json.load(handle), False
+        try:
+            record = read_record(path)
+            reason = None if record is not None else "not a result record"
+        except DamagedResultError as err:
+            reason = err.reason
+        if reason is None:
+            return record, False
+        aside = set_aside(path)
+        _say(f"bitflip: {path} is damaged ({reason}); kept it as {aside.name} and running the cell again")
     record = result_record(train(config, progress=progress), curve_points)
     write_json_atomic(path, record)
     return record, True
@@ -288,7 +362,8 @@ def load_results(results_dir: str | os.PathLike, recursive: bool = False, **filt
 
     Keyword filters keep rows whose field equals the value, or is in it for a list/tuple/set,
     e.g. ``load_results('results/default', arch='har', n=[20, 30])``. ``overrides={}`` keeps
-    only cells run with the preset's own settings.
+    only cells run with the preset's own settings. A damaged file (see :func:`read_record`) is
+    skipped and named on stderr; JSON files that are not result records are skipped silently.
     """
     root = Path(results_dir)
     if not root.is_dir():
@@ -296,12 +371,12 @@ def load_results(results_dir: str | os.PathLike, recursive: bool = False, **filt
     paths = sorted(root.rglob("*.json") if recursive else root.glob("*.json"))
     rows = []
     for path in paths:
-        with open(path) as handle:
-            try:
-                record = json.load(handle)
-            except json.JSONDecodeError:
-                continue
-        if not isinstance(record, dict) or "summary" not in record or "config" not in record:
+        try:
+            record = read_record(path)
+        except DamagedResultError as err:
+            _say(f"bitflip: skipped {err.path}: damaged ({err.reason}); rerun its sweep to redo the cell")
+            continue
+        if record is None:
             continue
         row = record_row(record)
         keep = True

@@ -141,3 +141,89 @@ def test_describe_overrides_names_what_changed():
     assert describe_overrides({}) == describe_overrides({"max_iterations": 1000}) == "default preset"
     text = describe_overrides({"buffer_capacity": 2**20, "double_dqn": True, "gamma": 0.95, "max_iterations": 1500})
     assert text == "buffer 2^20, double DQN, gamma 0.95"
+
+
+def test_stored_cell_names_still_match_their_configurations():
+    """Every stored run keeps its name: the file a rerun of its command would look for."""
+    from pathlib import Path
+
+    from bitflip_lib.sweep import config_from_dict
+
+    root = Path(__file__).resolve().parent.parent / "results"
+    records = [(p, json.loads(p.read_text())) for p in sorted(root.rglob("*.json"))]
+    records = [(p, r) for p, r in records if isinstance(r, dict) and "config" in r]
+    assert len(records) >= 252
+    for path, record in records:
+        assert cell_name(config_from_dict(record["config"])) == record["name"], path
+        if path.parent.name in ("default", "writeup") or path.parent.parent.name == "beyond":
+            assert path.stem == record["name"], path
+
+
+def test_the_regenerating_commands_still_name_the_stored_cells(capsys, tmp_path):
+    """Each ``bitflip sweep``/``train`` command in results/README.md parses, and names only stored cells."""
+    import re
+    import subprocess
+    from pathlib import Path
+
+    from bitflip_lib.cli import build_parser, main, train_config
+
+    root = Path(__file__).resolve().parent.parent
+    blocks = re.findall(r"```bash\n(.*?)```", (root / "results" / "README.md").read_text(), re.S)
+    # Each block's own shell expands its variables and loops; bitflip and nice only print their
+    # arguments (blocks that redirect or pipe, the benchmarks', are left out; cwd is a scratch folder).
+    shim = "bitflip() { printf '%s\\037' \"$@\"; printf '\\n'; }\nnice() { shift 2; \"$@\"; }\n"
+    commands = []
+    for block in blocks:
+        if ("bitflip sweep" in block or "bitflip train" in block) and not re.search(r"[>|]", block):
+            lines = subprocess.run(["bash", "-c", shim + block], capture_output=True, text=True, check=True,
+                                   cwd=tmp_path).stdout.splitlines()
+            commands += [line.rstrip("\x1f").split("\x1f") for line in lines]
+    assert sum(c[0] == "sweep" for c in commands) >= 10
+    for argv in commands:
+        if argv[0] == "sweep":
+            assert main([*argv, "--dry-run"]) == 0, argv
+            out_dir = root / argv[argv.index("--out") + 1]
+            names = capsys.readouterr().out.split()
+            assert names and all((out_dir / f"{name}.json").is_file() for name in names), argv
+        elif argv[0] == "train":
+            config = train_config(build_parser().parse_args(argv))
+            stored = json.loads((root / argv[argv.index("--save") + 1]).read_text())
+            assert cell_name(config) == stored["name"], argv
+
+
+def test_damaged_files_are_named_and_foreign_ones_ignored(tmp_path, capsys):
+    run_sweep(grid([3], archs=["har"], hers=["future"], seeds=[0], **TINY), tmp_path, progress=False)
+    (tmp_path / "broken.json").write_text('{"name": "default_n3_har_fut')
+    (tmp_path / "empty.json").write_text("")
+    (tmp_path / "other.json").write_text("[1, 2]")
+    assert len(load_results(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "broken.json" in err and "empty.json" in err and "other.json" not in err
+
+
+def test_a_damaged_cell_is_run_again_and_kept_aside(tmp_path, capsys):
+    configs = grid([3], archs=["har"], hers=["future"], seeds=[0], **TINY)
+    path = tmp_path / f"{cell_name(configs[0])}.json"
+    for attempt in range(2):  # the second time, a .damaged file is already there and is kept too
+        path.write_text('{"name": "trunc')
+        ran = []
+        run_sweep(configs, tmp_path, progress=False, on_cell=lambda r, was_run: ran.append(was_run))
+        assert ran == [True]
+        assert json.loads(path.read_text())["name"] == path.stem
+        err = capsys.readouterr().err
+        assert str(path) in err and "Unterminated string" in err
+    assert (tmp_path / f"{path.name}.damaged").read_text() == '{"name": "trunc'
+    assert (tmp_path / f"{path.name}.damaged.1").read_text() == '{"name": "trunc'
+    assert f"{path.name}.damaged.1" in err
+
+
+def test_grid_gives_a_setting_only_to_the_cells_it_applies_to():
+    mixed = {c.arch: c for c in grid([5], archs=["uvfa", "har"], hers=["future"], seeds=[0], hidden=(32,))}
+    assert mixed["uvfa"].hidden is None and mixed["har"].hidden == (32,)
+    assert cell_name(mixed["uvfa"]) == cell_name(make_config("default", n=5, arch="uvfa"))  # no new cell name
+    configs = {c.her: c for c in grid([5], archs=["har"], hers=["none", "future"], seeds=[0], k=8)}
+    assert (configs["none"].k, configs["future"].k) == (make_config().k, 8)
+    with pytest.raises(ValueError, match="hidden.*no effect.*UVFA"):
+        grid([5], archs=["uvfa"], hidden=(32,))
+    with pytest.raises(ValueError, match="k=8 has no effect.*'final'"):
+        grid([5], archs=["har"], hers=["none", "final"], k=8)
