@@ -18,8 +18,8 @@ Two facts carry everything here.
 
 Probabilities can be astronomically small (about ``2^-n`` and below), so the random-walk
 computations run in log space with float64 numpy arrays; the plain versions exponentiate at the
-end and may underflow to 0.0 for n in the hundreds, while the ``log_`` versions stay finite up
-to n = 1024 and beyond.
+end and underflow to 0.0 once the value drops below the smallest double, 2^-1074 (from about
+n = 1090 on for :func:`random_success_probability`), while the ``log_`` versions stay finite.
 """
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def random_success_probability(n: int, steps: int | None = None) -> float:
     Start and goal are uniform with start != goal (as :class:`~bitflip_lib.env.BitFlipEnv`
     draws them) and every step flips a uniformly random bit; the episode lasts ``steps`` flips
     (default n) or until the goal is reached. This is the chance that an epsilon = 1 agent earns
-    its one possible reward in an episode. May underflow to 0.0 for n in the hundreds: use
+    its one possible reward in an episode. Underflows to 0.0 from about n = 1090 on: use
     :func:`log_random_success_probability` there.
     """
     return math.exp(log_random_success_probability(n, steps))
