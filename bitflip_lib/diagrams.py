@@ -10,6 +10,10 @@ helpers ``_canvas``, ``_box`` and ``_arrow`` are the shared drawing primitives.
   with one random walk on it, beside the birth-death chain that the distance follows (chapter 1).
 * :func:`uvfa_architecture`: the write-up's UVFA, two encoders and a bilinear form (chapter 3).
 * :func:`mlp_architecture`: the HER paper's MLP on the concatenated state and goal (chapter 3).
+* :func:`her_relabelling`: one failed episode and the goals HER gives one of its transitions
+  (chapter 4).
+* :func:`har_architecture`: the write-up's HAR, one small network on (distance, bit differs)
+  shared by every bit (chapter 6).
 
 Typical use::
 
@@ -247,4 +251,89 @@ def mlp_architecture(n: int | None = None, hidden: Sequence[int] = (256,)) -> Fi
     return fig
 
 
-__all__ = ["MAX_CUBE_BITS", "hypercube_walk", "mlp_architecture", "random_walk_path", "uvfa_architecture"]
+def her_relabelling(states: Sequence[str], goal: str, t: int = 1) -> Figure:
+    """One episode ``states[0] -> ... -> states[L]`` that misses ``goal``, and the new goals that
+    HER's strategies give the transition of step ``t`` (from ``states[t]`` to ``states[t + 1]``).
+
+    Each state is a bit string and consecutive states differ in exactly one bit. ``final`` uses
+    ``states[L]``; ``future`` draws from ``states[t + 1 .. L]``; ``episode`` from ``states[1 .. L]``.
+    The transition earns reward 1 exactly for the goal ``states[t + 1]``.
+    """
+    states = list(states)
+    if len(states) < 2:
+        raise ValueError("states must hold an episode of at least one step (two states)")
+    n = len(states[0])
+    for s in [*states, goal]:
+        if len(s) != n or set(s) - {"0", "1"}:
+            raise ValueError(f"every state and the goal must be a bit string of length {n}, got {s!r}")
+    flips = []
+    for a, b in zip(states, states[1:]):
+        diff = [i for i in range(n) if a[i] != b[i]]
+        if len(diff) != 1:
+            raise ValueError(f"consecutive states must differ in exactly one bit: {a} -> {b}")
+        flips.append(diff[0])
+    if goal in states[1:]:
+        raise ValueError("the episode reaches its goal: HER is drawn on a failed episode")
+    length = len(states) - 1
+    if not 0 <= t < length:
+        raise ValueError(f"t must name a step of the episode, 0 <= t < {length}, got {t}")
+    fig, ax = _canvas((11, 4.2), f"HER on one failed episode: new goals for the transition of step t = {t}")
+    xs = np.linspace(0.07, 0.78, length + 1)
+    for i, (x, s) in enumerate(zip(xs, states)):
+        kind = "output" if t + 1 <= i else "input"
+        _box(ax, float(x), 0.72, f"$s_{i}$\n{s}", kind)
+        if i < length:
+            _arrow(ax, (float(x) + 0.04, 0.72), (float(xs[i + 1]) - 0.04, 0.72), f"flip {flips[i]}")
+    _box(ax, 0.93, 0.72, f"goal $g$\n{goal}\nnever reached:\nreward 0 everywhere", "note")
+    ax.annotate("", xy=(float(xs[t + 1]), 0.86), xytext=(float(xs[t]), 0.86),
+                arrowprops=dict(arrowstyle="-|>", color="tab:red", lw=2.0, connectionstyle="arc3,rad=-0.4"))
+    ax.text(float(xs[t] + xs[t + 1]) / 2, 0.98, f"transition t = {t}", ha="center", color="tab:red", fontsize=9)
+    rows = [("final", f"$g' = s_{length}$ (the last state)"),
+            ("future", f"$g'$ drawn from $s_{t + 1}, \dots, s_{length}$ (green: now or later)"),
+            ("episode", f"$g'$ drawn from $s_1, \dots, s_{length}$ (anywhere in the episode)")]
+    for j, (name, text) in enumerate(rows):
+        ax.text(0.03, 0.42 - 0.1 * j, f"{name}:", fontsize=9.5, fontweight="bold", va="center")
+        ax.text(0.14, 0.42 - 0.1 * j, text, fontsize=9.5, va="center")
+    ax.text(0.03, 0.08, f"Relabelled with $g' = s_{t + 1}$, the transition reaches its goal: reward 1 and done. "
+            "Any other $g'$: reward 0, and the target still bootstraps.", fontsize=9.5, va="center")
+    return fig
+
+
+def har_architecture(n: int | None = None, hidden: Sequence[int] = (64, 64)) -> Figure:
+    """The write-up's HAR: ``Q(s, g, a) = phi(||s - g||_1 / n, |s_a - g_a|)``, one ``phi`` for all bits.
+
+    ``hidden`` are the widths of ``phi``'s hidden ReLU layers (as
+    :class:`bitflip_lib.networks.HAR`); the parameter count in the title does not depend on n.
+    """
+    if n is not None:
+        _check_width("n", n)
+    hidden = tuple(hidden)
+    if not hidden:
+        raise ValueError("hidden must list at least one layer width, e.g. (64, 64)")
+    for h in hidden:
+        _check_width("each hidden width", h)
+    k = _size(n)
+    widths = (2, *hidden, 1)
+    count = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    fig, ax = _canvas((11, 3.8), "HAR (the write-up's): one small network phi on (distance, bit differs), shared by every bit\n"
+                      f"{count:,} parameters for every n")
+    _box(ax, 0.06, 0.72, f"state $s$\n$\{{0,1\}}^{{{k}}}$", "input")
+    _box(ax, 0.06, 0.28, f"goal $g$\n$\{{0,1\}}^{{{k}}}$", "input")
+    _box(ax, 0.24, 0.5, f"per bit:\n$x_a = |s_a - g_a|$\n{k} values", "layer")
+    _box(ax, 0.42, 0.78, "distance\n$d = \sum_a x_a$,\nfed as $d / n$", "layer")
+    _arrow(ax, (0.10, 0.66), (0.17, 0.56))
+    _arrow(ax, (0.10, 0.34), (0.17, 0.44))
+    _arrow(ax, (0.31, 0.58), (0.36, 0.72))
+    layers = " → ".join(["2", *map(str, hidden), "1"])
+    _box(ax, 0.66, 0.5, f"$\phi(d/n,\ x_a)$ for each bit $a$\nMLP {layers}, ReLU\nthe same weights for all {k} bits", "layer")
+    _arrow(ax, (0.48, 0.74), (0.55, 0.58), "same $d$ for every bit")
+    _arrow(ax, (0.31, 0.46), (0.55, 0.46), "its own $x_a$")
+    _box(ax, 0.93, 0.5, f"$Q(s, g, a)$\nfor all {k} bits", "output")
+    _arrow(ax, (0.78, 0.5), (0.88, 0.5))
+    ax.text(0.5, 0.08, "Permuting the bits permutes the outputs; XOR-ing s and g with one mask changes nothing.",
+            ha="center", fontsize=9)
+    return fig
+
+
+__all__ = ["MAX_CUBE_BITS", "har_architecture", "her_relabelling", "hypercube_walk", "mlp_architecture",
+           "random_walk_path", "uvfa_architecture"]
