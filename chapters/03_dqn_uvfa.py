@@ -17,63 +17,66 @@
 # # Chapter 3. Deep Q-networks and universal value function approximators
 #
 # Chapter 2 stored one number per (state, goal, action) triple. That table has $n \cdot 4^n$
-# entries: about 50,000 at $n = 6$, about 10^7 at $n = 10$, and more than there are atoms in
-# the universe long before $n = 100$. This chapter replaces it with a neural network that takes the
-# state and the goal as inputs, and trains it with deep Q-learning (DQN). Then it runs the
-# result against a growing number of bits and watches it stop working, and explains why.
+# entries: 24,576 at $n = 6$, about $10^7$ at $n = 10$, about $1.6 \cdot 10^{62}$ at $n = 100$,
+# and from $n = 130$ on more than the roughly $10^{80}$ atoms in the observable universe. This
+# chapter replaces it with a neural network that takes the state and the goal as inputs, trains
+# it with deep Q-learning (DQN), runs it against a growing number of bits, watches it stop
+# working, and explains why.
 #
 # **Learning goals.** After this chapter you can
-# 1. write down the goal-conditioned Q-network of the write-up (a UVFA, Schaul et al. 2015) and
-#    count its parameters;
-# 2. explain the three ingredients DQN adds to Q-learning: a replay buffer, a TD target computed
-#    with a slowly moving target network, and a decaying exploration rate;
-# 3. read the training loop of `bitflip_lib.trainer.train` (16 training agents, 1024 test
-#    agents, "solved" = greedy success >= 0.99 five evaluations in a row);
-# 4. show that vanilla DQN learns small n and fails from n = 15 on, and explain the failure by
+# 1. write down the write-up's goal-conditioned Q-network (a UVFA, Schaul et al. 2015) and the HER
+#    paper's MLP, and count their parameters;
+# 2. state DQN with experience replay (Mnih et al. 2015) and explain its ingredients: replay
+#    buffer, target network (a full copy every $C$ steps there, Polyak averaging here), target
+#    clipping, a decaying exploration rate; and read `bitflip_lib.trainer.train`, which runs it;
+# 3. show that vanilla DQN learns small n and fails from n = 15 on, and explain the failure by
 #    counting rewards: the expected number of rewarded transitions against $2^n$.
 #
-# **Run time.** Quick mode (CI, `BITFLIP_QUICK=1`): about 2 minutes on a 2-core CPU (3.6 minutes
-# measured on a 2-core machine shared with several other jobs). Full mode: 21 minutes measured
-# on this 2-core CPU (one torch thread, the other core busy; the write-up's network is expensive:
-# up to 1 s per iteration at n = 20); a GPU is used automatically when there is one.
+# **Study time.** About 75 minutes of reading and trying things.
+# **Run time.** About 20 minutes on a laptop CPU (a GPU is used when there is one).
+# Terms in **bold** are defined where they first appear and in the [glossary](glossary.md).
 
 # %%
 import math
 
 import torch
+from IPython.display import display
 
-from bitflip_lib import BitFlipEnv, default_device, quick_mode
+from bitflip_lib import BitFlipEnv, default_device, diagrams, quick_mode
 from bitflip_lib.config import make_config
 from bitflip_lib.dqn import EpsilonSchedule, epsilon_greedy, td_target
-from bitflip_lib.networks import UVFA
+from bitflip_lib.networks import MLP, UVFA
 from bitflip_lib.plots import new_figure, plot_metric, plot_training
 from bitflip_lib.replay import EpisodeBatch, ReplayBuffer
 from bitflip_lib.theory import expected_rewarded_transitions, random_success_probability
 from bitflip_lib.trainer import train
+from bitflip_lib.widgets import TrainingDashboard
 
 QUICK = quick_mode()
 DEVICE = default_device(announce=True)
-print("mode:", "QUICK (small budgets, for CI)" if QUICK else "FULL")
-SHOW_PROGRESS = not QUICK  # progress bars for long full-mode runs; CI logs need none
+print(f"Running in {'quick' if QUICK else 'full'} mode")
+SHOW_PROGRESS = not QUICK  # progress bars only for the long full-mode runs
 
 # %% [markdown]
 # ## 1. From a table to a goal-conditioned network
 #
 # A Q-network for this task maps a state $s \in \{0,1\}^n$ and a goal $g \in \{0,1\}^n$ to $n$
-# numbers, one per action (flip bit $a$): $Q_\theta(s, g, \cdot) \in \mathbb{R}^n$. Acting greedily
-# costs one forward pass and an argmax over $n$ outputs.
-#
-# A *universal value function approximator* (UVFA, Schaul et al. 2015) embeds the state and the
-# goal separately and combines the two embeddings. The write-up (Chau, seeds/000, appendix 4.2)
-# maps each of them through one linear layer and a GELU into $\mathbb{R}^{128}$, and combines
-# them with a bilinear form, one matrix $W_a$ per action:
-#
+# numbers, one per action (flip bit $a$): $Q_\theta(s, g, \cdot) \in \mathbb{R}^n$, with weights
+# $\theta$. Acting greedily costs one forward pass and an argmax over $n$ outputs. A **universal value function approximator** (UVFA, Schaul et al. 2015) embeds the state and the
+# goal separately and combines the two embeddings. The write-up (Chau, appendix 4.2) maps each of
+# them through one linear layer and a GELU into $\mathbb{R}^{128}$, and combines them with a
+# bilinear form, one matrix $W_a$ per action:
 # $$\phi(s) = \mathrm{GELU}(A s + b), \qquad \psi(g) = \mathrm{GELU}(C g + c), \qquad
 #   Q_\theta(s, g, a) = \phi(s)^\top W_a\, \psi(g) + w_a .$$
-#
-# Schaul et al. suggest a dot product of the two embeddings; putting a linear map in front of a
-# dot product gives exactly a bilinear form, which is why the write-up uses one. The price is the
-# $128 \times 128 \times n$ weights of the $W_a$. Let us count.
+# Schaul et al. suggest a dot product of the two embeddings; a linear map in front of a dot
+# product is exactly a bilinear form, which is why the write-up uses one. The price is the
+# $128 \times 128 \times n$ weights of the $W_a$. The HER paper (Andrychowicz et al. 2017) used a
+# plainer network for bit flipping, an **MLP** on the concatenated $[s, g]$ with one hidden layer
+# of 256 ReLU units (`bitflip_lib.networks.MLP`; chapter 7 trains it too). Both, drawn at $n = 5$:
+
+# %%
+display(diagrams.uvfa_architecture(n=5))
+diagrams.mlp_architecture(n=5)
 
 # %%
 def uvfa_parameter_count(n: int, embed: int = 128) -> int:
@@ -82,43 +85,47 @@ def uvfa_parameter_count(n: int, embed: int = 128) -> int:
 
 
 for n in (5, 10, 15, 20, 50):
-    network = UVFA(n)
-    counted = sum(p.numel() for p in network.parameters())
+    counted = sum(p.numel() for p in UVFA(n).parameters())
     assert counted == uvfa_parameter_count(n)
-    print(f"n = {n:2d}: UVFA has {counted:>9,} parameters; a Q table would have n * 4^n = {n * 4**n:.2e} entries")
+    print(f"n = {n:2d}: UVFA has {counted:>9,} parameters, MLP {sum(p.numel() for p in MLP(n).parameters()):>6,}; "
+          f"a Q table would have n * 4^n = {n * 4**n:.2e} entries")
+# The table sizes quoted at the top of the chapter.
+assert 6 * 4**6 == 24_576 and 1.6e62 < 100 * 4**100 < 1.7e62 and 129 * 4**129 < 10**80 < 130 * 4**130
 
-# %% [markdown]
-# The network grows linearly in $n$, the table exponentially. At $n = 5$ the network is *larger*
-# than the table (5,120 entries); from $n = 10$ on it is smaller by orders of magnitude, and it can
-# generalise: two goals that share most bits get similar embeddings. Whether it *does* generalise
-# from what it sees is the question of this chapter.
-#
-# The network's output on a batch of 4 random (state, goal) pairs at $n = 5$:
-
-# %%
-env = BitFlipEnv(5, num_agents=4, device="cpu", seed=0)
-state, goal = env.reset()
-q = UVFA(5)(state, goal)
-print("Q-values, one row per agent, one column per bit:\n", q.detach().numpy().round(3))
+q = UVFA(5)(*BitFlipEnv(5, num_agents=4, device="cpu", seed=0).reset())  # 4 random (state, goal) pairs
+print("untrained UVFA at n = 5, one row per pair, one column per bit:\n", q.detach().numpy().round(3))
 assert q.shape == (4, 5)
 
 # %% [markdown]
-# ## 2. The TD target
+# The network grows linearly in $n$, the table exponentially. At $n = 5$ the UVFA is *larger* than
+# the table (5,120 entries); from $n = 10$ on it is smaller by orders of magnitude, and it can
+# generalise: two goals that share most bits get similar embeddings. Whether it *does* generalise
+# from what it sees is the question of this chapter.
+
+# %% [markdown]
+# ## 2. The TD target, a target network and target clipping
 #
-# Q-learning moves $Q(s, g, a)$ towards the *TD target*, the reward plus the discounted value of
-# the best next action:
-#
+# As in chapter 2, Q-learning moves $Q(s, g, a)$ towards the **TD target**. With a network there is
+# no table entry to move: a gradient step reduces the squared error over a batch of transitions,
 # $$y = r + \gamma\,(1 - \mathrm{done})\,\max_{a'} Q_{\bar\theta}(s', g, a'),
-#   \qquad \mathcal{L}(\theta) = \mathbb{E}\big[(Q_\theta(s, g, a) - y)^2\big].$$
+#   \qquad \mathcal{L}(\theta) = \mathbb{E}\big[(Q_\theta(s, g, a) - y)^2\big],$$
+# with $r = 1$ exactly when $s' = g$ (then the episode is done: no bootstrapping). Two mechanisms
+# keep this regression stable; here is what they do, and chapter 5 takes them apart.
 #
-# Here $r = 1$ exactly when $s' = g$ (then the episode is done and nothing is bootstrapped) and
-# $r = 0$ otherwise. Two details matter for stability and come back in chapter 5:
+# **Target network.** If $y$ came from the weights $\theta$ being trained, every step that pulls
+# $Q_\theta(s, g, a)$ towards $y$ would move $y$ too: the regression chases its own tail, and the
+# write-up saw its loss blow up. So $y$ uses a second copy, the **target network** $\bar\theta$,
+# which follows the **online network** $\theta$ slowly. DQN as published (Mnih et al. 2015) froze
+# it and copied $\bar\theta \leftarrow \theta$ every $C = 10{,}000$ steps; this course, like the
+# write-up, uses **Polyak averaging**, $\bar\theta \leftarrow (1 - \tau)\bar\theta + \tau\theta$
+# after every gradient step ($\tau = 0.05$ here, 0.01 in the write-up): the target moves a little
+# at each step instead of jumping, and 20 steps after a change of the online weights it has
+# followed $1 - 0.95^{20} \approx 64\%$ of it.
 #
-# * $Q_{\bar\theta}$ is a **target network**, a copy of the online network that follows it slowly
-#   (Polyak averaging, $\bar\theta \leftarrow (1 - \tau)\bar\theta + \tau\theta$ after each gradient
-#   step), so the target does not move with every step it is chasing;
-# * with rewards in $\{0, 1\}$ every true Q-value lies in $[0, 1]$, so the target is **clipped** to
-#   $[0, 1]$ (the write-up's appendix 4.4).
+# **Target clipping.** With rewards 0 or 1, every true value lies in $[0, 1]$ (chapter 2: $Q^* =
+# \gamma^{d \mp 1}$). An estimate above 1 is an error, yet the max in $y$ seeks such estimates
+# out, and a target built on one teaches the network to over-estimate more. Clipping $y$ to
+# $[0, 1]$ (the write-up's appendix 4.4) removes such errors and leaves correct targets alone.
 #
 # `bitflip_lib.dqn.td_target` computes it for a batch (exercise ex03 asks you to write it):
 
@@ -132,18 +139,17 @@ y = td_target(reward, done, next_q, gamma=0.98)
 print("targets:", y.tolist())
 assert torch.allclose(y, torch.tensor([1.0, 0.98 * 0.5, 1.0]))
 assert torch.allclose(td_target(reward, done, next_q, gamma=0.98, clip=False)[2], torch.tensor(0.98 * 1.4))
+assert 0.6 < 1 - (1 - 0.05) ** 20 < 0.67  # Polyak averaging with tau = 0.05, 20 steps after a change
 
 # %% [markdown]
 # ## 3. The replay buffer
 #
-# Consecutive transitions of one episode are strongly correlated, and a transition that carries
-# a reward is rare and precious. DQN therefore stores every transition $(s, g, a, r, s', \mathrm{done})$
-# in a **replay buffer** and learns from random mini-batches drawn from it, so each transition is
-# reused many times and a batch mixes many episodes. The write-up's buffer holds $2^{15}$
-# transitions; when it is full the oldest are overwritten.
-#
-# One iteration of training plays one episode with each of 16 agents in parallel. Here is one
-# such episode at $n = 5$ with random actions, stored in a buffer:
+# Consecutive transitions of one episode are strongly correlated, and a rewarded transition is rare
+# and precious. DQN therefore stores every **transition** $(s, g, a, r, s', \mathrm{done})$ in a
+# **replay buffer** (**experience replay**, Lin 1992) and learns from random mini-batches drawn from
+# it, so each transition is reused many times and a batch mixes many episodes. The write-up's
+# buffer holds $2^{15}$ transitions; when it is full the oldest are overwritten. One iteration of
+# training plays one episode with each of 16 agents; here is one at $n = 5$, with random actions:
 
 # %%
 n = 5
@@ -184,8 +190,7 @@ assert int(played.reward.sum()) == int(env.done.sum())  # one reward per agent t
 schedule = EpsilonSchedule(start=1.0, end=0.1, decay=0.999)
 steps_to_floor = math.ceil(math.log(0.1) / math.log(0.999))
 iterations = list(range(0, 151))
-fig = new_figure(figsize=(6, 3.2))
-ax = fig.add_subplot()
+ax = new_figure(figsize=(6, 3.2)).add_subplot()
 ax.plot(iterations, [schedule.value(32 * i) for i in iterations], label="32 gradient steps per iteration (this course)")
 ax.plot(iterations, [schedule.value(5 * i) for i in iterations], label="5 gradient steps per iteration (the write-up)")
 ax.set(xlabel="iteration", ylabel="epsilon", title="Exploration rate: x0.999 per gradient step, floor 0.1")
@@ -193,27 +198,41 @@ ax.legend(fontsize="small")
 ax.grid(alpha=0.3)
 assert schedule.value(steps_to_floor) == 0.1 and schedule.value(steps_to_floor - 1) > 0.1
 print(f"epsilon reaches 0.1 after {steps_to_floor} gradient steps = {steps_to_floor / 32:.0f} iterations of 32 steps")
-fig
+ax.figure
 
 # %% [markdown]
-# ## 5. The training loop
+# ## 5. The algorithm: DQN with experience replay
 #
-# `bitflip_lib.trainer.train` reads top to bottom like the algorithm. Per iteration:
+# Put together, this is the algorithm of Mnih et al. (2015), goal-conditioned and played by many
+# agents at once. `bitflip_lib.trainer.train` runs it and reads top to bottom like the box.
 #
-# 1. 16 training agents each play one $\epsilon$-greedy episode of at most $n$ steps (new random
-#    starts and goals every time);
-# 2. their transitions go into the replay buffer (chapter 4 adds relabelled ones);
-# 3. 32 gradient steps on batches of 256 transitions, each followed by a Polyak update;
-# 4. the greedy policy is evaluated on 1024 fresh test agents; the run counts as **solved** once
-#    the test success rate stays at or above 0.99 for 5 evaluations in a row, and `solved_at` is
-#    the first iteration of that streak.
+# > **Algorithm 1. Goal-conditioned DQN with experience replay.** Initialise the online network
+# > $\theta$ at random, the target network $\bar\theta \leftarrow \theta$, and an empty replay
+# > buffer $\mathcal{D}$ of capacity $2^{15}$. **For** iteration $i = 1, 2, \dots$:
+# > 1. $\varepsilon \leftarrow \max(0.1,\ 0.999^k)$, with $k$ the gradient steps taken so far.
+# > 2. **Act.** Draw 16 starts and goals $(s_0, g)$. For $t = 0, \dots, n - 1$, every agent not yet
+# >    done flips a random bit $a_t$ with probability $\varepsilon$, else $a_t = \arg\max_a
+# >    Q_\theta(s_t, g, a)$, and observes $r_{t+1}$ and $s_{t+1} = s_t \oplus e_{a_t}$.
+# > 3. **Store** every transition $(s_t, g, a_t, r_{t+1}, s_{t+1}, \text{done})$ in $\mathcal{D}$,
+# >    overwriting the oldest when it is full.
+# > 4. **Learn.** $K = 32$ times: sample 256 transitions from $\mathcal{D}$ uniformly (with
+# >    replacement); compute
+# >    $y_j = \mathrm{clip}_{[0,1]}\big(r_j + \gamma (1 - \text{done}_j) \max_{a'} Q_{\bar\theta}(s'_j,
+# >    g_j, a')\big)$; one Adam step on $\frac{1}{256}\sum_j (Q_\theta(s_j, g_j, a_j) - y_j)^2$; then
+# >    $\bar\theta \leftarrow (1 - \tau)\bar\theta + \tau\theta$.
+# > 5. **Evaluate** the greedy policy on 1024 fresh test agents; stop once **solved**: success
+# >    $\ge 0.99$ in 5 evaluations in a row (`solved_at` is the first of them).
+#
+# The 2015 paper played one Atari game as one stream (a gradient step every 4 actions, batches of
+# 32, a buffer of a million transitions, RMSProp), lowered $\varepsilon$ linearly from 1 to 0.1
+# over the first million frames, clipped rewards (to $[-1, 1]$) rather than targets, and in step 4
+# replaced the Polyak line by a full copy $\bar\theta \leftarrow \theta$ every $C = 10{,}000$ steps.
 #
 # The settings are the course's `default` preset with HER switched off (`her="none"`): Adam with
 # AMSGrad and learning rate $10^{-3}$, buffer $2^{15}$, Polyak fraction 0.05, targets clipped to
-# $[0, 1]$, $\gamma = \max(0.98, 1 - 1/n)$, the MSE loss. They follow the write-up except for 32
-# gradient steps per iteration instead of its 5 and a larger Polyak fraction (0.05 against 0.01),
-# which learn faster per iteration (see `/work/shared/CALIBRATION.md` for the measurements behind
-# them).
+# $[0, 1]$, $\gamma = \max(0.98, 1 - 1/n)$ (chapter 2), the MSE loss. They follow the write-up
+# except for 32 gradient steps per iteration instead of its 5 and a larger Polyak fraction (0.05
+# against 0.01), which learn faster per iteration; chapter 7 runs both settings side by side.
 
 # %%
 base = make_config(arch="uvfa", her="none", seed=0)
@@ -223,17 +242,13 @@ print({k: base.to_dict()[k] for k in ("arch", "her", "gradient_steps", "batch_si
 # %% [markdown]
 # ## 6. Vanilla DQN against the number of bits
 #
-# We train the UVFA without any relabelling for several $n$, each with a fixed budget of
-# iterations. The write-up (its Table 1, 3000 iterations) solved $n = 5$ and $n = 10$ and failed
-# at $n = 15$ and $n = 20$. In **full mode** we run $n = 5, 10, 15, 20$; in **quick mode** only
-# $n = 5$ (which should be solved) and $n = 15$ (which should not), with a much smaller budget
-# for $n = 15$; the printout says what ran.
+# We train the UVFA with plain, **vanilla** DQN (the episodes as played; chapter 4 adds
+# relabelled ones) for several $n$, each with a fixed budget of iterations. The write-up (its
+# Table 1, 3000 iterations) solved $n = 5$ and $10$ and failed at $15$ and $20$. The printout says
+# what ran: $n = 5, 10, 15, 20$ in full mode, $n = 5$ and $15$ with smaller budgets in quick mode.
 
 # %%
-if QUICK:
-    BUDGETS = {5: 300, 15: 50}
-else:
-    BUDGETS = {5: 1000, 10: 1500, 15: 1000, 20: 1000}
+BUDGETS = {5: 300, 15: 50} if QUICK else {5: 1000, 10: 1500, 15: 1000, 20: 1000}
 EXPECT_SOLVED = {5: True, 10: True, 15: False, 20: False}
 
 results = {}
@@ -248,11 +263,8 @@ plot_training(list(results.values()), labels=[f"n = {n}" for n in results],
               metrics=("success_rate", "mean_distance", "loss", "mean_q"),
               title="Vanilla DQN with the write-up's UVFA (no HER); dashed lines: solved")
 
-# %% [markdown]
-# Every claim above, checked:
-
 # %%
-for n, result in results.items():
+for n, result in results.items():  # every claim above and below, checked
     if EXPECT_SOLVED[n]:
         result.assert_solved(within=BUDGETS[n])
     else:
@@ -267,48 +279,32 @@ print("checked:", {n: ("solved" if r.solved else "not solved") for n, r in resul
 
 # %% [markdown]
 # At $n = 5$ the greedy policy goes from random to perfect; at $n = 15$ the test success stays at
-# zero and the mean distance to the goal stays near $n/2$, the distance of a random pair: the
-# network has learned nothing useful. (In quick mode the $n = 15$ budget is small; the write-up's
-# 3000 iterations and our full mode show the same failure.)
+# zero and the mean distance to the goal near $n/2$, the distance of a random pair: the network
+# has learned nothing useful (the write-up's 3000 iterations and our full mode show the same).
 #
-# Look at the mean Q-value of the failed runs, though: within the first few dozen iterations it
-# climbs close to 1, the clipping bound, although the agents have hardly seen a reward. The
-# targets $\gamma \max_{a'} Q$ are built from the network's own estimates, and the max picks the
-# most optimistic of them, so early on nothing pulls the values down. High values are not wrong in
-# themselves (with $\gamma = 0.98$ the optimal values of the best flips are $\gamma^{d-1}$: about
-# 0.88 for a typical pair at $n = 15$, 0.75 at worst); what is missing is any *difference* between
-# a good and a bad flip for a given goal. Chapter 5 returns to this upward drift.
-#
-# Full mode runs long enough to see the second act. At $n = 15$ (seed 0, 1000 iterations) the
-# mean Q peaks at 0.997 at iteration 16 and then sinks steadily, to 0.75 by iteration 250 and
-# 0.23 by iteration 1000. Without rewards the only fixed point of $Q = \gamma \max Q$ is
-# $Q = 0$; every backup multiplies by $\gamma$, and once the optimistic noise of the max has
-# been averaged away (the target network moves only 5% per step) that contraction wins. Either
-# way the values carry no information about the goal: high or low, they are the same for good
-# and bad flips.
+# Look at the mean Q-value of the failed runs, though: within a few dozen iterations it climbs
+# close to 1, the clipping bound, although the agents have hardly seen a reward. The targets
+# $\gamma \max_{a'} Q$ are built from the network's own estimates and the max picks the most
+# optimistic of them: this is the **over-estimation** that clipping caps. High values are not
+# wrong in themselves ($Q^*$ of the best flip is about 0.88 for a typical pair at $n = 15$); what
+# is missing is any *difference* between good and bad flips. Full mode shows a second act: at
+# $n = 15$ (seed 0) the mean Q peaks at 0.997 at iteration 16 and sinks to 0.23 by iteration
+# 1000, as without rewards the only fixed point of $Q = \gamma \max Q$ is 0. Chapter 5 returns
+# to this drift.
 #
 # ## 7. Why: count the rewards
 #
-# With the table gone, the only thing that can teach the network where a goal is, is a transition
-# that *reached* one: every other transition has $r = 0$ and a target of $\gamma \max Q$, which
-# just copies the network's current guesses around. So how many rewarded transitions does an
-# exploring agent collect?
-#
-# While $\epsilon \approx 1$ the agents move at random. Chapter 1 computed the exact probability
-# $p_n$ that a random walk of $n$ flips from a random start hits a random goal
-# (`theory.random_success_probability`); an iteration of 16 agents then collects $16\,p_n$
-# rewards on average, and $I$ iterations $16\,I\,p_n$
-# (`theory.expected_rewarded_transitions`). The write-up's own estimate was $48000\,n / 2^n$
-# (3000 iterations of 16 agents of $n$ steps, each step hitting the goal with chance about
-# $2^{-n}$).
-#
-# Compare that with the number of goals, $2^n$: the network must learn a different direction for
-# each goal, and from the rewards alone it sees a goal at all only a handful of times.
+# The only thing that can teach the network where a goal is, is a transition that *reached* one:
+# every other transition has $r = 0$ and a target of $\gamma \max Q$, which just copies the
+# network's current guesses around. While $\epsilon \approx 1$ the agents move at random, and
+# chapter 1 computed the exact chance $p_n$ that such an episode is rewarded; $I$ iterations of 16
+# agents then collect $16\,I\,p_n$ rewards on average (`theory.expected_rewarded_transitions`;
+# the write-up estimated $48000\,n / 2^n$ for 3000 iterations). Compare that with the number of
+# goals, $2^n$: the network must learn a different direction for each goal.
 
 # %%
 ns = list(range(2, 31))
-fig = new_figure(figsize=(7, 4))
-ax = fig.add_subplot()
+ax = new_figure(figsize=(7, 4)).add_subplot()
 ax.semilogy(ns, [expected_rewarded_transitions(n, 3000) for n in ns], "o-", ms=3,
             label="expected rewards of random exploration in 3000 iterations")
 ax.semilogy(ns, [48000 * n / 2**n for n in ns], "--", label="the write-up's estimate 48000 n / 2^n")
@@ -318,7 +314,7 @@ ax.set(xlabel="number of bits n", ylabel="count (log scale)",
        title="Rewards seen by random exploration against the number of goals")
 ax.legend(fontsize="small")
 ax.grid(alpha=0.3)
-fig
+ax.figure
 
 # %%
 for n in (5, 10, 15, 20):
@@ -333,19 +329,15 @@ for n in range(5, 30):  # the expectation falls by more than 1.5x with every ext
 
 # %% [markdown]
 # The curves cross between $n = 9$ and $n = 10$. Below the crossing, random exploration alone
-# delivers more rewards than there are goals. Just above it ($n = 10$) there are fewer, but
-# still hundreds: enough for the network to start generalising, slowly (vanilla UVFA needed
-# about 500 iterations at $n = 10$ in the calibration runs, 824 in one of ours, and 1003 in the
-# write-up). Further up a vanishing fraction of the goals is ever reached: at $n = 15$ about one
-# goal in 1600, and at $n = 20$ the expected count in 3000 iterations is below one.
-#
-# Now the *measured* rewards: the trainer records `rewards_seen`, the cumulative number of
-# rewarded transitions the training agents actually played. The dotted lines are what purely
-# random agents would have collected in the same iterations.
+# delivers more rewards than there are goals; at $n = 10$ fewer, but still hundreds: enough for
+# the network to start generalising, slowly (vanilla UVFA needed a median of 824 iterations at
+# $n = 10$ over three seeds with this course's settings, 1003 in the write-up). At $n = 15$ about
+# one goal in 1600 is ever reached, and at $n = 20$ the expected count is below one. Now the
+# *measured* rewards: `rewards_seen` counts the rewarded transitions the training agents played;
+# dotted lines show what purely random agents would have collected.
 
 # %%
-fig = new_figure(figsize=(7, 4))
-ax = fig.add_subplot()
+ax = new_figure(figsize=(7, 4)).add_subplot()
 plot_metric(list(results.values()), "rewards_seen", labels=[f"n = {n} (measured)" for n in results], ax=ax, mark_solved=False)
 for line, (n, result) in zip(list(ax.lines), results.items()):
     its = list(range(1, result.iterations + 1))
@@ -354,7 +346,7 @@ for line, (n, result) in zip(list(ax.lines), results.items()):
 ax.set_yscale("symlog", linthresh=1)
 ax.legend(fontsize="small")
 ax.set_title("Rewarded transitions played: measured against random exploration")
-fig
+ax.figure
 
 # %%
 for n, result in results.items():
@@ -372,30 +364,23 @@ for n, result in results.items():
         assert seen < 2**n / 100
 
 # %% [markdown]
-# This is the whole story of vanilla DQN on bit flipping:
-#
-# * where random exploration finds rewards often enough ($n = 5$, $n = 10$), the network learns a
-#   little, the greedy part of the $\epsilon$-greedy policy starts reaching goals, the agents
-#   collect far more rewards than random ones, and learning snowballs;
-# * where it does not ($n \ge 15$), the buffer is almost all zeros; the targets $\gamma \max Q$ are
-#   the network's own guesses; nothing ties any output to any goal, and more gradient steps on
-#   the same data do not fix that. The problem is the *data*, and how much of it a network
-#   needs before it generalises (chapter 6 shows a network built around the task's symmetry
-#   needs far less).
-#
-# The cure in chapter 4 does not explore better: it reads the same failed episodes differently.
+# This is the whole story of vanilla DQN on bit flipping. Where random exploration finds rewards
+# often enough ($n = 5$, $10$), the network learns a little, the greedy part of the policy starts
+# reaching goals, the agents collect far more rewards than random ones, and learning snowballs.
+# Where it does not ($n \ge 15$), the buffer is almost all zeros, the targets $\gamma \max Q$ are
+# the network's own guesses, nothing ties any output to any goal, and more gradient steps on the
+# same data do not help. The problem is the *data* (chapter 6 shows that a network built around
+# the task's symmetry needs far less of it). The cure in chapter 4 does not explore better: it
+# reads the same failed episodes differently.
 #
 # ## 8. Try it yourself
 #
 # The dashboard trains with the settings you choose and plots success rate, distance to goal and
 # loss while it runs. Ideas: find the largest $n$ that vanilla UVFA solves in 500 iterations; try
-# `mlp` instead of `uvfa`; switch off the target network. Pressing **Train** trains in the
-# background (the notebook stays usable and **Stop** works); the cell after it runs a short
-# blocking run with the same settings, which is how CI checks that the dashboard works.
+# `mlp` instead of `uvfa`; switch off the target network or the clipping. **Train** runs in the
+# background (**Stop** works); the cell after it runs a short blocking run with the same settings.
 
 # %%
-from bitflip_lib.widgets import TrainingDashboard
-
 dash = TrainingDashboard(n=5, arch="uvfa", her="none", max_iterations=300)
 dash
 
@@ -406,20 +391,58 @@ assert demo.config.arch == "uvfa" and demo.config.her == "none" and demo.iterati
 assert dash.result is demo and dash.image.value[:4] == b"\x89PNG"
 
 # %% [markdown]
+# ## Check your understanding
+#
+# **1. Multiple choice.** With $\gamma = 0.98$, which of the TD targets $0.49$, $1.372$ and $1.0$
+# (done) does clipping change? (a) none, (b) only 1.372, (c) 1.372 and 1.0.
+# <details><summary>Answer</summary>(b). Only a target above 1 is cut, to 1; the cell of section
+# 2 asserts exactly this. A correct target always lies in $[0, 1]$.</details>
+#
+# **2. Predict.** With Polyak averaging at $\tau = 0.05$, how much of a change of the online
+# weights has the target network followed 20 steps later? And the 2015 paper's copied one?
+# <details><summary>Answer</summary>$1 - 0.95^{20} \approx 64\%$ (asserted in section 2). The
+# copied one follows nothing until its next copy, then all of it at once.</details>
+#
+# **3. Predict before you run.** Vanilla DQN at $n = 15$: greedy success and mean distance to the
+# goal at the end of its budget? And why?
+# <details><summary>Answer</summary>Success about 0 and distance about $n/2 = 7.5$ (asserted in
+# section 6): the buffer holds only the few rewards random exploration finds, for $2^{15}$ goals
+# (section 7).</details>
+#
+# > **Common pitfalls.** (1) Letting gradients flow into the target: $y$ is a fixed label from the
+# > target network. (2) Bootstrapping from a finished transition: use $(1 - \text{done})$.
+# > (3) Reading a mean Q near 1 as progress: without rewards it is the bootstrap's optimism.
+# > (4) Blaming the optimiser when the buffer holds no rewards: count them (`rewards_seen`).
+#
 # ## Summary
 #
 # * A goal-conditioned Q-network replaces the $n \cdot 4^n$ table; the write-up's UVFA embeds
 #   state and goal and combines them with a bilinear form ($\approx 16{,}400\,n$ parameters).
-# * DQN = Q-learning + replay buffer + target network (Polyak averaging) + clipped TD targets +
-#   $\epsilon$-greedy exploration with a decaying $\epsilon$.
-# * Vanilla DQN solves $n = 5$ (and $n = 10$ in full mode) and fails from $n = 15$ on, as in the
-#   write-up.
-# * The reason is the data: random exploration collects about $16\,I\,p_n \approx 16\,I\,n\,2^{-n}$
-#   rewards in $I$ iterations, fewer than one per thousand goals at $n = 15$. Without rewards the
-#   TD targets carry no information about goals.
+# * DQN with experience replay (Algorithm 1) = Q-learning + replay buffer + target network +
+#   $\epsilon$-greedy exploration with a decaying $\epsilon$; here the target network follows by
+#   Polyak averaging (the 2015 paper copied it every $C$ steps) and targets are clipped to $[0, 1]$.
+# * Vanilla DQN solves $n = 5$ (and $10$ in full mode) and fails from $n = 15$ on, as in the
+#   write-up, for want of data: random exploration collects about $16\,I\,n\,2^{-n}$ rewards in
+#   $I$ iterations, fewer than one per thousand goals at $n = 15$.
 #
 # **Exercise.** `exercises/ex03_td_target`: write the clipped TD target and $\epsilon$-greedy
-# action selection yourself; the grader checks them against the cases above and more.
+# action selection yourself (grade it with `bitflip grade ex03`). **Next:** chapter 4, Hindsight
+# Experience Replay: every failed episode is a successful one for some other goal.
 #
-# **Next:** chapter 4, Hindsight Experience Replay: every failed episode is a successful one for
-# some other goal.
+# ## References
+#
+# * V. Mnih, K. Kavukcuoglu, D. Silver, A. A. Rusu, J. Veness, M. G. Bellemare, et al. Human-level
+#   control through deep reinforcement learning. *Nature* 518: 529-533, 2015.
+# * L.-J. Lin. Self-improving reactive agents based on reinforcement learning, planning and
+#   teaching. *Machine Learning* 8: 293-321, 1992.
+# * T. P. Lillicrap, J. J. Hunt, A. Pritzel, N. Heess, T. Erez, Y. Tassa, D. Silver, D. Wierstra.
+#   Continuous control with deep reinforcement learning. *ICLR*, 2016 (Polyak-averaged targets).
+# * T. Schaul, D. Horgan, K. Gregor, D. Silver. Universal Value Function Approximators. *ICML*,
+#   PMLR 37: 1312-1320, 2015.
+# * M. Andrychowicz et al. Hindsight Experience Replay. *NeurIPS* 30, 2017 (the MLP, bit flipping).
+# * Chau Yu Hei (HKUST). *Documentation of Bit Sequence mini RL project*, appendices 4.2-4.4.
+#   Code: https://github.com/louis845/BitSeqRLToyProblem
+# * D. P. Kingma, J. Ba. Adam: A Method for Stochastic Optimization. *ICLR*, 2015; S. J. Reddi,
+#   S. Kale, S. Kumar. On the Convergence of Adam and Beyond. *ICLR*, 2018 (AMSGrad).
+# * Z. Hu. Reinforcement Learning, lecture 22 of *DSC190: Machine Learning with Few Labels*,
+#   Halicioglu Data Science Institute, UC San Diego, November 2024 (DQN with experience replay).
