@@ -14,6 +14,7 @@ so they are 0 in every table and are left out of error measures.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -299,6 +300,7 @@ def q_learning(
     eval_every: int = 10,
     eval_agents: int = 1024,
     device: str | torch.device | None = None,
+    callback: Callable[[dict, torch.Tensor], bool | None] | None = None,
 ) -> TabularResult:
     """Goal-conditioned tabular Q-learning with epsilon-greedy exploration.
 
@@ -312,6 +314,8 @@ def q_learning(
     Args:
         epsilon: a constant exploration rate, or an :class:`~bitflip_lib.dqn.EpsilonSchedule`
             evaluated at the iteration number.
+        callback: called after every evaluation with its history record and the table (for live
+            plots, e.g. :class:`~bitflip_lib.widgets.TabularDashboard`); returning True stops.
         Other arguments as in :func:`q_learning_update` and :class:`~bitflip_lib.env.BitFlipEnv`.
 
     Q-learning is off-policy, so even epsilon = 1 (purely random behaviour) learns Q*, as long
@@ -336,7 +340,7 @@ def q_learning(
     result = TabularResult(q=q, q_star=q_star)
     transitions = 0
 
-    def record(iteration: int, eps: float) -> None:
+    def record(iteration: int, eps: float) -> bool:
         max_err, mean_err = q_error(q, q_star)
         result.history.append({
             "iteration": iteration,
@@ -347,6 +351,7 @@ def q_learning(
             "mean_error": mean_err,
             "success_rate": greedy_policy_success(q, n, eval_agents, max_steps, seed=seed + 1_000_003),
         })
+        return bool(callback(result.history[-1], q)) if callback is not None else False
 
     record(0, schedule.value(0))
     for iteration in range(1, iterations + 1):
@@ -367,8 +372,8 @@ def q_learning(
             )
             transitions += int(active.sum())
             state = step.state
-        if iteration % eval_every == 0 or iteration == iterations:
-            record(iteration, eps)
+        if (iteration % eval_every == 0 or iteration == iterations) and record(iteration, eps):
+            break
     return result
 
 

@@ -271,19 +271,25 @@ def train(
         # 3. Learn.
         losses, qs, targets = [], [], []
         for _ in range(config.gradient_steps):
-            stats = learner.update(buffer.sample(config.batch_size, generator))
+            batch = buffer.sample(config.batch_size, generator)
+            stats = learner.update(batch)
             losses.append(stats["loss"])
             qs.append(stats["mean_q"])
             targets.append(stats["mean_target"])
             gradient_step += 1
         if lr_schedule is not None:
             lr_schedule.step()
+        # The largest value the online network now gives any action on the last batch: the one
+        # over-estimation (chapter 5) pushes past the bound 1 first. One forward pass per iteration.
+        with torch.no_grad():
+            max_q = float(network(batch.state, batch.goal).max()) if config.gradient_steps else None
 
         record = {
             "iteration": iteration,
             "epsilon": epsilon,
             "loss": _mean(losses),
             "mean_q": _mean(qs),
+            "max_q": max_q,
             "mean_target": _mean(targets),
             "train_success": float(env.done.float().mean()),
             "rewards_seen": rewards_seen,

@@ -1,27 +1,29 @@
-"""A live training dashboard for notebooks: pick the settings, press Train, watch it learn.
+"""Live training dashboards for notebooks: pick the settings, press Train, watch it learn.
 
 ::
 
     from bitflip_lib.widgets import TrainingDashboard
     dash = TrainingDashboard(n=10, arch="uvfa", her="none", max_iterations=300)
-    dash                      # shows the controls, Train / Stop and the live plots
+    dash                      # the controls, Train / Stop / Clear runs and the live plots
     result = dash.run()       # the same as pressing Train, but blocking; returns the TrainResult
 
-How it runs:
+* :class:`TrainingDashboard` (deep Q-learning) plots success rate, distance to goal, loss and
+  the online network's Q-values (mean and max, against the bound 1 that clipping enforces).
+  Every finished run is kept (``dash.runs``, shared by the dashboards of one notebook) and
+  drawn again, in its own colour with a legend entry, under the runs that follow, so HER on and
+  off, or two gammas, end up on the same axes. **Clear runs** forgets them.
+* :class:`TabularDashboard` (chapter 2) runs tabular Q-learning and shows the table converging
+  to the exact Q*: the error ``|Q - Q*|``, the greedy success, and every entry of the table
+  against its exact value.
 
-* **Pressing Train** in JupyterLab starts training in a background thread of the kernel, so
-  the notebook stays responsive: the plots (success rate, distance to goal, loss) redraw about every
-  ``redraw_seconds`` while it trains, and **Stop** ends the run after the current iteration
-  (the dashboard's ``train()`` callback returns True). The plots are PNG images rendered with
-  matplotlib's Agg canvas into an ``ipywidgets.Image``, which works in plain JupyterLab with no
-  extension and from a thread. ``background=False`` trains inside the button handler instead:
-  the plots still update, but the kernel is busy, so Stop only takes effect after the run.
-* **dash.run(**overrides)** trains in the calling thread with the current control values (the
-  overrides first set the controls), updates the plots and returns the result. Use it in
-  scripts and in notebooks that CI executes. While a cell is running, the kernel cannot
-  receive button clicks, so use ``max_iterations`` / ``max_seconds`` to bound such runs.
-* ``dash.result`` keeps the last :class:`~bitflip_lib.trainer.TrainResult`; ``dash.wait()``
-  waits for a background run to finish and returns it.
+How they run: **pressing Train** in JupyterLab trains in a background thread of the kernel, so
+the notebook stays responsive; the plots (PNG images drawn with matplotlib's Agg canvas into an
+``ipywidgets.Image``: no extension needed, safe from a thread) redraw about every
+``redraw_seconds``, and **Stop** ends the run after the current iteration.
+``background=False`` trains inside the button handler instead (the kernel is busy, so Stop only
+acts after the run). ``dash.run(**overrides)`` trains in the calling thread and returns the
+result: use it in notebooks that run unattended, bounded with ``max_iterations``.
+``dash.wait()`` waits for a background run and returns ``dash.result``.
 """
 from __future__ import annotations
 
@@ -33,31 +35,129 @@ import time
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bitflip_lib.config import PRESETS, TrainConfig, make_config
 from bitflip_lib.her import HER_STRATEGIES
 from bitflip_lib.networks import ARCHITECTURES
-from bitflip_lib.plots import plot_training
 from bitflip_lib.trainer import TrainResult, train
 
 CONTROLLED_FIELDS = ("n", "arch", "her", "k", "max_iterations", "gamma", "polyak", "clip_targets", "seed")
 """The TrainConfig fields that have a control on the dashboard; other fields are fixed at construction."""
 
+SESSION_RUNS: list[TrainResult] = []
+"""Finished dashboard runs since the kernel (the notebook) started, shared by its dashboards."""
+
+MAX_OVERLAID_RUNS = 6
+"""At most this many of the latest runs are drawn together (all stay in ``dash.runs``)."""
+
+Q_BOUND = 1.0
+"""Every optimal Q-value lies in [0, 1] (reward 1 once, at the goal): the bound clipping enforces."""
+
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 _MULTI_GOAL = ("future", "episode")  # strategies that use k
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+_DESCRIPTION = {"description_width": "115px"}
+
+
+def _cell(width: str = "100%") -> widgets.Layout:
+    return widgets.Layout(width=width, min_width="0")
+
+
+def _controls_grid(children: list[widgets.Widget]) -> widgets.GridBox:
+    """Controls in columns of at least 250 px that wrap on a narrow screen: nothing overlaps."""
+    return widgets.GridBox(children, layout=widgets.Layout(
+        grid_template_columns="repeat(auto-fill, minmax(250px, 1fr))", grid_gap="4px 18px", width="100%"))
+
+
+def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+    """A matplotlib figure as PNG bytes (Agg canvas: no pyplot, safe in a thread)."""
+    if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    """A number as a student wants to read it: 0.0498046875 -> '0.0498', 12.3456 s -> '12.3'."""
+    if value is None:
+        return "-"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating, np.integer)):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    value = float(value)
+    return f"{value:.0f}" if abs(value) >= 10**digits else f"{value:.{digits}g}"
+
+
+def evaluation_streak(result: TrainResult) -> tuple[int, int]:
+    """``(streak at the end, longest streak)`` of evaluations at or above the solved threshold."""
+    threshold = result.config.solved_threshold
+    current = best = 0
+    for h in result.history:
+        if h.get("success_rate") is None:
+            continue
+        current = current + 1 if h["success_rate"] >= threshold else 0
+        best = max(best, current)
+    return current, best
+
+
+def verdict(result: TrainResult, stopped_by_user: bool = False) -> str:
+    """One plain sentence: solved or not, and why not (HTML)."""
+    c = result.config
+    rule = f"{c.solved_window} evaluations in a row at &ge; {_num(c.solved_threshold)}"
+    final = result.final
+    if result.solved:
+        text = f"<b style='color:#070'>Solved</b> at iteration {result.solved_at} ({rule})"
+    elif not final:
+        text = f"<b>Not evaluated</b> after {result.iterations} iterations"
+    else:
+        end, best = evaluation_streak(result)
+        text = (f"<b style='color:#b00'>Not solved</b> after {result.iterations} iterations: success "
+                f"{_num(final['success_rate'])}; solved needs {rule}, this run "
+                + (f"ended with {end} in a row" if end else "ended below the threshold")
+                + (f" (longest {best})" if best > end else ""))
+    reason = {"callback": "stopped by you" if stopped_by_user else "stopped by a callback",
+              "max_seconds": f"time limit of {_num(c.max_seconds)} s reached",
+              "max_iterations": "budget used up", "solved": "stopped once solved"}.get(result.stopped_by, result.stopped_by)
+    return f"{text}. {reason[0].upper() + reason[1:]}, {_num(result.wall_seconds, 3)} s."
+
+
+def settings_line(result: TrainResult) -> str:
+    """The run's settings in one line (HTML), with k only where the strategy uses it."""
+    c = result.config
+    her = c.her + (f" (k = {c.k})" if c.her in _MULTI_GOAL else "")
+    polyak = f"Polyak {_num(c.polyak)}" if c.polyak is not None else "no target network"
+    parts = [f"n = {c.n}", c.arch, f"HER {her}", f"gamma {_num(c.effective_gamma, 4)}", polyak,
+             f"clipping {'on' if c.clip_targets else 'off'}", f"seed {c.seed}", result.device]
+    return html.escape(" · ".join(parts))
+
+
+def run_labels(runs: list[tuple[int, TrainResult]]) -> list[str]:
+    """Legend labels: the run number and the settings that differ between the runs drawn."""
+    def fields(c: TrainConfig) -> dict[str, str]:
+        return {"n": f"n={c.n}", "arch": c.arch, "her": f"her={c.her}" + (f" k={c.k}" if c.her in _MULTI_GOAL else ""),
+                "gamma": f"γ={_num(c.effective_gamma, 4)}", "polyak": f"τ={_num(c.polyak)}" if c.polyak is not None else "no target",
+                "clip": "clip" if c.clip_targets else "no clip", "seed": f"seed {c.seed}",
+                "budget": f"{c.max_iterations} it"}
+    described = [fields(r.config) for _, r in runs]
+    differing = [k for k in described[0] if len({d[k] for d in described}) > 1] if len(runs) > 1 else ["n", "arch", "her"]
+    return [f"#{i} " + (" ".join(d[k] for k in differing) if differing else "same settings") for (i, _), d in zip(runs, described)]
 
 
 class TrainingDashboard(widgets.VBox):
-    """Controls, Train / Stop buttons, live plots and a summary for one training run at a time.
+    """Controls, Train / Stop / Clear runs, live plots of every run so far, and a status line.
 
     Args:
         background: press-Train runs train in a background thread (default; Stop works while it
             trains). False trains inside the click handler (blocking the kernel).
         redraw_seconds: minimum time between two redraws of the live plots (longer when drawing
             itself is slow, so that drawing takes at most about a third of the time).
-        metrics: history keys to plot live.
+        runs: the list finished runs are kept in; default :data:`SESSION_RUNS` (every dashboard of
+            the notebook, since it started).
         **defaults: :class:`~bitflip_lib.config.TrainConfig` fields (and ``preset``). Those in
             :data:`CONTROLLED_FIELDS` set the controls' initial values; the others (e.g.
             ``num_eval_agents``, ``max_seconds``, ``gradient_steps``) are fixed for every run.
@@ -70,7 +170,7 @@ class TrainingDashboard(widgets.VBox):
         self,
         background: bool = True,
         redraw_seconds: float = 1.0,
-        metrics: tuple[str, ...] = ("success_rate", "mean_distance", "loss"),
+        runs: list[TrainResult] | None = None,
         **defaults: Any,
     ) -> None:
         unknown = set(defaults) - _CONFIG_FIELDS
@@ -85,7 +185,7 @@ class TrainingDashboard(widgets.VBox):
         self.fixed = {k: v for k, v in defaults.items() if k not in CONTROLLED_FIELDS}
         self.background = background
         self.redraw_seconds = redraw_seconds
-        self.metrics = tuple(metrics)
+        self.runs: list[TrainResult] = SESSION_RUNS if runs is None else runs
         self.result: TrainResult | None = None
         self.error: BaseException | None = None
         self.figure: Figure | None = None
@@ -95,28 +195,33 @@ class TrainingDashboard(widgets.VBox):
         self._thread: threading.Thread | None = None
         self._running = False
 
-        style = {"description_width": "initial"}
-        wide = widgets.Layout(width="230px")
+        d, cell = _DESCRIPTION, _cell
         self.controls: dict[str, widgets.Widget] = {
-            "n": widgets.BoundedIntText(value=base.n, min=1, max=4096, description="bits n", style=style, layout=wide),
-            "arch": widgets.Dropdown(options=list(ARCHITECTURES), value=base.arch, description="network", style=style, layout=wide),
-            "her": widgets.Dropdown(options=list(HER_STRATEGIES), value=base.her, description="HER strategy", style=style, layout=wide),
-            "k": widgets.BoundedIntText(value=base.k, min=1, max=64, description="k (goals per step)", style=style, layout=wide),
+            "n": widgets.BoundedIntText(value=base.n, min=1, max=4096, description="bits n", style=d, layout=cell()),
+            "arch": widgets.Dropdown(options=list(ARCHITECTURES), value=base.arch, description="network", style=d, layout=cell()),
+            "her": widgets.Dropdown(options=list(HER_STRATEGIES), value=base.her, description="HER strategy", style=d, layout=cell()),
+            "k": widgets.BoundedIntText(value=base.k, min=1, max=64, description="k goals / step", style=d, layout=cell()),
             "max_iterations": widgets.BoundedIntText(value=base.max_iterations, min=1, max=1_000_000,
-                                                     description="budget (iterations)", style=style, layout=wide),
-            "gamma": widgets.BoundedFloatText(value=base.effective_gamma, min=0.01, max=1.0, step=0.001,
-                                              description="gamma", style=style, layout=wide),
+                                                     description="budget (iter.)", style=d, layout=cell()),
+            "seed": widgets.BoundedIntText(value=base.seed, min=0, max=2**31 - 1, description="seed", style=d, layout=cell()),
+            "gamma": widgets.BoundedFloatText(value=round(base.effective_gamma, 4), min=0.01, max=1.0, step=0.001,
+                                              description="gamma", style=d, layout=cell("190px")),
             "polyak": widgets.BoundedFloatText(value=base.polyak if base.polyak is not None else 0.05, min=0.001, max=1.0,
-                                               step=0.005, description="Polyak fraction", style=style, layout=wide),
-            "clip_targets": widgets.Checkbox(value=base.clip_targets, description="clip targets to [0, 1]", indent=False),
-            "seed": widgets.BoundedIntText(value=base.seed, min=0, max=2**31 - 1, description="seed", style=style, layout=wide),
+                                               step=0.005, description="Polyak fraction", style=d, layout=cell("190px")),
+            "clip_targets": widgets.Checkbox(value=base.clip_targets, description="clip targets to [0, 1]", indent=False,
+                                             layout=cell("auto")),
         }
-        self.gamma_auto = widgets.Checkbox(value=base.gamma is None, description="automatic gamma = max(0.98, 1 - 1/n)", indent=False)
-        self.use_target = widgets.Checkbox(value=base.polyak is not None, description="target network", indent=False)
-        self.train_button = widgets.Button(description="Train", button_style="success", icon="play")
-        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
-        self.status = widgets.HTML(value="Set the controls and press <b>Train</b>.")
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.gamma_auto = widgets.Checkbox(value=base.gamma is None, description="auto", indent=False, layout=cell("auto"),
+                                           tooltip="automatic gamma = max(0.98, 1 - 1/n)")
+        self.use_target = widgets.Checkbox(value=base.polyak is not None, description="on", indent=False, layout=cell("auto"),
+                                           tooltip="use a target network, moved towards the online one by this fraction per step")
+        self.train_button = widgets.Button(description="Train", button_style="success", icon="play", layout=cell("100px"))
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
+                                          layout=cell("100px"))
+        self.clear_button = widgets.Button(description="Clear runs", icon="trash", layout=cell("120px"),
+                                           tooltip="forget the runs drawn so far")
+        self.status = widgets.HTML(value="Set the controls and press <b>Train</b>.", layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+        self.image = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="880px"))
         self.summary = widgets.HTML()
 
         self.gamma_auto.observe(lambda _: self._sync_enabled(), names="value")
@@ -125,29 +230,37 @@ class TrainingDashboard(widgets.VBox):
         self.controls["n"].observe(lambda _: self._sync_enabled(), names="value")
         self.train_button.on_click(self._on_train)
         self.stop_button.on_click(lambda _: self.stop())
+        self.clear_button.on_click(lambda _: self.clear())
         self._sync_enabled()
 
         c = self.controls
-        columns = widgets.HBox([
-            widgets.VBox([c["n"], c["arch"], c["seed"]]),
-            widgets.VBox([c["her"], c["k"], c["max_iterations"]]),
-            widgets.VBox([self.gamma_auto, c["gamma"], c["clip_targets"]]),
-            widgets.VBox([self.use_target, c["polyak"]]),
+        pair = widgets.Layout(width="100%", min_width="0", align_items="center", grid_gap="8px")
+        grid = _controls_grid([
+            c["n"], c["arch"], c["seed"],
+            c["her"], c["k"], c["max_iterations"],
+            widgets.HBox([c["gamma"], self.gamma_auto], layout=pair),
+            widgets.HBox([c["polyak"], self.use_target], layout=pair),
+            c["clip_targets"],
         ])
         fixed = ", ".join(f"{k}={v}" for k, v in self.fixed.items())
         header = widgets.HTML(f"<b>Goal-conditioned DQN on bit flipping</b> (preset <code>{preset}</code>"
                               + (f"; fixed: <code>{html.escape(fixed)}</code>" if fixed else "") + ")")
-        super().__init__([header, columns, widgets.HBox([self.train_button, self.stop_button, self.status]),
-                          self.image, self.summary])
+        buttons = widgets.HBox([self.train_button, self.stop_button, self.clear_button, self.status],
+                               layout=widgets.Layout(width="100%", align_items="center", grid_gap="8px"))
+        super().__init__([header, grid, buttons, self.image, self.summary], layout=widgets.Layout(max_width="900px"))
+        if self.runs:
+            self._draw(None)
 
     # ----- reading and setting the controls -------------------------------------------------
     def _sync_enabled(self) -> None:
         c = self.controls
         c["gamma"].disabled = self.gamma_auto.value
         if self.gamma_auto.value:
-            c["gamma"].value = max(0.98, 1.0 - 1.0 / max(1, c["n"].value))
+            c["gamma"].value = round(max(0.98, 1.0 - 1.0 / max(1, c["n"].value)), 4)
         c["polyak"].disabled = not self.use_target.value
-        c["k"].disabled = c["her"].value not in _MULTI_GOAL
+        uses_k = c["her"].value in _MULTI_GOAL
+        c["k"].disabled = not uses_k
+        c["k"].layout.display = None if uses_k else "none"  # k means nothing to the other strategies
 
     def values(self) -> dict[str, Any]:
         """The controlled TrainConfig fields as the controls show them now."""
@@ -204,7 +317,7 @@ class TrainingDashboard(widgets.VBox):
         """
         controlled = {k: v for k, v in overrides.items() if k in CONTROLLED_FIELDS}
         other = {k: v for k, v in overrides.items() if k not in CONTROLLED_FIELDS}
-        config = self.config(**overrides)  # validates everything before any control changes
+        self.config(**overrides)  # validates everything before any control changes
         if controlled:
             self.set(**controlled)
         config = self.config(**other)
@@ -218,6 +331,13 @@ class TrainingDashboard(widgets.VBox):
         self._stop.set()
         if self._running:
             self.status.value = "Stopping after this iteration..."
+
+    def clear(self) -> None:
+        """Forget the finished runs (the one training now, if any, stays)."""
+        self.runs.clear()
+        self._draw(None)
+        if not self._running:
+            self.status.value = "Runs cleared. Set the controls and press <b>Train</b>."
 
     def wait(self, timeout: float | None = None) -> TrainResult | None:
         """Wait for a background run to end (at most ``timeout`` seconds); return ``dash.result``."""
@@ -250,13 +370,17 @@ class TrainingDashboard(widgets.VBox):
         """Run one training (the caller has claimed the dashboard); always releases it."""
         records: list[dict] = []
         last_draw, wait = [0.0], [self.redraw_seconds]
+        number = len(self.runs) + 1
 
         def callback(record: dict) -> bool:
             records.append(record)
-            success = record.get("success_rate")
-            self.status.value = (f"iteration {record['iteration']} / {config.max_iterations}"
-                                 + (f", success {success:.3f}" if success is not None else "")
-                                 + f", {record['wall_seconds']:.1f} s")
+            parts = [f"run #{number}: iteration {record['iteration']} / {config.max_iterations}"]
+            if record.get("success_rate") is not None:
+                parts.append(f"success {_num(record['success_rate'])}, distance {_num(record['mean_distance'])}")
+            if record.get("max_q") is not None:
+                parts.append(f"Q mean {_num(record['mean_q'], 2)}, max {_num(record['max_q'], 2)}")
+            parts.append(f"{_num(record['wall_seconds'], 3)} s")
+            self.status.value = " · ".join(parts)
             now = time.perf_counter()
             if now - last_draw[0] >= wait[0]:
                 self._draw(TrainResult(config=config, history=list(records), iterations=record["iteration"]))
@@ -267,15 +391,17 @@ class TrainingDashboard(widgets.VBox):
 
         self.error = None
         self.train_button.disabled = True
+        self.clear_button.disabled = True
         self.stop_button.disabled = False
         self.summary.value = ""
-        self.status.value = f"training n={config.n} {config.arch} her={config.her}..."
+        self.status.value = f"run #{number}: starting n = {config.n}, {config.arch}, HER {config.her}..."
         try:
             result = train(config, callbacks=[callback], progress=False)
             self.result = result
-            self._draw(result)
-            self.summary.value = summary_html(result)
-            self.status.value = "done" if result.stopped_by != "callback" else "stopped"
+            self.runs.append(result)
+            self._draw(None)
+            self.status.value = f"Run #{number}: " + verdict(result, stopped_by_user=self._stop.is_set())
+            self.summary.value = f"<small>Run #{number}: {settings_line(result)}</small>"
         except Exception as err:  # shown in the dashboard; re-raised for blocking calls
             self.error = err
             self.status.value = f"<span style='color:#b00'>error: {html.escape(repr(err))}</span>"
@@ -283,36 +409,212 @@ class TrainingDashboard(widgets.VBox):
                 raise
         finally:
             self.train_button.disabled = False
+            self.clear_button.disabled = False
             self.stop_button.disabled = True
             self._running = False
 
-    def _draw(self, result: TrainResult) -> None:
-        """Render the live plots to PNG (Agg canvas: no pyplot, safe in a thread)."""
-        fig = Figure(figsize=(4.0 * len(self.metrics), 3.2), layout="constrained")
-        FigureCanvasAgg(fig)
-        axes = fig.subplots(1, len(self.metrics), squeeze=False).ravel()
-        label = f"n={result.config.n} {result.config.arch} her={result.config.her}"
-        if any(h.get(m) is not None for h in result.history for m in self.metrics):
-            plot_training(result, metrics=self.metrics, labels=[label], axes=axes)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=80)
+    def _draw(self, current: TrainResult | None) -> None:
+        """Draw the kept runs (the latest :data:`MAX_OVERLAID_RUNS`) and the run in progress."""
+        fig = Figure(figsize=(11.0, 5.4))
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.09, top=0.94, wspace=0.18, hspace=0.32)
+        axes = fig.subplots(2, 2).ravel()
+        numbered = list(enumerate(self.runs, start=1))[-MAX_OVERLAID_RUNS:]
+        if current is not None:
+            numbered = numbered[-(MAX_OVERLAID_RUNS - 1):] + [(len(self.runs) + 1, current)]
+        labels = run_labels(numbered) if numbered else []
+        for (number, result), label in zip(numbered, labels):
+            colour = _COLOURS[(number - 1) % len(_COLOURS)]
+            live = result is current
+            width = 2.0 if live or result is self.result else 1.3
+            for ax, key in zip(axes[:3], ("success_rate", "mean_distance", "loss")):
+                x, y = result.curve(key)
+                if x:
+                    ax.plot(x, y, color=colour, lw=width, label=label + (" (running)" if live else ""))
+            for key, style in (("mean_q", "-"), ("max_q", "--")):
+                x, y = result.curve(key)
+                if x:
+                    axes[3].plot(x, y, style, color=colour, lw=width)
+        axes[3].axhline(Q_BOUND, color="k", lw=1, ls=":")
+        axes[3].plot([], [], "k-", label="mean Q (replayed batch)")
+        axes[3].plot([], [], "k--", label="max Q")
+        axes[3].plot([], [], "k:", label=f"bound {Q_BOUND:g} (clipping keeps targets below it)")
+        titles = ("Success rate (greedy, test agents)", "Distance to goal at the end", "Loss", "Q-values of the online network")
+        for ax, title in zip(axes, titles):
+            ax.set_title(title, fontsize=10)
+            ax.grid(alpha=0.3)
+            ax.tick_params(labelsize=8)
+        axes[0].set_ylim(-0.03, 1.03)
+        if any(result.curve("loss")[0] for _, result in numbered):
+            axes[2].set_yscale("log")
+        for ax in axes[2:]:
+            ax.set_xlabel("iteration", fontsize=9)
+        if labels:
+            axes[0].legend(fontsize=7, loc="best")
+        else:
+            axes[0].text(0.5, 0.5, "press Train", ha="center", va="center", transform=axes[0].transAxes, color="grey")
+        axes[3].legend(fontsize=7, loc="best")
         self.figure = fig
-        self.image.value = buffer.getvalue()
+        self.image.value = figure_png(fig)
+        self.redraws += 1
+
+
+class TabularDashboard(widgets.VBox):
+    """Tabular Q-learning live (chapter 2): the goal-conditioned Q table converging to the exact Q*.
+
+    Three plots: the largest and the mean error ``|Q - Q*|`` over the table, the greedy policy's
+    success, and every entry of the table against its exact value (at convergence they lie on the
+    diagonal). Train / Stop work as on :class:`TrainingDashboard`; ``run()`` trains blocking.
+
+    Args:
+        n, iterations, alpha, gamma, epsilon, seed: initial control values (see
+            :func:`bitflip_lib.tabular.q_learning`); n is limited to 2..8 so a run takes seconds.
+        eval_every: compare with Q* and redraw every this many iterations.
+        background: as in :class:`TrainingDashboard`.
+    """
+
+    MAX_N = 8
+
+    def __init__(self, n: int = 4, iterations: int = 300, alpha: float = 0.5, gamma: float = 0.9, epsilon: float = 1.0,
+                 seed: int = 0, eval_every: int = 10, background: bool = True) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= self.MAX_N:
+            raise ValueError(f"n must be an integer from 2 to {self.MAX_N} for the live table, got {n!r}")
+        if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+            raise ValueError(f"eval_every must be an integer >= 1, got {eval_every!r}")
+        for name, value, low, high in (("alpha", alpha, 0.0, 1.0), ("gamma", gamma, 0.0, 1.0), ("epsilon", epsilon, -1e-12, 1.0)):
+            if not low < float(value) <= high:
+                raise ValueError(f"{name} must be in ({max(low, 0.0)}, {high}], got {value!r}")
+        self.eval_every, self.background = eval_every, background
+        self.result = None
+        self.error: BaseException | None = None
+        self.figure: Figure | None = None
+        self.redraws = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        d = _DESCRIPTION
+        self.controls = {
+            "n": widgets.BoundedIntText(value=n, min=2, max=self.MAX_N, description="bits n", style=d, layout=_cell()),
+            "iterations": widgets.BoundedIntText(value=iterations, min=1, max=100_000, description="iterations", style=d, layout=_cell()),
+            "alpha": widgets.BoundedFloatText(value=alpha, min=0.01, max=1.0, step=0.05, description="alpha (step)", style=d, layout=_cell()),
+            "gamma": widgets.BoundedFloatText(value=gamma, min=0.01, max=1.0, step=0.01, description="gamma", style=d, layout=_cell()),
+            "epsilon": widgets.BoundedFloatText(value=epsilon, min=0.0, max=1.0, step=0.05, description="epsilon", style=d, layout=_cell()),
+            "seed": widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed", style=d, layout=_cell()),
+        }
+        self.train_button = widgets.Button(description="Train", button_style="success", icon="play", layout=_cell("100px"))
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True, layout=_cell("100px"))
+        self.status = widgets.HTML("Set the controls and press <b>Train</b>.", layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+        self.image = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="880px"))
+        self.train_button.on_click(self._on_train)
+        self.stop_button.on_click(lambda _: self._stop.set())
+        header = widgets.HTML("<b>Tabular Q-learning</b>: the goal-conditioned Q table against the exact Q*")
+        buttons = widgets.HBox([self.train_button, self.stop_button, self.status],
+                               layout=widgets.Layout(width="100%", align_items="center", grid_gap="8px"))
+        super().__init__([header, _controls_grid(list(self.controls.values())), buttons, self.image],
+                         layout=widgets.Layout(max_width="900px"))
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def values(self) -> dict[str, Any]:
+        return {k: c.value for k, c in self.controls.items()}
+
+    def run(self, **values: Any):
+        """Set the given controls, train blocking, and return the :class:`~bitflip_lib.tabular.TabularResult`."""
+        unknown = set(values) - set(self.controls)
+        if unknown:
+            raise ValueError(f"no control for {', '.join(sorted(unknown))}: controls are {', '.join(self.controls)}")
+        if self._running:
+            raise RuntimeError("a run is already going on: press Stop and wait for it first")
+        for name, value in values.items():
+            self.controls[name].value = value
+        self._running = True
+        self._train(self.values(), reraise=True)
+        return self.result
+
+    def wait(self, timeout: float | None = None):
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.result
+
+    def _on_train(self, _button=None) -> None:
+        if self._running:
+            return
+        self._running = True
+        settings = self.values()
+        if self.background:
+            self._thread = threading.Thread(target=self._train, args=(settings,), daemon=True, name="bitflip-tabular")
+            self._thread.start()
+        else:
+            self._train(settings)
+
+    def _train(self, s: dict[str, Any], reraise: bool = False) -> None:
+        from bitflip_lib.tabular import q_learning
+
+        self._stop.clear()
+        self.error = None
+        self.train_button.disabled, self.stop_button.disabled = True, False
+        history: list[dict] = []
+
+        def callback(record: dict, q) -> bool:
+            history.append(record)
+            self.status.value = (f"iteration {record['iteration']} / {s['iterations']} · max |Q - Q*| "
+                                 f"{_num(record['max_error'])} · greedy success {_num(record['success_rate'])}")
+            self._draw(history, q, q_star)
+            return self._stop.is_set()
+
+        try:
+            from bitflip_lib.tabular import value_iteration
+
+            q_star, _ = value_iteration(s["n"], float(s["gamma"]), device="cpu")
+            result = q_learning(s["n"], iterations=s["iterations"], alpha=float(s["alpha"]), gamma=float(s["gamma"]),
+                                epsilon=float(s["epsilon"]), seed=s["seed"], eval_every=self.eval_every, device="cpu",
+                                callback=callback)
+            self.result = result
+            final = result.final
+            stopped = " (stopped by you)" if self._stop.is_set() else ""
+            self.status.value = (f"Done after {final['iteration']} iterations{stopped}: max |Q - Q*| {_num(final['max_error'])}, "
+                                 f"mean {_num(final['mean_error'])}, greedy success {_num(final['success_rate'])}.")
+        except Exception as err:
+            self.error = err
+            self.status.value = f"<span style='color:#b00'>error: {html.escape(repr(err))}</span>"
+            if reraise:
+                raise
+        finally:
+            self.train_button.disabled, self.stop_button.disabled = False, True
+            self._running = False
+
+    def _draw(self, history: list[dict], q, q_star) -> None:
+        import torch
+
+        fig = Figure(figsize=(11.0, 3.4))
+        fig.subplots_adjust(left=0.06, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
+        ax_err, ax_success, ax_table = fig.subplots(1, 3)
+        it = [h["iteration"] for h in history]
+        ax_err.semilogy(it, [max(h["max_error"], 1e-6) for h in history], label="largest |Q - Q*|")
+        ax_err.semilogy(it, [max(h["mean_error"], 1e-6) for h in history], label="mean |Q - Q*|")
+        ax_err.set(title="Error of the table", xlabel="iteration (16 episodes each)")
+        ax_err.legend(fontsize=8)
+        ax_success.plot(it, [h["success_rate"] for h in history], color="C2")
+        ax_success.set(title="Greedy policy: success", xlabel="iteration", ylim=(-0.03, 1.03))
+        size = q.shape[0]
+        off_goal = ~torch.eye(size, dtype=torch.bool)
+        learned, exact = q.detach().cpu()[off_goal].flatten(), q_star.detach().cpu()[off_goal].flatten()
+        if learned.numel() > 4000:  # a fixed sample keeps drawing fast at n = 7, 8
+            pick = torch.randperm(learned.numel(), generator=torch.Generator().manual_seed(0))[:4000]
+            learned, exact = learned[pick], exact[pick]
+        ax_table.scatter(exact.numpy(), learned.numpy(), s=4, alpha=0.4)
+        ax_table.plot([0, 1], [0, 1], "k:", lw=1)
+        ax_table.set(title="Every entry: learned against exact", xlabel="Q*(s, g, a)", ylabel="learned Q(s, g, a)",
+                     xlim=(-0.03, 1.03), ylim=(-0.03, 1.03))
+        for ax in (ax_err, ax_success, ax_table):
+            ax.grid(alpha=0.3)
+            ax.title.set_fontsize(10)
+        self.figure = fig
+        self.image.value = figure_png(fig)
         self.redraws += 1
 
 
 def summary_html(result: TrainResult) -> str:
-    """A short HTML account of a finished run: what ran, whether it was solved, and its numbers."""
-    s = result.summary()
-    if result.solved:
-        verdict = f"<b style='color:#070'>Solved</b> at iteration {s['solved_at']}"
-    else:
-        rate = s["success_rate"]
-        verdict = (f"<b style='color:#b00'>Not solved</b>: success {rate:.3f}" if rate is not None else "<b>Not evaluated</b>")
-        verdict += f" after {s['iterations']} iterations (stopped by {s['stopped_by']})"
-    keys = ("n", "arch", "her", "k", "seed", "iterations", "solved_at", "success_rate", "mean_distance", "wall_seconds", "device")
-    cells = "".join(f"<tr><td style='padding-right:1em'>{k}</td><td>{html.escape(str(s[k]))}</td></tr>" for k in keys)
-    gamma = result.config.effective_gamma
-    polyak = result.config.polyak if result.config.polyak is not None else "no target network"
-    return (f"<p>{verdict}. gamma {gamma:.4g}, Polyak {polyak}, clipping {'on' if result.config.clip_targets else 'off'}.</p>"
-            f"<table>{cells}</table>")
+    """A short HTML account of a finished run: the verdict and its settings, numbers rounded."""
+    return f"<p>{verdict(result)}</p><p><small>{settings_line(result)}</small></p>"
