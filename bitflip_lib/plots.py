@@ -1,4 +1,8 @@
-"""Plotting helpers for training runs: learning curves, seed bands and success against n.
+"""Plotting helpers for training runs: learning curves, seed bands, and Table 1 against n.
+
+The curve helpers draw anything that has a curve: a :class:`~bitflip_lib.trainer.TrainResult`
+just trained, or a :class:`~bitflip_lib.runs.StoredRun` read from ``results/`` (both have
+``curve(metric) -> (iterations, values)``, ``solved_at`` and ``iterations``).
 
 Every function draws on a figure it creates (or on axes you pass) and returns the figure or
 axes, so the helpers work with any backend, including the non-interactive ``Agg`` used by the
@@ -74,23 +78,36 @@ _LOG_METRICS = {"loss"}  # drawn on a log scale when every value is positive
 _LABEL_FIELDS_SKIP = {"preset", "device"}
 
 
+def _has_curve(result: Any) -> bool:
+    return callable(getattr(result, "curve", None))
+
+
 def _as_list(results: Any) -> list:
-    """One result or a sequence of results, as a list."""
+    """One run or a sequence of runs (anything with a ``curve(metric)``), as a list."""
     if results is None:
-        raise ValueError("no results to plot: pass a TrainResult or a list of them")
-    if hasattr(results, "history"):
+        raise ValueError("no results to plot: pass a TrainResult, a StoredRun or a list of them")
+    if _has_curve(results):
         return [results]
     results = list(results)
     if not results:
         raise ValueError("no results to plot: the list is empty")
     for r in results:
-        if not hasattr(r, "history"):
-            raise ValueError(f"expected TrainResult objects (with a .history), got {type(r).__name__}")
+        if not _has_curve(r):
+            raise ValueError(f"expected runs with a curve (TrainResult or StoredRun objects), got {type(r).__name__}")
     return results
+
+
+def _metrics(result: Any) -> set[str]:
+    """The metrics a run recorded: the keys of a TrainResult's history or of a StoredRun's columns."""
+    if hasattr(result, "history"):
+        return {k for h in result.history for k in h}
+    return set(getattr(result, "columns", {}))
 
 
 def _config_dict(result: Any) -> dict:
     config = getattr(result, "config", None)
+    if isinstance(config, Mapping):
+        return dict(config)
     return config.to_dict() if config is not None and hasattr(config, "to_dict") else {}
 
 
@@ -125,9 +142,9 @@ def _check_labels(labels: Sequence[str] | None, results: Sequence[Any]) -> list[
 
 
 def _check_metric(results: Sequence[Any], metric: str) -> None:
-    if not any(metric in h for r in results for h in r.history) and any(r.history for r in results):
-        known = sorted({k for r in results for h in r.history for k in h})
-        raise ValueError(f"unknown metric {metric!r}: the histories record {', '.join(known)}")
+    known = set().union(*(_metrics(r) for r in results))
+    if known and metric not in known:
+        raise ValueError(f"unknown metric {metric!r}: the runs record {', '.join(sorted(known))}")
 
 
 def plot_metric(
@@ -142,8 +159,8 @@ def plot_metric(
     """Plot one metric of one or several runs against iterations (or ``x='wall_seconds'``).
 
     Args:
-        results: a ``TrainResult`` or a list of them.
-        metric: a key of the history records, e.g. ``success_rate``, ``mean_distance``, ``loss``.
+        results: a run (``TrainResult`` or ``StoredRun``) or a list of them.
+        metric: a recorded metric, e.g. ``success_rate``, ``mean_distance``, ``loss``.
         labels: legend labels, one per result (default: the configuration fields that differ).
         ax: axes to draw on (default: a new figure).
         x: ``iteration`` or ``wall_seconds``.
@@ -161,21 +178,27 @@ def plot_metric(
     if ax is None:
         fig = new_figure(keep_open=True, figsize=(6, 4))
         ax = fig.add_subplot()
-    all_positive = True
+    all_positive, drawn = True, False
     for result, label in zip(results, labels):
-        points = [(h[x], h[metric]) for h in result.history if h.get(metric) is not None and h.get(x) is not None]
-        xs = [p[0] for p in points]
-        ys = [p[1] for p in points]
+        iterations, ys = result.curve(metric)
+        xs = iterations
+        if x == "wall_seconds":
+            seconds = dict(zip(*result.curve("wall_seconds")))
+            if not seconds:
+                raise ValueError("x='wall_seconds' needs runs that recorded wall-clock time (a stored run keeps none)")
+            points = [(seconds[i], y) for i, y in zip(iterations, ys) if i in seconds]
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+        drawn |= bool(ys)
         all_positive &= all(y > 0 for y in ys)
         (line,) = ax.plot(xs, ys, label=label, lw=1.5)
         solved_at = getattr(result, "solved_at", None)
         if mark_solved and solved_at is not None:
             position = solved_at
             if x == "wall_seconds":
-                position = next((h["wall_seconds"] for h in result.history if h["iteration"] == solved_at), None)
+                position = dict(zip(*result.curve("wall_seconds"))).get(solved_at)
             if position is not None:
                 ax.axvline(position, color=line.get_color(), ls="--", lw=1, alpha=0.8)
-    if metric in _LOG_METRICS and all_positive and any(r.history for r in results):
+    if metric in _LOG_METRICS and all_positive and drawn:
         ax.set_yscale("log")
     if metric in ("success_rate", "train_success"):
         ax.set_ylim(-0.03, 1.03)
@@ -199,8 +222,8 @@ def plot_training(
     """One subplot per metric for one or several training runs; dashed lines mark ``solved_at``.
 
     Args:
-        results: a ``TrainResult`` or a list of them.
-        metrics: history keys to plot, one subplot each.
+        results: a run (``TrainResult`` or ``StoredRun``) or a list of them.
+        metrics: recorded metrics to plot, one subplot each.
         labels: legend labels, one per result (default: the configuration fields that differ).
         axes: existing axes, one per metric (default: a new figure with a row of subplots).
         title: figure title.
@@ -233,8 +256,8 @@ def plot_training(
 
 
 def _padded_curve(result: Any, metric: str, length: int) -> list[float]:
-    """A metric per evaluated iteration 1..length; a run that stopped early keeps its last value."""
-    values: dict[int, float] = {h["iteration"]: h[metric] for h in result.history if h.get(metric) is not None}
+    """A metric per iteration 1..length; between evaluations, and after a run stopped, it keeps its last value."""
+    values: dict[int, float] = dict(zip(*result.curve(metric)))
     curve, last = [], float("nan")
     for i in range(1, length + 1):
         last = values.get(i, last)
@@ -257,7 +280,7 @@ def plot_seed_bands(
     counts the runs solved by then.
     """
     if not groups:
-        raise ValueError("groups is empty: map a label to a list of TrainResult objects")
+        raise ValueError("groups is empty: map a label to a list of runs (TrainResult or StoredRun objects)")
     import numpy as np
 
     if ax is None:
@@ -284,66 +307,65 @@ def plot_seed_bands(
     return ax
 
 
-def plot_success_vs_n(
-    rows: Iterable[Mapping[str, Any]],
-    metric: str = "success_rate",
+def plot_iterations_vs_n(
+    cells: Mapping[tuple[str, int], Any] | Iterable[Any],
+    methods: Sequence[str] | None = None,
+    writeup: bool = True,
     ax: Axes | None = None,
     title: str | None = None,
 ) -> Axes:
-    """Final success (or iterations to solve) against the number of bits, one line per label.
+    """Iterations to solve against the number of bits, one colour per method: Table 1 as a picture.
 
     Args:
-        rows: dicts with ``n``, ``label`` and ``success_rate`` (and optionally ``solved``:
-            True/False); e.g. ``{**result.summary(), "label": "HER", "solved": result.solved}``.
-        metric: ``success_rate`` (default) or ``solved_at`` (iterations to solve; unsolved runs
-            are drawn as crosses on the top edge).
+        cells: the cells of one preset (:func:`bitflip_lib.table1.table_cells`), or any objects
+            with ``method``, ``n``, ``median_solved_at`` and ``verdict``.
+        methods: the methods to draw (default: every method in ``cells``).
+        writeup: also draw the write-up's numbers for the same methods (dashed, square markers).
         ax: axes to draw on (default: a new figure).
         title: axes title.
 
-    Filled markers are solved runs, hollow ones unsolved (when ``solved`` is given).
+    A filled circle is a cell every seed solved (the median of the seeds), a hollow one a cell
+    only some seeds solved (the median of those), and a cross on the top edge a cell no seed
+    solved ("fails"), the write-up's included.
     """
-    rows = list(rows)
-    if not rows:
-        raise ValueError("rows is empty: pass dicts with 'n', 'label' and 'success_rate'")
-    for row in rows:
-        missing = {"n", "label"} - set(row)
-        if missing:
-            raise ValueError(f"a row lacks {', '.join(sorted(missing))}: each row needs 'n', 'label' and {metric!r}")
-        if metric == "success_rate" and row.get("success_rate") is None:
-            raise ValueError("a row lacks 'success_rate'")
-    if metric not in ("success_rate", "solved_at"):
-        raise ValueError(f"metric must be 'success_rate' or 'solved_at', got {metric!r}")
+    from bitflip_lib.table1 import FAILS, WRITEUP_TABLE1
+
+    cells = list(cells.values()) if isinstance(cells, Mapping) else list(cells)
+    if not cells:
+        raise ValueError("cells is empty: pass the cells of one preset, e.g. table_cells(load_grid('results', 'default'))")
+    if methods is None:
+        methods = list(dict.fromkeys(c.method for c in cells))
+    unknown = set(methods) - {c.method for c in cells}
+    if unknown:
+        raise ValueError(f"no cells for {', '.join(sorted(unknown))}: the cells hold {sorted({c.method for c in cells})}")
     if ax is None:
-        fig = new_figure(keep_open=True, figsize=(6, 4))
+        fig = new_figure(keep_open=True, figsize=(6.5, 4.2))
         ax = fig.add_subplot()
-    labels = list(dict.fromkeys(row["label"] for row in rows))
-    solved_values = [row["solved_at"] for row in rows if metric == "solved_at" and row.get("solved_at") is not None]
-    ceiling = 1.15 * max(solved_values) if solved_values else 1.0
-    for label in labels:
-        mine = sorted((row for row in rows if row["label"] == label), key=lambda r: r["n"])
-        ns = [row["n"] for row in mine]
-        if metric == "success_rate":
-            ys = [row["success_rate"] for row in mine]
-        else:
-            ys = [row["solved_at"] if row.get("solved_at") is not None else float("nan") for row in mine]
-        (line,) = ax.plot(ns, ys, marker="o", lw=1.5, label=label)
+    counts = [c.median_solved_at for c in cells if c.method in methods and c.median_solved_at is not None]
+    if writeup:
+        counts += [v for m in methods for v in WRITEUP_TABLE1.get(m, {}).values() if v != FAILS]
+    ceiling = 2.0 * max(counts) if counts else 10.0
+    for method in methods:
+        mine = sorted((c for c in cells if c.method == method), key=lambda c: c.n)
+        points = [(c.n, c.median_solved_at, c.verdict) for c in mine if c.median_solved_at is not None]
+        (line,) = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", lw=1.5, label=f"{method} (here)")
         color = line.get_color()
-        for row, y in zip(mine, ys):
-            solved = row.get("solved", row.get("solved_at") is not None if "solved_at" in row else None)
-            if metric == "solved_at" and row.get("solved_at") is None:
-                ax.plot([row["n"]], [ceiling], marker="x", color=color, ms=9, mew=2, ls="none")
-            elif solved is False:
-                ax.plot([row["n"]], [y], marker="o", mfc="white", mec=color, ms=8, ls="none")
+        for n, y, verdict in points:
+            if verdict == "mixed":
+                ax.plot([n], [y], marker="o", color=color, mfc="white", mec=color, ms=8, ls="none")
+        failed = [c.n for c in mine if c.verdict == "failed"]
+        ax.plot(failed, [ceiling] * len(failed), marker="x", color=color, ms=9, mew=2, ls="none")
+        theirs = WRITEUP_TABLE1.get(method, {}) if writeup else {}
+        if theirs:
+            solved = sorted((n, v) for n, v in theirs.items() if v != FAILS)
+            ax.plot([p[0] for p in solved], [p[1] for p in solved], marker="s", ls="--", lw=1.2, color=color,
+                    alpha=0.7, label=f"{method} (write-up)")
+            failed = sorted(n for n, v in theirs.items() if v == FAILS)
+            ax.plot(failed, [ceiling * 1.3] * len(failed), marker="x", ls="none", color=color, alpha=0.6, ms=7)
+    ax.set_yscale("log")
     ax.set_xlabel("number of bits n")
-    if metric == "success_rate":
-        ax.set_ylabel(METRIC_LABELS["success_rate"])
-        ax.set_ylim(-0.03, 1.03)
-    else:
-        ax.set_ylabel("iterations to solve (x = not solved)")
-    ax.set_title(title or ("Final success against n (hollow = not solved)" if metric == "success_rate"
-                           else "Iterations to solve against n"))
+    ax.set_ylabel("iterations to solve (x on top = fails)")
+    ax.set_title(title or "Iterations to solve against n (hollow = some seeds only)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return ax
-
-

@@ -10,7 +10,9 @@ from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
 from bitflip_lib.config import make_config
-from bitflip_lib.plots import default_labels, plot_metric, plot_seed_bands, plot_success_vs_n, plot_training
+from bitflip_lib.plots import default_labels, plot_iterations_vs_n, plot_metric, plot_seed_bands, plot_training
+from bitflip_lib.runs import StoredRun
+from bitflip_lib.table1 import table_cells
 from bitflip_lib.trainer import TrainResult, train
 
 
@@ -102,17 +104,55 @@ def test_seed_bands_hold_early_stopped_runs_at_their_last_value():
     assert texts == ["future (2/2 solved)", "none (0/1 solved)"]
 
 
-def test_success_vs_n_marks_unsolved_runs():
-    rows = [{"n": 5, "label": "vanilla", "success_rate": 1.0, "solved": True},
-            {"n": 10, "label": "vanilla", "success_rate": 0.3, "solved": False},
-            {"n": 5, "label": "HER", "success_rate": 1.0, "solved": True},
-            {"n": 10, "label": "HER", "success_rate": 1.0, "solved": True}]
-    ax = plot_success_vs_n(rows)
-    assert ax.get_xlabel() == "number of bits n"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["vanilla", "HER"]
+def stored(result: TrainResult) -> StoredRun:
+    return StoredRun.from_result(result)
+
+
+def test_a_stored_run_is_drawn_like_the_result_it_was_made_from():
+    result = fake_result(solved_at=3)
+    ax_result = plot_metric(result, "mean_distance")
+    ax_stored = plot_metric(stored(result), "mean_distance")
+    assert list(ax_stored.lines[0].get_xdata()) == list(ax_result.lines[0].get_xdata()) == [1, 2, 3, 4, 5, 6]
+    assert list(ax_stored.lines[0].get_ydata()) == list(ax_result.lines[0].get_ydata())
+    assert (3, 3) in [tuple(line.get_xdata()) for line in ax_stored.lines]  # solved_at is marked for both
+    fig = plot_training([stored(fake_result("none")), stored(fake_result("future"))], metrics=("success_rate", "loss"))
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["her=none", "her=future"]
+    with pytest.raises(ValueError, match="wall-clock"):
+        plot_metric(stored(result), "success_rate", x="wall_seconds")
+    with pytest.raises(ValueError, match="unknown metric 'rewards_seen'"):
+        plot_metric(stored(result), "rewards_seen")  # a stored curve keeps success, distance and loss only
+
+
+def test_seed_bands_accept_stored_runs():
+    ax = plot_seed_bands({"stored": [stored(fake_result(seed=0, iterations=4)), stored(fake_result(seed=1))]})
+    assert ax.lines[0].get_ydata()[-1] == pytest.approx(0.9)
+
+
+def _stored_run(method_her: str, n: int, seed: int, solved_at: int | None) -> StoredRun:
+    result = TrainResult(config=make_config(n=n, arch="har", her=method_her, seed=seed),
+                         history=[{"iteration": 1, "success_rate": 1.0 if solved_at else 0.0}],
+                         solved_at=solved_at, iterations=1)
+    return StoredRun.from_result(result)
+
+
+def test_iterations_vs_n_draws_solved_mixed_and_failed_cells_beside_the_write_up():
+    runs = [_stored_run("future", 20, s, at) for s, at in enumerate([10, 30, 20])]
+    runs += [_stored_run("future", 30, 0, 50), _stored_run("future", 30, 1, None)]
+    runs += [_stored_run("none", 20, s, None) for s in range(2)]
+    ax = plot_iterations_vs_n(table_cells(runs))
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "number of bits n"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["HER-HAR (here)", "HER-HAR (write-up)", "Vanilla-HAR (here)", "Vanilla-HAR (write-up)"]
+    ours = ax.lines[0]
+    assert list(ours.get_xdata()) == [20, 30] and list(ours.get_ydata()) == [20, 50]
     hollow = [line for line in ax.lines if line.get_markerfacecolor() == "white"]
-    assert len(hollow) == 1 and list(hollow[0].get_xdata()) == [10]
-    ax2 = plot_success_vs_n([{"n": 5, "label": "a", "solved_at": 40}, {"n": 10, "label": "a", "solved_at": None}], metric="solved_at")
-    assert any(line.get_marker() == "x" for line in ax2.lines)
-    with pytest.raises(ValueError, match="label"):
-        plot_success_vs_n([{"n": 5, "success_rate": 1.0}])
+    assert len(hollow) == 1 and list(hollow[0].get_xdata()) == [30]  # n = 30: one seed of two
+    crosses = [line for line in ax.lines if line.get_marker() == "x" and len(line.get_xdata())]
+    assert [20] in [list(line.get_xdata()) for line in crosses]  # vanilla HAR at n = 20 fails here
+    assert [30, 40, 50] in [list(line.get_xdata()) for line in crosses]  # ... and from n = 30 in the write-up
+    theirs = [line for line in ax.lines if line.get_label() == "HER-HAR (write-up)"][0]
+    assert list(theirs.get_ydata()) == [373, 613, 636, 658]
+    with pytest.raises(ValueError, match="cells is empty"):
+        plot_iterations_vs_n({})
+    with pytest.raises(ValueError, match="no cells for HER-UVFA"):
+        plot_iterations_vs_n(table_cells(runs), methods=["HER-UVFA"])

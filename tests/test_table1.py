@@ -1,0 +1,86 @@
+"""bitflip_lib.table1: the write-up's numbers, cells over seeds, verdicts and the rendered table."""
+from __future__ import annotations
+
+import pytest
+
+from pathlib import Path
+
+from bitflip_lib import sweep
+from bitflip_lib.config import make_config
+from bitflip_lib.runs import StoredRun, write_run
+from bitflip_lib.table1 import (TABLE_NS, WRITEUP_TABLE1, comparison, format_cell, load_grid, missing_runs,
+                                render_table, table_cells, writeup_verdict)
+from bitflip_lib.trainer import TrainResult
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+def run(arch: str, her: str, n: int, seed: int, solved_at: int | None, best: float = 1.0, preset: str = "default") -> StoredRun:
+    config = make_config(preset, n=n, arch=arch, her=her, seed=seed)
+    result = TrainResult(config=config, history=[{"iteration": 1, "success_rate": best}], solved_at=solved_at,
+                         iterations=solved_at or 3000)
+    return StoredRun.from_result(result)
+
+
+def test_cells_aggregate_seeds_and_give_verdicts():
+    runs = [run("har", "future", 20, s, at) for s, at in enumerate([10, 30, 20])]
+    runs += [run("uvfa", "none", 15, s, None, best=0.1) for s in range(3)]
+    runs += [run("uvfa", "future", 15, 0, 100), run("uvfa", "future", 15, 1, None, best=0.5)]
+    cells = table_cells(runs)
+    har = cells["HER-HAR", 20]
+    assert (har.n_runs, har.n_solved, har.median_solved_at, har.solved_at) == (3, 3, 20, [10, 20, 30])
+    assert har.verdict == "solved" and format_cell(har) == "20 (3/3)" and har.run(1).solved_at == 30
+    failed = cells["Vanilla-UVFA", 15]
+    assert failed.verdict == "failed" and format_cell(failed) == "fails (0/3, best 0.10)"
+    assert cells["HER-UVFA", 15].verdict == "mixed" and format_cell(cells["HER-UVFA", 15]) == "100 (1/2)"
+    assert format_cell(None) == "-"
+    with pytest.raises(KeyError, match="no run with seed 7"):
+        har.run(7)
+    with pytest.raises(ValueError, match="mix presets"):
+        table_cells(runs + [run("har", "none", 5, 0, 3, preset="writeup")])
+
+
+def test_the_write_up_s_verdicts_and_the_comparison():
+    assert WRITEUP_TABLE1["HER-HAR"][20] == 373 and writeup_verdict("HER-HAR", 20) == "solved"
+    assert writeup_verdict("Vanilla-HAR", 30) == "failed" and writeup_verdict("HER-HAR", 5) == "missing"
+    rows = comparison(table_cells([run("har", "none", 30, 0, 12), run("har", "future", 20, 0, None, best=0.5)]))
+    by_cell = {(r["method"], r["n"]): r for r in rows}
+    assert len(rows) == len(WRITEUP_TABLE1) * len(TABLE_NS)
+    assert by_cell["Vanilla-HAR", 30] == {"method": "Vanilla-HAR", "n": 30, "write-up": "failed", "ours": "solved",
+                                          "agree": False}
+    assert by_cell["HER-HAR", 20]["agree"] is False and by_cell["HER-HAR", 30]["agree"] is None
+
+
+def test_render_table_side_by_side():
+    cells = table_cells([run("har", "future", 20, 0, 12), run("uvfa", "none", 15, 0, None, best=0.0)])
+    lines = render_table(cells).splitlines()
+    assert lines[0] == "| method | n=5 | n=10 | n=15 | n=20 | n=30 | n=40 | n=50 |"
+    assert "| HER-HAR (write-up) | ? | ? | ? | 373 | 613 | 636 | 658 |" in lines
+    assert "| HER-HAR (this repo) | - | - | - | 12 (1/1) | - | - | - |" in lines
+    assert "| Vanilla-UVFA (this repo) | - | - | fails (0/1) | - | - | - | - |" in lines
+    text = render_table(cells, fmt="text", ns=(15, 20))
+    assert "Vanilla-UVFA (write-up)" in text and "12 (1/1)" in text and "|" not in text
+    with pytest.raises(ValueError, match="unknown table format"):
+        render_table(cells, fmt="html")
+
+
+def test_the_stored_grid_renders_as_sweep_renders_it():
+    """Until sweep.py and cli.py take their table from this module, both must print the same table."""
+    assert sweep.WRITEUP_TABLE1 == WRITEUP_TABLE1 and sweep.TABLE_NS == TABLE_NS
+    for preset in ("writeup", "default"):
+        ours = table_cells(load_grid(RESULTS, preset))
+        theirs = sweep.aggregate(sweep.load_results(RESULTS / preset, overrides={}))
+        for fmt in ("markdown", "text"):
+            assert render_table(ours, fmt=fmt) == sweep.render_table(theirs, fmt=fmt)
+
+
+def test_missing_runs_lists_what_is_not_stored(tmp_path):
+    def missing():
+        return missing_runs(tmp_path, presets=["default"], archs=["har"], ns=[3, 4], seeds=[0, 1])
+
+    assert missing() == {("default", "HER-HAR"): [(3, [0, 1]), (4, [0, 1])],
+                         ("default", "Vanilla-HAR"): [(3, [0, 1]), (4, [0, 1])]}
+    write_run(run("har", "future", 3, 1, 5), tmp_path / "default")
+    write_run(StoredRun.from_result(TrainResult(config=make_config(n=3, arch="har", seed=0, polyak=0.2),
+                                                history=[], iterations=1)), tmp_path / "default")
+    assert missing()[("default", "HER-HAR")] == [(3, [0]), (4, [0, 1])]  # settings off the preset do not count
