@@ -236,7 +236,7 @@ ax2.set(xlabel="Hamming distance $d$ to the goal", ylabel="$Q^*$(good flip) $-$ 
 ax3.set(xlabel="discount $\\gamma$", ylabel="gap / best gap", xlim=(0.5, 1),
         title="Best $\\gamma^* = \\sqrt{(d-1)/(d+1)}$ (dotted: $1 - 1/d$)")
 for ax in (ax1, ax2, ax3):
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower left")  # a fixed place: searching 100,001 points for the best one is slow
     ax.grid(True, alpha=0.3)
 fig.tight_layout()
 plt.show()
@@ -247,6 +247,15 @@ assert np.all(np.abs(best - (1 - 1 / D)) < 1 / D**2)  # gamma* = 1 - 1/d up to 1
 assert abs(action_gap(best[-1], D[-1]) * D[-1] / (2 / math.e) - 1) < 0.01  # best gap about 2 / (e d)
 assert action_gap(0.9, 50) < 1e-2 and action_gap(1.0, 20) == 0.0
 assert round(action_gap(max(0.98, 1 - 1 / 20), 20), 3) == 0.027 and round(action_gap(math.sqrt(19 / 21), 20), 3) == 0.037
+
+# %% [markdown]
+# **Try it.** Move the sliders: how fast does the gap shrink with the distance for the write-up's
+# $\gamma = 0.9$, and which $\gamma$ keeps it largest at $d = 20$?
+
+# %%
+from bitflip_lib.concept_widgets import FlipGapExplorer
+
+FlipGapExplorer(gamma=0.9, d=5)
 
 # %% [markdown]
 # ## 4. Learning without a model: Q-learning
@@ -352,6 +361,19 @@ assert decaying.final["success_rate"] >= 0.95
 # bootstraps from are already right. Q-learning only learns about what it tries. With a table
 # this costs accuracy on entries nobody needs; with a sparse reward and many bits, chapter 3
 # shows that it can cost everything.
+
+# %% [markdown]
+# **Try it live.** The dashboard below runs the same Q-learning and redraws as it learns: the
+# error of the table, the greedy success, and every entry of the table against its exact value
+# (they end on the diagonal). Change $\varepsilon$, $\alpha$ or $\gamma$ and press **Train**.
+
+# %%
+from bitflip_lib.widgets import TabularDashboard
+
+live = TabularDashboard(n=3 if QUICK else 4, iterations=60 if QUICK else 400, eval_every=20 if QUICK else 40)
+live.run()
+assert live.result.final["max_error"] < live.result.history[0]["max_error"]
+live
 
 # %% [markdown]
 # ## 5. How big is the table?
