@@ -18,21 +18,23 @@
 #
 # Chapters 3 and 4 trained goal-conditioned Q-networks with two tricks switched on that we
 # never looked at: a slowly moving *target network* (Polyak averaging) and *clipped TD
-# targets*. The write-up this course is built on (Chau, seeds/000, appendix 4.3 and 4.4) found
-# both the hard way: first the loss was noisy and blew up now and then, then, with a discount
-# close to 1, the loss kept growing, and more so with Hindsight Experience Replay. This chapter
-# switches the tricks off one at a time and watches what breaks.
+# targets*. The write-up this course is built on (Chau, appendices 4.3 and 4.4; see the
+# references) found both the hard way: first the loss was noisy and blew up now and then, then,
+# with a discount close to 1, the loss kept growing, and more so with Hindsight Experience Replay.
+# This chapter switches the tricks off one at a time and watches what breaks.
 #
 # **Learning goals.** After this chapter you can
 # 1. write the Polyak update of a target network and say what its fraction tau controls;
 # 2. prove that, with reward 1 at the goal and 0 elsewhere, every optimal Q-value lies in
 #    [0, 1], and explain why clipping targets to that interval can only help;
-# 3. explain why bootstrapped Q-values drift upwards (the max over noisy estimates) and why a
-#    discount close to 1 and a buffer full of rewards (HER) make the drift worse;
+# 3. explain why bootstrapped Q-values drift upwards (the max over noisy estimates), why a
+#    *relative* over-estimate $c$ makes them diverge once $\gamma(1 + c) > 1$, and why a buffer
+#    full of rewards (HER) makes the drift worse;
 # 4. run an ablation on the same seeds, read its curves, and say honestly which effects show.
 #
-# **Run time.** Quick mode (CI): 1-3 minutes on a 2-core CPU. Full mode: 10-20 minutes
-# (300 iterations and three seeds per variant).
+# **Study time.** About 60 minutes of reading and trying things.
+# **Run time.** About 15 minutes on a laptop CPU.
+# Terms in **bold** are defined where they first appear and in the [glossary](glossary.md).
 
 # %%
 import math
@@ -47,9 +49,9 @@ from bitflip_lib.dqn import polyak_update, td_target
 from bitflip_lib.theory import optimal_q
 
 QUICK = quick_mode()
-print("QUICK mode (CI budgets)" if QUICK else "FULL mode")
+print(f"Running in {'quick' if QUICK else 'full'} mode")
 if default_device(announce=True).type == "cpu":
-    torch.set_num_threads(1)  # these networks are tiny: one thread is as fast, and steadier on a busy machine
+    torch.set_num_threads(1)  # these networks are tiny: one thread is as fast as several
 torch.manual_seed(0);
 
 # %% [markdown]
@@ -63,7 +65,7 @@ torch.manual_seed(0);
 # $\theta$ also changes the targets of every other state-goal pair, including the ones the
 # next batch will be fitted to. Regression towards a target that moves because of the
 # regression can oscillate or run away. Combined with off-policy data and function
-# approximation, bootstrapping is one leg of what Sutton and Barto call the *deadly triad*.
+# approximation, bootstrapping is one leg of what Sutton and Barto call the **deadly triad**.
 #
 # A **target network** is a second copy of the parameters, $\bar\theta$, used only to compute
 # $y$. The write-up (like most modern DQN code) moves it a small step towards the online
@@ -133,22 +135,52 @@ y = td_target(torch.tensor([0.0, 1.0]), torch.tensor([False, True]), torch.tenso
 assert y.tolist() == [1.0, 1.0]
 
 # %% [markdown]
-# ## 3. Why Q-values drift upwards
+# ## 3. Why Q-values drift upwards, and when they blow up
 #
 # The target takes a **maximum over noisy estimates**. Even if every estimate is unbiased,
 # $\mathbb{E}[\max_a \hat Q_a] \ge \max_a \mathbb{E}[\hat Q_a]$: the max picks whichever
-# estimate happens to be too high. With n actions there are n chances to be too high. Each
-# update then bakes that overestimate $b$ into $Q$, and the next target bootstraps on it: the
-# estimates settle near the fixed point of $q = \gamma (q + b)$, that is
-# $q = \gamma b / (1 - \gamma)$, which is $0.98\,b/0.02 = 49\,b$ at $\gamma = 0.98$ and
-# $99\,b$ at $\gamma = 0.99$. Near $\gamma = 1$ a small bias becomes a huge one, and with a
-# network that generalises (and so also overestimates where it has no data), the growth can
-# feed itself without bound.
+# estimate happens to be too high, and with n actions there are n chances to be too high
+# (**over-estimation**). Each update bakes that excess into $Q$, and the next target bootstraps
+# on it. How bad can it get? Two models of one backup $q_{k+1} = \gamma \max_{a'} \hat Q$ far
+# from the goal (reward 0) give two different answers.
 #
-# The write-up also noticed the drift is worse with HER. HER fills the buffer with rewarded
-# transitions, so the network's values rise to their true level near 1 everywhere the data
-# reaches, instead of staying near 0; overestimation then starts from there. Let us measure how
-# much of the buffer carries a reward with random play at n = 10:
+# * **Additive bias**, $\max_{a'} \hat Q = q_k + b$: then $q_{k+1} = \gamma (q_k + b)$ settles
+#   at the fixed point $q = \gamma b / (1 - \gamma)$, which is $49\,b$ at $\gamma = 0.98$. Large,
+#   but *bounded*: this model cannot explain a Q-value of 100.
+# * **Multiplicative over-estimation**, $\max_{a'} \hat Q = (1 + c)\,q_k$: a network that
+#   generalises tends to over-estimate in proportion to the values it has learned. Then
+#   $q_{k+1} = \gamma (1 + c)\, q_k$ grows geometrically whenever $\gamma (1 + c) > 1$, that is
+#   $c > 1/\gamma - 1$: **2% at $\gamma = 0.98$**, 1% at 0.99, but 11% at $\gamma = 0.9$.
+#
+# This is the write-up's own argument (its appendix 4.4): the max makes each target a little
+# larger than the values it came from, and if that increase outweighs the shrinking by $\gamma$,
+# "the Q-values explode to infinity". A 3% over-estimate is harmless at $\gamma = 0.9$ and fatal
+# at $\gamma = 0.98$. The cell below iterates both models from $q_0 = 1$.
+
+# %%
+def iterate(model: str, gamma: float, excess: float, backups: int = 500, q0: float = 1.0) -> float:
+    q = q0
+    for _ in range(backups):
+        q = gamma * (q + excess) if model == "additive" else gamma * (1 + excess) * q
+    return q
+
+
+for g in (0.9, 0.98, 0.99):
+    print(f"gamma = {g}: additive b = 0.03 -> q = {iterate('additive', g, 0.03):6.3f} (fixed point "
+          f"{g * 0.03 / (1 - g):.3f});  multiplicative c = 0.03 -> q = {iterate('multiplicative', g, 0.03):10.3g};"
+          f"  threshold c > {1 / g - 1:.2%}")
+assert abs(iterate("additive", 0.98, 0.03) - 0.98 * 0.03 / 0.02) < 1e-3  # bounded: settles at gamma b / (1 - gamma)
+assert iterate("multiplicative", 0.98, 0.03) > 10 > 1 > iterate("multiplicative", 0.9, 0.03)  # diverges only at 0.98
+assert iterate("multiplicative", 0.98, 0.019) < 1 < iterate("multiplicative", 0.98, 0.021)  # threshold 1/0.98 - 1 = 2.04%
+assert math.isclose(1 / 0.98 - 1, 0.0204, abs_tol=1e-4)
+
+# %% [markdown]
+# The multiplicative model also explains why HER makes it worse: a relative excess multiplies
+# the values the network already has. Without rewards they stay near 0, and $(1 + c) \cdot 0$ is
+# still 0; with HER they rise towards 1, and from there the geometric growth has something to
+# multiply.
+#
+# How much of the buffer carries a reward, with random play at n = 10?
 
 # %%
 N = 10
@@ -165,11 +197,16 @@ assert fractions["future"]["stored"] > fractions["final"]["stored"] > fractions[
 #
 # ## 4. The ablation
 #
+# **What the write-up did with $\gamma$.** Its appendix 4.4 says it "picked a relatively large
+# $\gamma$ close to 1", since otherwise a reward many steps away is worth too little at n = 50;
+# the text gives no value, and its public code uses $\gamma = 0.9$, at which a reward 49 flips
+# away is worth $0.9^{49} \approx 0.006$. This course's default is $\max(0.98, 1 - 1/n)$
+# (chapter 2 derives why, chapter 6 applies it).
+#
 # We now train the same generic network, the HER paper's MLP with one hidden layer of 256
-# units, on n = 10 bits with $\gamma = 0.98$ (this course's default; the write-up too had to
-# move $\gamma$ towards 1 for large n), and switch the two tricks off one at a time. One more
-# variant keeps the write-up's small discount $\gamma = 0.9$ without clipping, to see whether
-# the drift needs $\gamma$ near 1. Every variant runs on the same seeds, so the variants start
+# units, on n = 10 bits with the default $\gamma = 0.98$, and switch the two tricks off one at a
+# time. One more variant uses the write-up's code value $\gamma = 0.9$ without clipping, to see
+# whether the drift needs $\gamma$ near 1. Every variant runs on the same seeds, so the variants start
 # from the same initial network. We keep going after the task is solved (`early_stop=False`) to
 # see whether training stays stable.
 #
@@ -233,15 +270,18 @@ for name in variants:
 # What the curves say (the cell below checks each statement on the runs above):
 #
 # * **Without clipping, Q-values leave [0, 1] at gamma = 0.98.** With HER, both unclipped
-#   variants blow up by orders of magnitude, with or without a target network; the loss grows
-#   with them and the greedy policy is useless.
+#   variants blow up by orders of magnitude (peaks above 10), with or without a target network;
+#   the loss grows with them and the greedy policy is useless. An additive bias could not do
+#   that (it settles at $49\,b$); a relative over-estimate of a few percent, above the 2%
+#   threshold of section 3, does.
 # * **Without a target network the unclipped run is the worst of all**: nothing slows the
 #   feedback loop down.
 # * **HER makes the drift worse.** With a target network but no clipping, the vanilla (no HER)
 #   run also ends up with Q-values above 1, but only a little; the HER run goes more than ten
 #   times higher.
-# * **The drift needs gamma near 1.** With the write-up's gamma = 0.9, the same unclipped run
-#   stays inside [0, 1]: the bias is multiplied by about $\gamma/(1-\gamma) = 9$ instead of 49.
+# * **The drift needs gamma near 1.** With $\gamma = 0.9$, the same unclipped run stays inside
+#   [0, 1]: it would take a relative over-estimate above 11% to diverge there, against 2% at
+#   $\gamma = 0.98$.
 # * **With clipping, Q stays in [0, 1]**, the loss falls and stays small, and with HER the
 #   policy learns, where the unclipped HER runs learn nothing.
 
@@ -254,6 +294,24 @@ assert peak_q["plain"] > peak_q["polyak only"] > 10.0
 assert peak_q["polyak only"] > 10 * peak_q["polyak only, no HER"]
 assert late_loss["polyak + clip"] < 0.01 < min(late_loss["plain"], late_loss["polyak only"])
 assert final_success["polyak + clip"] > max(final_success["plain"], final_success["polyak only"])
+
+# %% [markdown]
+# **Try it live.** The dashboard keeps every run you make and draws them on the same axes; its
+# last panel shows the online network's mean and largest Q-value against the bound 1. It starts
+# with the two runs below, without and with clipping (no target network, HER, $\gamma = 0.98$).
+# Switch the target network on, change Polyak's fraction or $\gamma$, press **Train**, and
+# compare; **Clear runs** starts afresh.
+
+# %%
+from bitflip_lib.widgets import TrainingDashboard
+
+DASH_BUDGET = 3 if QUICK else 100
+dash = TrainingDashboard(n=N, arch="mlp", her="future", gamma=0.98, polyak=None, clip_targets=False,
+                         max_iterations=DASH_BUDGET, early_stop=False, num_eval_agents=256, eval_every=5)
+unclipped = dash.run()
+clipped = dash.run(clip_targets=True)
+assert dash.runs[-2:] == [unclipped, clipped] and all(h["max_q"] is not None for h in clipped.history)
+dash
 
 # %% [markdown]
 # ## 5. What did *not* show here
@@ -273,6 +331,31 @@ print(f"clip only: peak mean Q {peak_q['clip only']:.3f}, late loss {late_loss['
       f"final success {final_success['clip only']:.3f} (polyak + clip: {final_success['polyak + clip']:.3f})")
 
 # %% [markdown]
+# ## Check your understanding
+#
+# **1. Predict before you run.** At $\gamma = 0.99$, how large a relative over-estimate per
+# backup makes unclipped Q-values diverge?
+# <details><summary>Answer</summary>Anything above $1/0.99 - 1 \approx 1.0\%$: the backup
+# multiplies the values by $\gamma(1 + c)$, which exceeds 1 from there on (section 3).</details>
+#
+# **2. Multiple choice.** Clipping the TD target to $[0, 1]$ (a) biases the learned values,
+# (b) can only bring a target closer to $Q^*$, (c) is needed only without a target network.
+# <details><summary>Answer</summary>(b): $Q^*$ lies in $[0, 1]$ (section 2), and projecting onto
+# an interval that contains the truth never moves away from it. (c) is wrong: with a target
+# network but no clipping, the HER run still blew up (section 4).</details>
+#
+# **3. Predict before you run.** Without HER and without clipping (`polyak only, no HER`), do the
+# Q-values explode like the HER run's?
+# <details><summary>Answer</summary>No: they leave $[0, 1]$ only a little, more than ten times
+# lower than with HER (asserted in section 4). A relative excess has little to multiply while
+# the values stay near 0.</details>
+#
+# > **Common pitfalls.** (1) Reading "solved once" as stable: keep training past the first
+# > success (`early_stop=False`), as the ablation does. (2) Clipping the *network's output*
+# > instead of the target: that kills the gradient outside $[0, 1]$ rather than correcting the
+# > label. (3) Concluding from one seed: full mode runs three seeds per variant; look at each
+# > seed's curve before believing a difference.
+#
 # ## Summary
 #
 # * A **target network** updated by Polyak averaging, $\bar\theta \leftarrow (1-\tau)\bar\theta
@@ -281,12 +364,32 @@ print(f"clip only: peak mean Q {peak_q['clip only']:.3f}, late loss {late_loss['
 # * With reward 1 at the goal and 0 elsewhere, **every optimal Q-value lies in [0, 1]** (by
 #   induction over value iteration), and clipping a target to [0, 1] can only bring it closer
 #   to the truth.
-# * The max in the TD target overestimates; a discount close to 1 multiplies the bias by about
-#   $1/(1-\gamma)$, and HER, by filling a quarter of the buffer with rewards, lifts the values
-#   to where the drift starts. Measured here: at gamma = 0.98 without clipping, Q-values left
-#   [0, 1] in every run, most with HER and without a target network; at gamma = 0.9 they did
-#   not; with clipping, training was stable.
+# * The max in the TD target over-estimates. An additive bias would stay bounded
+#   ($\gamma b / (1 - \gamma)$); a relative one, $1 + c$, diverges once $\gamma (1 + c) > 1$,
+#   i.e. $c > 2\%$ at $\gamma = 0.98$ but $c > 11\%$ at $\gamma = 0.9$. HER lifts the values
+#   towards 1, giving that growth something to multiply. Measured here: at $\gamma = 0.98$
+#   without clipping, Q-values left [0, 1] in every run, most with HER and without a target
+#   network; at $\gamma = 0.9$ they did not; with clipping, training was stable.
 #
-# **Exercises.** `exercises/ex03_td_target` (write the clipped TD target and epsilon-greedy) and
-# `exercises/ex04_polyak` (write the Polyak update and check it against the clipped target).
-# Next, chapter 6 asks what a network that *knows* the symmetry of the task can do.
+# **Exercises.** `exercises/ex03_td_target` (the clipped TD target and epsilon-greedy),
+# `exercises/ex04_polyak` (the Polyak update) and `exercises/ex07_learner_step` (the whole DQN
+# learner step, in the right order). Grade them with `bitflip grade ex03` (and so on).
+# **Next:** chapter 6 asks what a network that *knows* the symmetry of the task can do.
+#
+# ## References
+#
+# * Chau Yu Hei (HKUST). *Documentation of Bit Sequence mini RL project* (appendices 4.3,
+#   Polyak averaging, and 4.4, target clipping). Code:
+#   https://github.com/louis845/BitSeqRLToyProblem
+# * V. Mnih et al. Human-level control through deep reinforcement learning. *Nature* 518:
+#   529-533, 2015 (DQN with a target network).
+# * T. P. Lillicrap et al. Continuous control with deep reinforcement learning. *ICLR*, 2016
+#   (soft, Polyak-averaged target updates).
+# * S. Thrun, A. Schwartz. Issues in using function approximation for reinforcement learning.
+#   *Proceedings of the 1993 Connectionist Models Summer School*, 1993 (over-estimation from the
+#   max over noisy estimates).
+# * H. van Hasselt. Double Q-learning. *NeurIPS* 23, 2010; H. van Hasselt, A. Guez, D. Silver.
+#   Deep reinforcement learning with double Q-learning. *AAAI*, 2016.
+# * R. S. Sutton, A. G. Barto. *Reinforcement Learning: An Introduction*, 2nd ed. MIT Press,
+#   2018 (section 11.3, the deadly triad).
+# * M. Andrychowicz et al. Hindsight experience replay. *NeurIPS* 30, 2017.
