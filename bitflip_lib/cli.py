@@ -339,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
     p.set_defaults(func=cmd_bench)
 
+    from bitflip_lib.generation_cli import add_generate_parser  # chapter 8: `bitflip generate`
+    add_generate_parser(sub)
     sub.add_parser("grade", help="grade the exercises (arguments go to the grader; try 'bitflip grade --help')",
                    add_help=False)
     return parser
