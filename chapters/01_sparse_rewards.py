@@ -339,9 +339,8 @@ assert 1 < theory.expected_rewarded_transitions(15, iterations=200) < 2  # quest
 # almost never sees a high reward, exactly as here. An earlier draft of the write-up states the
 # toy version directly: generate one pre-chosen bit string, rewarded only when exact. Bit flipping
 # is that problem with $V = 2$, edits instead of left-to-right writing, and the target given as
-# an input so that one policy serves every goal. The numbers are merciless. Writing $L$ random bits left to right hits a given target with
-# probability $2^{-L}$; editing for $n$ steps, as computed above, gives about $n\,2^{-n}$. Either
-# way the signal vanishes exponentially in the length.
+# an input so that one policy serves every goal. The numbers are merciless: $L$ random bits
+# written left to right hit a target with probability $2^{-L}$, $n$ random edits about $n\,2^{-n}$.
 
 # %%
 for L in (10, 50, 100):
@@ -386,10 +385,9 @@ if not QUICK:
 # ## Check your understanding
 #
 # **1. Predict.** At $n = 2$, what fraction of random episodes reach their goal?
-# <details><summary>Answer</summary>One half. Two of the 3 starts are at distance 1: the first
-# flip is right with probability 1/2, and a wrong one leaves distance 2 with one step to go. The
-# third start, at distance 2, surely gets closer on flip one, then is right with probability 1/2.
-# Section 3 asserts $p(2) = 0.5$.</details>
+# <details><summary>Answer</summary>One half (asserted in section 3). From distance 1 (2 of the 3
+# starts) the first flip is right with probability 1/2, and a wrong one cannot be undone in time;
+# from distance 2 the first flip surely helps and the second is right with probability 1/2.</details>
 #
 # **2. Multiple choice.** Around $n = 30$, adding one bit multiplies $p(n)$ by about
 # (a) 1, (b) 1/2, (c) $1/n$, (d) $1/2^n$.
@@ -416,8 +414,7 @@ if not QUICK:
 #   chance $p(n)$ that an episode is rewarded; simulation agrees, and $p(n) \le n/(2^n - 1)$,
 #   tight for large $n$: the signal halves with every extra bit.
 # * In the write-up's budget of 3000 x 16 episodes, random exploration expects about 419 rewards
-#   at $n = 10$ and less than one from $n = 20$ on, a wall that stands in front of any generator
-#   of long sequences scored only when finished.
+#   at $n = 10$ and less than one from $n = 20$ on: a wall for any long sequence scored at the end.
 #
 # **Exercise.** `exercises/ex01_env_step`: write the reward rule and the masked, batched
 # environment step yourself (grade it with `bitflip grade ex01`). **Next:** chapter 2 defines
