@@ -303,12 +303,10 @@ plt.show()
 # %% [markdown]
 # ### What that means for a learner
 #
-# The write-up trains for at most 3000 iterations, each playing 16 episodes in parallel. While it
-# explores at random, the expected number of rewarded transitions it ever collects is
-# $3000 \cdot 16 \cdot p(n)$ (each episode ends at its first reward). The write-up estimated the
-# number of states a random explorer visits as $16 \cdot n \cdot 3000 = 48000\,n$ and compared it
-# with $|\mathcal{S}_n| = 2^n$; that ratio $48000\,n / 2^n$ is exactly our bound on the expected
-# number of rewards. Chapter 3 returns to this table when deep Q-learning stops learning.
+# The write-up trains for at most 3000 iterations of 16 parallel episodes. While it explores at
+# random, it expects $3000 \cdot 16 \cdot p(n)$ rewarded transitions (an episode ends at its first
+# reward). Its own estimate, $16 \cdot n \cdot 3000 = 48000\,n$ states visited against
+# $|\mathcal{S}_n| = 2^n$, is exactly our bound. Chapter 3 returns to this table.
 
 # %%
 print(f"{'n':>4} {'p(n)':>11} {'expected rewards in 3000 x 16 episodes':>40} {'48000 n / 2^n':>15}")
