@@ -204,8 +204,7 @@ ax.figure
 # ## 5. The algorithm: DQN with experience replay
 #
 # Put together, this is the algorithm of Mnih et al. (2015), goal-conditioned and played by many
-# agents at once. `bitflip_lib.trainer.train` runs it and reads top to bottom like the box.
-#
+# agents at once; `bitflip_lib.trainer.train` runs it and reads top to bottom like the box.
 # > **Algorithm 1. Goal-conditioned DQN with experience replay.** Initialise the online network
 # > $\theta$ at random, the target network $\bar\theta \leftarrow \theta$, and an empty replay
 # > buffer $\mathcal{D}$ of capacity $2^{15}$. **For** iteration $i = 1, 2, \dots$:
@@ -228,11 +227,10 @@ ax.figure
 # over the first million frames, clipped rewards (to $[-1, 1]$) rather than targets, and in step 4
 # replaced the Polyak line by a full copy $\bar\theta \leftarrow \theta$ every $C = 10{,}000$ steps.
 #
-# The settings are the course's `default` preset with HER switched off (`her="none"`): Adam with
-# AMSGrad and learning rate $10^{-3}$, buffer $2^{15}$, Polyak fraction 0.05, targets clipped to
-# $[0, 1]$, $\gamma = \max(0.98, 1 - 1/n)$ (chapter 2), the MSE loss. They follow the write-up
-# except for 32 gradient steps per iteration instead of its 5 and a larger Polyak fraction (0.05
-# against 0.01), which learn faster per iteration; chapter 7 runs both settings side by side.
+# The settings are the `default` preset without HER (`her="none"`): Adam with AMSGrad, learning rate
+# $10^{-3}$, buffer $2^{15}$, $\tau = 0.05$, clipped targets, $\gamma = \max(0.98, 1 - 1/n)$
+# (chapter 2), the MSE loss. They follow the write-up except for 32 gradient steps per iteration
+# instead of 5 and $\tau = 0.05$ instead of 0.01, which learn faster; chapter 7 runs both.
 
 # %%
 base = make_config(arch="uvfa", her="none", seed=0)
@@ -444,5 +442,5 @@ assert dash.result is demo and dash.image.value[:4] == b"\x89PNG"
 #   Code: https://github.com/louis845/BitSeqRLToyProblem
 # * D. P. Kingma, J. Ba. Adam: A Method for Stochastic Optimization. *ICLR*, 2015; S. J. Reddi,
 #   S. Kale, S. Kumar. On the Convergence of Adam and Beyond. *ICLR*, 2018 (AMSGrad).
-# * Z. Hu. Reinforcement Learning, lecture 22 of *DSC190: Machine Learning with Few Labels*,
-#   Halicioglu Data Science Institute, UC San Diego, November 2024 (DQN with experience replay).
+# * Z. Hu. *DSC190 Machine Learning with Few Labels*, lecture 22: Reinforcement Learning. UC San
+#   Diego, 2024.
