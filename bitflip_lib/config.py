@@ -9,10 +9,58 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from numbers import Real
 
+import torch
+
+from bitflip_lib.dqn import EPS_SCHEDULES, LOSSES
 from bitflip_lib.her import HER_STRATEGIES
 from bitflip_lib.networks import ARCHITECTURES
+
+MAX_SEED = 2**63 - 1
+"""Largest seed: torch generators take 64-bit seeds, and evaluation draws from ``seed + 1_000_003``."""
+
+
+def _refuse(name: str, value: object, allowed: str, wrong_type: bool = False) -> None:
+    kind = type(value).__name__
+    kind = f" (a{'n' if kind[0] in 'aeiou' else ''} {kind})" if wrong_type else ""
+    raise ValueError(f"{name} must be {allowed}, got {value!r}{kind}")
+
+
+def _integer(config: "TrainConfig", name: str, low: int, high: int | None = None, none: str | None = None) -> None:
+    value = getattr(config, name)
+    if value is None and none is not None:
+        return
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if not is_int or value < low or (high is not None and value > high):
+        allowed = f"an integer >= {low}" + ("" if high is None else f" and below 2**{high.bit_length()}")
+        _refuse(name, value, f"{allowed} or {none}" if none else allowed, wrong_type=not is_int)
+
+
+def _number(config: "TrainConfig", name: str, ok: Callable[[float], bool], allowed: str, none: str | None = None) -> None:
+    value = getattr(config, name)
+    if value is None and none is not None:
+        return
+    is_number = isinstance(value, Real) and not isinstance(value, bool)
+    if not is_number or not ok(value):  # NaN fails every comparison
+        _refuse(name, value, f"{allowed} or {none}" if none else allowed, wrong_type=not is_number)
+
+
+def _choice(config: "TrainConfig", name: str, options: tuple[str, ...], what: str) -> None:
+    value = getattr(config, name)
+    if not isinstance(value, str) or value not in options:
+        _refuse(name, value, f"one of {', '.join(options)} ({what})", wrong_type=not isinstance(value, str))
+
+
+def _parses_as_device(device: str | torch.device) -> bool:
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
 
 
 @dataclass
@@ -29,6 +77,7 @@ class TrainConfig:
     k: int = 4
     """New goals per transition for ``future`` and ``episode``."""
     seed: int = 0
+    """Seed of every random draw of the run (an integer >= 0)."""
     gamma: float | None = None
     """Discount; ``None`` picks ``max(0.98, 1 - 1/n)`` so that gamma^n does not vanish at large n."""
     lr: float = 1e-3
@@ -42,11 +91,11 @@ class TrainConfig:
     clip_targets: bool = True
     """Clip TD targets to [0, 1]."""
     loss: str = "mse"
-    """``mse`` or ``huber``."""
+    """``mse`` or ``huber`` (:data:`bitflip_lib.dqn.LOSSES`)."""
     double_dqn: bool = False
     batch_size: int = 256
     gradient_steps: int = 32
-    """Gradient steps per iteration (K)."""
+    """Gradient steps per iteration (K); 0 plays and stores without learning."""
     buffer_capacity: int = 2**15
     num_train_agents: int = 16
     """Agents playing one training episode each per iteration."""
@@ -89,33 +138,42 @@ class TrainConfig:
         return self.gamma if self.gamma is not None else max(0.98, 1.0 - 1.0 / self.n)
 
     def validate(self) -> None:
-        """Raise ``ValueError`` with a clear message on any impossible setting."""
-        def integer(name: str, low: int) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        """Check every field once, here, so that the layers below can trust them.
 
-        integer("n", 1)
-        for name in ("k", "batch_size", "buffer_capacity", "num_train_agents", "num_eval_agents", "eval_every", "solved_window"):
-            integer(name, 1)
-        integer("gradient_steps", 0)
-        integer("max_iterations", 0)
-        if self.arch not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {self.arch!r}: choose one of {', '.join(ARCHITECTURES)}")
-        if self.her not in HER_STRATEGIES:
-            raise ValueError(f"unknown HER strategy {self.her!r}: choose one of {', '.join(HER_STRATEGIES)}")
-        if self.gamma is not None and not 0.0 < self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in (0, 1] (or None for automatic), got {self.gamma}")
-        if self.polyak is not None and not 0.0 < self.polyak <= 1.0:
-            raise ValueError(f"polyak must be in (0, 1] (or None for no target network), got {self.polyak}")
-        if not 0.0 <= self.solved_threshold <= 1.0:
-            raise ValueError(f"solved_threshold must be in [0, 1], got {self.solved_threshold}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.lr_end is not None and not 0 < self.lr_end <= self.lr:
-            raise ValueError(f"lr_end must be in (0, lr = {self.lr}] (or None for a constant rate), got {self.lr_end}")
-        if self.loss not in ("mse", "huber"):
-            raise ValueError(f"unknown loss {self.loss!r}: use 'mse' or 'huber'")
+        Raises ``ValueError`` naming the field, the value it got and what is allowed.
+        """
+        for name in ("n", "k", "batch_size", "buffer_capacity", "num_train_agents", "num_eval_agents",
+                     "max_iterations", "eval_every", "solved_window", "eps_decay_steps"):
+            _integer(self, name, low=1)
+        _integer(self, "gradient_steps", low=0)  # 0: no learning at all, a baseline
+        _integer(self, "seed", low=0, high=MAX_SEED)
+        _integer(self, "max_steps", low=1, none="None for n")
+        _choice(self, "arch", ARCHITECTURES, "the Q-network architecture")
+        _choice(self, "her", HER_STRATEGIES, "the HER strategy")
+        _choice(self, "loss", LOSSES, "the TD loss")
+        _choice(self, "eps_schedule", EPS_SCHEDULES, "the epsilon schedule")
+        _choice(self, "preset", tuple(PRESETS), "the preset")
+        _number(self, "gamma", lambda x: 0 < x <= 1, "a number in (0, 1]", none="None for max(0.98, 1 - 1/n)")
+        _number(self, "lr", lambda x: 0 < x < math.inf, "a finite number > 0")
+        _number(self, "lr_end", lambda x: 0 < x <= self.lr, f"a number in (0, lr = {self.lr}]", none="None for a constant rate")
+        _number(self, "polyak", lambda x: 0 < x <= 1, "a number in (0, 1]", none="None for no target network")
+        _number(self, "max_seconds", lambda x: x > 0, "a number > 0", none="None for no time limit")
+        _number(self, "solved_threshold", lambda x: 0 <= x <= 1, "a number in [0, 1]")
+        for name in ("eps_start", "eps_end"):
+            _number(self, name, lambda x: 0 <= x <= 1, "a number in [0, 1]")
+        _number(self, "eps_decay", lambda x: 0 < x <= 1, "a number in (0, 1] (the factor applied per gradient step)")
+        for name in ("amsgrad", "clip_targets", "double_dqn", "early_stop", "har_normalize_distance"):
+            if not isinstance(getattr(self, name), bool):
+                _refuse(name, getattr(self, name), "True or False", wrong_type=True)
+        hidden = self.hidden
+        if hidden is not None and (not isinstance(hidden, (tuple, list))
+                                   or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden)):
+            _refuse("hidden", hidden, "a tuple of layer widths, each an integer >= 1, e.g. (256,), or None for the "
+                    "architecture's default", wrong_type=not isinstance(hidden, (tuple, list)))
+        device = self.device
+        if not isinstance(device, (str, torch.device)) or (device != "auto" and not _parses_as_device(device)):
+            _refuse("device", device, "'auto' (CUDA when available) or a torch device such as 'cpu', 'cuda', 'cuda:1'",
+                    wrong_type=not isinstance(device, (str, torch.device)))
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with some fields changed (validated)."""

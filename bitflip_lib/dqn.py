@@ -23,6 +23,10 @@ from torch.nn import functional as F
 from bitflip_lib.networks import taken_action_values
 from bitflip_lib.replay import Transitions
 
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"mse": F.mse_loss, "huber": F.smooth_l1_loss}
+"""TD losses by name (the configuration checks ``loss`` against these names)."""
+EPS_SCHEDULES = ("exponential", "linear", "constant")
+
 
 def td_target(
     reward: torch.Tensor,
@@ -81,8 +85,9 @@ class EpsilonSchedule:
     steps: int = 10_000
 
     def __post_init__(self) -> None:
-        if self.kind not in ("exponential", "linear", "constant"):
-            raise ValueError(f"unknown epsilon schedule {self.kind!r}: use exponential, linear or constant")
+        # Chapters and the tabular learner build schedules directly, so this is a boundary of its own.
+        if self.kind not in EPS_SCHEDULES:
+            raise ValueError(f"unknown epsilon schedule {self.kind!r}: use {', '.join(EPS_SCHEDULES)}")
         if not (0.0 <= self.end <= 1.0 and 0.0 <= self.start <= 1.0):
             raise ValueError("epsilon start and end must lie in [0, 1]")
 
@@ -99,6 +104,9 @@ class EpsilonSchedule:
 class DQNLearner:
     """Online and target Q-networks with their optimiser, and the gradient step.
 
+    The arguments are trusted: :class:`~bitflip_lib.config.TrainConfig` checks them (gamma in
+    (0, 1], a known loss, ...) before :func:`~bitflip_lib.trainer.train` builds a learner.
+
     Args:
         network: the online Q-network ``(state, goal) -> [B, n]``.
         gamma: discount factor.
@@ -107,7 +115,7 @@ class DQNLearner:
         tau: Polyak fraction for the target network; ``None`` means no target network
              (targets come from the online network itself, as in chapter 5's ablation).
         clip_targets: clip TD targets to [0, 1].
-        loss: ``mse`` or ``huber``.
+        loss: a name in :data:`LOSSES`, ``mse`` or ``huber``.
         double_dqn: pick the next action with the online network, evaluate with the target.
         td_target_fn: ``(reward, done, next_q, gamma) -> target`` used instead of :func:`td_target`
             (clipping included), e.g. a student's own; ``None`` uses the library's.
@@ -127,17 +135,13 @@ class DQNLearner:
         td_target_fn: Callable | None = None,
         polyak_fn: Callable | None = None,
     ) -> None:
-        if loss not in ("mse", "huber"):
-            raise ValueError(f"unknown loss {loss!r}: use 'mse' or 'huber'")
-        if not 0.0 < gamma <= 1.0:
-            raise ValueError(f"gamma must be in (0, 1], got {gamma}")
         self.online = network
         self.target = copy.deepcopy(network) if tau is not None else None
         if self.target is not None:
             self.target.requires_grad_(False)
         self.optimizer = torch.optim.Adam(network.parameters(), lr=lr, amsgrad=amsgrad)
         self.gamma, self.tau, self.clip_targets = gamma, tau, clip_targets
-        self.loss_name, self.double_dqn = loss, double_dqn
+        self.loss_name, self.loss_fn, self.double_dqn = loss, LOSSES[loss], double_dqn
         self.td_target_fn, self.polyak_fn = td_target_fn, polyak_fn or polyak_update
 
     def update(self, batch: Transitions) -> dict[str, float]:
@@ -154,7 +158,7 @@ class DQNLearner:
                 target = td_target(batch.reward, batch.done, next_q, self.gamma, self.clip_targets, next_action)
             else:
                 target = self.td_target_fn(batch.reward, batch.done, next_q, self.gamma).to(q.dtype)
-        loss = F.mse_loss(q, target) if self.loss_name == "mse" else F.smooth_l1_loss(q, target)
+        loss = self.loss_fn(q, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

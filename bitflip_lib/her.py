@@ -40,6 +40,7 @@ def her_relabel(episode: EpisodeBatch, strategy: str = "future", k: int = 4, gen
         k: new goals per transition for ``future`` and ``episode``.
         generator: random generator on the episode's device, for reproducibility.
     """
+    # Checked here as well as in the configuration: chapters and exercises call this directly.
     if strategy not in HER_STRATEGIES:
         raise ValueError(f"unknown HER strategy {strategy!r}: choose one of {', '.join(HER_STRATEGIES)}")
     if strategy in ("future", "episode") and (not isinstance(k, int) or k < 1):

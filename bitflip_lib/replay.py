@@ -77,8 +77,10 @@ class ReplayBuffer:
     """
 
     def __init__(self, n: int, capacity: int = 2**15, device: str | torch.device = "cpu") -> None:
-        if not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity must be an integer >= 1, got {capacity!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be an integer >= 1 (the number of bits), got {n!r}")
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity must be an integer >= 1 (transitions kept), got {capacity!r}")
         self.n, self.capacity, self.device = n, capacity, torch.device(device)
         bits = lambda: torch.zeros(capacity, n, dtype=torch.uint8, device=self.device)  # noqa: E731
         self.state, self.goal, self.next_state = bits(), bits(), bits()
@@ -93,11 +95,24 @@ class ReplayBuffer:
 
     def add(self, batch: Transitions) -> None:
         """Append a batch; the oldest transitions are overwritten once the buffer is full."""
+        if not isinstance(batch, Transitions):
+            raise TypeError(f"add() takes a Transitions batch, got {type(batch).__name__}")
+        if batch.action.dim() != 1:
+            raise ValueError(f"transitions' action must have shape [count] (one per transition), got {tuple(batch.action.shape)}")
         count = len(batch)
+        # Shapes only (no pass over the data): add runs once per training iteration.
+        for name in ("state", "goal", "next_state"):
+            shape = tuple(getattr(batch, name).shape)
+            if shape != (count, self.n):
+                raise ValueError(f"buffer holds n = {self.n} bits: transitions' {name} must have shape [{count}, {self.n}], got {shape}")
+        for name in ("action", "reward", "done"):
+            shape = tuple(getattr(batch, name).shape)
+            if shape != (count,):
+                raise ValueError(f"transitions' {name} must have shape [{count}] (one per transition), got {shape}")
+        if batch.action.dtype.is_floating_point or batch.action.dtype == torch.bool or batch.action.is_complex():
+            raise TypeError(f"transitions' action must have an integer dtype (bit indices), got {batch.action.dtype}")
         if count == 0:
             return
-        if batch.state.shape[1] != self.n:
-            raise ValueError(f"buffer holds n = {self.n} bits, got transitions with {batch.state.shape[1]}")
         if count > self.capacity:  # only the newest ones would survive anyway
             batch = Transitions(*(getattr(batch, f.name)[-self.capacity :] for f in fields(Transitions)))
             count = self.capacity
@@ -113,6 +128,8 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Transitions:
         """``batch_size`` transitions drawn uniformly with replacement, bits as float32."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         if self.size == 0:
             raise RuntimeError("cannot sample from an empty replay buffer: add transitions first")
         idx = torch.randint(0, self.size, (batch_size,), generator=generator, device=self.device)

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from bitflip_lib.dqn import DQNLearner, EpsilonSchedule, epsilon_greedy, polyak_update, td_target
+from bitflip_lib.dqn import LOSSES, DQNLearner, EpsilonSchedule, epsilon_greedy, polyak_update, td_target
 from bitflip_lib.networks import MLP
 from bitflip_lib.replay import Transitions
 
@@ -87,5 +87,19 @@ def test_learner_without_target_network():
     assert learner.target is None
     stats = learner.update(_batch())
     assert set(stats) == {"loss", "mean_q", "mean_target"}
-    with pytest.raises(ValueError, match="loss"):
-        DQNLearner(MLP(4), loss="l1")
+
+
+def test_the_loss_comes_from_the_one_table_the_configuration_checks_against():
+    from bitflip_lib.config import make_config
+
+    assert set(LOSSES) == {"mse", "huber"}
+    for name, loss in LOSSES.items():
+        torch.manual_seed(0)
+        network = MLP(4, hidden=(8,))
+        learner = DQNLearner(network, tau=None, loss=name)
+        batch = _batch()
+        q = network(batch.state, batch.goal).gather(1, batch.action[:, None])[:, 0]
+        expected = loss(q, torch.ones_like(q))  # every sampled transition reaches its goal: target 1
+        assert torch.allclose(learner.update(batch)["loss"], expected)
+    with pytest.raises(ValueError, match="^loss must be one of mse, huber"):
+        make_config(loss="l1")  # the boundary: a learner trusts the name it gets

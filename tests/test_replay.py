@@ -1,4 +1,7 @@
 """Replay buffer: ring-buffer overwrite, uniform sampling, errors."""
+import dataclasses
+import re
+
 import pytest
 import torch
 
@@ -44,3 +47,39 @@ def test_errors():
         ReplayBuffer(3).add(make(2, n=4))
     with pytest.raises(ValueError, match="capacity"):
         ReplayBuffer(3, capacity=0)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((0,), "n must be an integer >= 1 (the number of bits), got 0"),  # ReplayBuffer(0) was accepted
+    ((True,), "n must be an integer >= 1 (the number of bits), got True"),
+    ((3.0,), "n must be an integer >= 1 (the number of bits), got 3.0"),
+    ((3, True), "capacity must be an integer >= 1 (transitions kept), got True"),
+    ((3, 2.5), "capacity must be an integer >= 1 (transitions kept), got 2.5"),
+])
+def test_bad_buffer_sizes_are_refused_by_name(args, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        ReplayBuffer(*args)
+
+
+@pytest.mark.parametrize("size", [-1, 0, 2.0, True])
+def test_bad_sample_sizes_are_refused_by_name(size):
+    buf = ReplayBuffer(3)
+    buf.add(make(4))
+    with pytest.raises(ValueError, match=f"^batch_size must be an integer >= 1, got {re.escape(repr(size))}$"):
+        buf.sample(size)  # sample(-1) was torch's 'Trying to create tensor with negative dimension'
+
+
+def test_badly_shaped_transitions_are_refused_before_anything_is_written():
+    buf = ReplayBuffer(3, capacity=8)
+    good = make(4)
+    with pytest.raises(ValueError, match=re.escape("transitions' reward must have shape [4] (one per transition), got (3,)")):
+        buf.add(dataclasses.replace(good, reward=good.reward[:3]))
+    with pytest.raises(ValueError, match=re.escape("transitions' goal must have shape [4, 3], got (4, 1)")):
+        buf.add(dataclasses.replace(good, goal=good.goal[:, :1]))
+    with pytest.raises(TypeError, match="action must have an integer dtype"):
+        buf.add(dataclasses.replace(good, action=good.action.float()))
+    with pytest.raises(TypeError, match="add\\(\\) takes a Transitions batch, got tuple"):
+        buf.add((good.state, good.action))
+    assert len(buf) == 0 and buf.position == 0
+    buf.add(make(0))  # an empty batch is fine
+    assert len(buf) == 0
