@@ -22,14 +22,11 @@
 # Q-learning converge to it. The table's size shows why it cannot be the answer for long strings.
 #
 # **Learning goals.** After this chapter you can
-# 1. define the return, $V^\pi$, $Q^\pi$ and $Q^*$, and derive the Bellman expectation and
-#    optimality equations;
-# 2. store a goal-conditioned action-value function $Q(s, g, a)$ as a table and solve the
-#    optimality equation by value iteration;
-# 3. derive the closed form $Q^*(s, g, a) = \gamma^{d-1}$ or $\gamma^{d+1}$ in the Hamming distance
-#    $d$, and find the discount that best separates a good flip from a bad one;
-# 4. run Q-learning with $\varepsilon$-greedy exploration, measure how fast the table approaches
-#    $Q^*$, and explain why a good greedy policy does not mean an accurate table, nor scale.
+# 1. define the return, $V^\pi$, $Q^\pi$ and $Q^*$, and derive the Bellman equations;
+# 2. solve the optimality equation for a Q table by value iteration, derive the closed form
+#    $Q^* = \gamma^{d-1}$ or $\gamma^{d+1}$, and find the discount that best separates good flips;
+# 3. run Q-learning with $\varepsilon$-greedy exploration, and explain why a good greedy policy
+#    does not mean an accurate table, and why tables do not scale.
 #
 # **Study time.** About 75 minutes of reading and trying things.
 # **Run time.** About 2 minutes on a laptop CPU.
@@ -117,16 +114,14 @@ for d in range(1, n + 1):
     assert v_random[d] < 0.6 * theory.optimal_value(d, gamma)  # far below the best policy
 
 # %% [markdown]
-# The solve and the simulation agree within 4 standard errors at every distance, and the random
-# policy earns less than 60% of $V^*$, which the rest of the chapter computes.
+# Solve and simulation agree within 4 standard errors at every distance; the random policy earns
+# less than 60% of $V^*$, which the rest of the chapter computes.
 #
 # ## 2. A goal-conditioned Q table
 #
-# A state or a goal is an $n$-bit string; read it as a binary number and it becomes an index in
-# $\{0, \dots, 2^n - 1\}$ (bit $i$ has weight $2^i$). Then flipping bit $a$ of state $s$ is the
-# integer operation $s \oplus 2^a$ (XOR), and the action-value function fits in a tensor
-# $Q[s, g, a]$ of shape $[2^n, 2^n, n]$. Rows with $s = g$ are never used (the episode is over)
-# and stay at zero.
+# Read an $n$-bit string as a binary number (bit $i$ has weight $2^i$) and it becomes an index in
+# $\{0, \dots, 2^n - 1\}$; flipping bit $a$ of $s$ is the XOR $s \oplus 2^a$, and $Q$ fits in a
+# tensor $Q[s, g, a]$ of shape $[2^n, 2^n, n]$. Rows with $s = g$ are never used and stay at zero.
 
 # %%
 bits = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
@@ -183,16 +178,15 @@ for n in VI_NS:
 print(f"value iteration equals the closed form for n in {list(VI_NS)} and gamma in {GAMMAS}")
 
 # %% [markdown]
-# Value iteration and the closed form agree to $10^{-12}$ for every $n$ and $\gamma$ we tried. So
-# **Q\* only depends on two numbers**, the distance $d$ and whether bit $a$ differs, not on which
-# of the $n \cdot 4^n$ entries we look at. Chapter 6 builds a network around this fact.
+# Value iteration and the closed form agree to $10^{-12}$ for every $n$ and $\gamma$ tried. So **Q\*
+# only depends on two numbers**, $d$ and whether bit $a$ differs (chapter 6 builds on this).
 #
-# **Which discount? The action gap.** Acting greedily only needs the best flip to look better than a bad one. Their difference, the
-# **action gap**, is $\Delta(\gamma) = \gamma^{d-1} - \gamma^{d+1} = \gamma^{d-1}(1 - \gamma^2)$,
-# and a learned Q-function must get it right despite its errors: at distance 50 with
-# $\gamma = 0.9$ it is below $10^{-2}$. So $\gamma$ must approach 1 as $n$ grows, but not reach
-# it: at $\gamma = 1$ every action has $Q^* = 1$ (a plan that arrives eventually is as good as the
-# shortest), and the gap vanishes again. In between, for $d \ge 2$,
+# **Which discount? The action gap.** Acting greedily only needs the best flip to look better than
+# a bad one. Their difference, the **action gap** $\Delta(\gamma) = \gamma^{d-1} - \gamma^{d+1} =
+# \gamma^{d-1}(1 - \gamma^2)$, must survive a learned Q-function's errors: at distance 50 with
+# $\gamma = 0.9$ it is below $10^{-2}$. So $\gamma$ must approach 1 as $n$ grows, but not reach it:
+# at $\gamma = 1$ every action has $Q^* = 1$ (arriving eventually is as good as arriving soon), and
+# the gap vanishes again. In between, for $d \ge 2$,
 # $$\frac{d\Delta}{d\gamma} = \gamma^{d-2}\big[(d-1)(1-\gamma^2) - 2\gamma^2\big] = 0
 #   \iff \gamma^2 = \frac{d-1}{d+1}, \qquad \gamma^*(d) = \sqrt{1 - \tfrac{2}{d+1}} \approx 1 - \tfrac{1}{d}.$$
 # The gap there is $\Delta^* = \gamma^{*\,d-1} \cdot \frac{2}{d+1} \approx \frac{2}{e\,d}$ for large
@@ -273,12 +267,10 @@ FlipGapExplorer(gamma=0.9, d=5)
 # reaches the goal does not bootstrap (done); a step cut off by the time limit does (the time
 # limit is not part of the state, so it is not a real end).
 #
-# `tabular.q_learning` plays 16 agents in parallel in `BitFlipEnv`, updates the table after every
-# step, and every few iterations measures $\max |Q - Q^*|$ over the entries that matter
-# ($s \ne g$) and the greedy policy's success rate on 1024 fresh episodes. We take $\alpha = 0.5$,
-# $\gamma = 0.9$ and $\varepsilon = 1$, purely random behaviour; then, at $n = 4$ on the same seed,
-# an $\varepsilon$ that decays as in deep Q-learning (chapter 3): multiplied by 0.99 after every
-# iteration, down to 0.1, so that the agent spends more time on the moves it already likes.
+# `tabular.q_learning` plays 16 agents in `BitFlipEnv`, updates after every step, and measures
+# $\max |Q - Q^*|$ over the entries with $s \ne g$ and the greedy success on 1024 fresh episodes.
+# We take $\alpha = 0.5$, $\gamma = 0.9$, $\varepsilon = 1$ (purely random); then at $n = 4$ an
+# $\varepsilon$ that decays as in chapter 3: $\times 0.99$ per iteration, down to 0.1.
 
 # %%
 ITERATIONS = {3: 300, 4: 800} if QUICK else {3: 300, 4: 800, 5: 3000}
@@ -319,10 +311,8 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The error starts at 1 (a zero table misses $Q^* = 1$ for a winning flip), stays there for a
-# while (a value can only be right once the values downstream of it are), then falls
-# geometrically: the environment is deterministic, so only the table's initial ignorance is left
-# to average out. The largest error **never goes up**, and there is a short argument for it.
+# The error starts at 1 (a zero table misses $Q^* = 1$ for a winning flip), stays there while the
+# values downstream are still wrong, then falls geometrically. It **never goes up**, and here is why.
 # Start from $Q = 0 \le Q^*$. If every entry is at most $Q^*$, so is every TD target (the Bellman
 # operator is monotone and $Q^*$ is its fixed point), and so is an update, a weighted average of
 # the old entry and a target. And entries only grow: an entry is an average of earlier targets,
@@ -356,11 +346,10 @@ assert decaying.final["success_rate"] >= 0.95
 # %% [markdown]
 # With less exploration (right panel) the greedy policy is still good (at least 95% success), but
 # more than half of the table is more than $10^{-3}$ away from $Q^*$ and the largest error stays
-# above 0.5. A near-greedy agent repeats the moves it already likes, and an entry is only
-# corrected when its action is tried in its state for its goal, and when the entries it
-# bootstraps from are already right. Q-learning only learns about what it tries. With a table
-# this costs accuracy on entries nobody needs; with a sparse reward and many bits, chapter 3
-# shows that it can cost everything.
+# above 0.5: an entry is only corrected when its action is tried in its state for its goal, after
+# the entries it bootstraps from are right. Q-learning only learns about what it tries; with a
+# table this costs accuracy on entries nobody needs, with a sparse reward and many bits it can
+# cost everything (chapter 3).
 
 # %% [markdown]
 # **Try it live.** The dashboard below runs the same Q-learning and redraws as it learns: the
@@ -391,7 +380,6 @@ ax.axhline(tabular.MAX_TABLE_ENTRIES * 4 / 1e9, color="C3", ls=":", label="bitfl
 ax.set(xlabel="number of bits $n$", ylabel="table size (GB)", title="A goal-conditioned Q table grows like $n \\cdot 4^n$")
 ax.legend()
 ax.grid(True, alpha=0.3)
-fig.tight_layout()
 plt.show()
 
 largest = max(int(n) for n in NS if tabular.table_size(int(n)).entries <= tabular.MAX_TABLE_ENTRIES)
@@ -411,17 +399,15 @@ except ValueError as err:
 # %% [markdown]
 # At $n = 20$ the table would need about 88 terabytes, at $n = 50$ about $2.5 \cdot 10^{23}$
 # gigabytes. Even where memory allowed it, a table learns every entry separately: nothing learned
-# about one goal carries over to another, although $Q^*$ has only $2n - 1$ distinct cases. Function
-# approximation (chapter 3) shares what it learns across entries; the right architecture
-# (chapter 6) shares it exactly along the problem's symmetry.
+# about one goal carries over to another, although $Q^*$ has only $2n - 1$ distinct cases. Networks
+# (chapter 3) share what they learn; the right one (chapter 6) shares it along the symmetry.
 #
 # ## Check your understanding
 #
 # **1. Multiple choice.** With $\gamma = 1$, the greedy policy of $Q^*$ (a) flips a differing bit,
 # (b) cannot tell a good flip from a bad one, (c) flips a matching bit.
-# <details><summary>Answer</summary>(b): every action is worth exactly 1 (asserted in section 3),
-# because a plan that arrives eventually is as good as the shortest. The gap is largest at
-# $\gamma^* = \sqrt{(d-1)/(d+1)}$, about $1 - 1/d$.</details>
+# <details><summary>Answer</summary>(b): every action is worth exactly 1 (asserted in section 3).
+# The gap is largest at $\gamma^* = \sqrt{(d-1)/(d+1)}$, about $1 - 1/d$.</details>
 #
 # **2. Predict before you run.** $\varepsilon$ decaying to 0.1 against $\varepsilon = 1$ at
 # $n = 4$: which gives the more accurate table, and does the other's greedy policy still work?
@@ -436,16 +422,14 @@ except ValueError as err:
 #
 # ## Summary
 #
-# * Values are expected returns, $V^\pi$, $Q^\pi$ and $Q^* = \max_\pi Q^\pi$. The recursion
-#   $G_t = r_{t+1} + \gamma G_{t+1}$ gives the Bellman expectation equation, maximising what follows
-#   gives the optimality equation, and acting greedily on $Q^*$ is optimal.
+# * Values are expected returns ($V^\pi$, $Q^\pi$, $Q^* = \max_\pi Q^\pi$). $G_t = r_{t+1} + \gamma G_{t+1}$
+#   gives the Bellman expectation equation, a max the optimality one; greedy on $Q^*$ is optimal.
 # * Value iteration solves the optimality equation for a $[2^n, 2^n, n]$ table in at most $n + 1$
 #   sweeps, matching $Q^* = \gamma^{d-1}$ (differing bit) and $\gamma^{d+1}$ (matching bit). Their
 #   gap vanishes at $\gamma = 1$ as for small $\gamma$; it peaks at $\sqrt{(d-1)/(d+1)} \approx 1 - 1/d$.
 # * Q-learning with random behaviour converges to $Q^*$; its greedy policy is perfect long before
-#   the table is. With $\varepsilon$ decaying to 0.1, rarely tried entries stay wrong.
-# * The table grows like $n \cdot 4^n$ (88 TB at $n = 20$): beyond $n \approx 11$ we need a
-#   network, which is where chapter 3 begins.
+#   the table is; with $\varepsilon$ decaying to 0.1, rarely tried entries stay wrong. The table
+#   grows like $n \cdot 4^n$ (88 TB at $n = 20$): beyond $n \approx 11$ we need a network.
 #
 # **Exercise.** `exercises/ex02_tabular`: write the tabular Q-learning update and value iteration
 # yourself (grade it with `bitflip grade ex02`). **Next:** chapter 3 replaces the table by a network.
@@ -453,13 +437,12 @@ except ValueError as err:
 # ## References
 #
 # * R. S. Sutton, A. G. Barto. *Reinforcement Learning: An Introduction*, 2nd ed. MIT Press, 2018
-#   (chapters 3, 4 and 6.5: values, Bellman equations, value iteration, Q-learning).
-# * R. Bellman. *Dynamic Programming*. Princeton University Press, 1957.
+#   (chapters 3, 4 and 6.5). R. Bellman. *Dynamic Programming*. Princeton University Press, 1957.
 # * C. J. C. H. Watkins. *Learning from Delayed Rewards*. PhD thesis, University of Cambridge,
 #   1989; C. J. C. H. Watkins, P. Dayan. Q-learning. *Machine Learning* 8: 279-292, 1992.
-# * C. Lee. *Reinforcement Learning* (lecture notes: MDPs, Bellman equations, dynamic
-#   programming, TD learning, Q-learning). Department of Artificial Intelligence, January 2024.
-# * Chau Yu Hei (HKUST). *Documentation of Bit Sequence mini RL project*. Code:
+# * C. Lee. *Reinforcement Learning*, lecture notes (MDPs, Bellman equations, dynamic programming,
+#   TD learning). Department of Artificial Intelligence, 2024.
+# * Chau Yu Hei (HKUST). *Documentation of Bit Sequence mini RL project*.
 #   https://github.com/louis845/BitSeqRLToyProblem
 
 # %%
