@@ -87,8 +87,12 @@ class BitFlipEnv:
             raise ValueError(f"n must be an integer >= 1 (the number of bits), got {n!r}")
         if isinstance(num_agents, bool) or not isinstance(num_agents, int) or num_agents < 1:
             raise ValueError(f"num_agents must be an integer >= 1, got {num_agents!r}")
-        if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
             raise ValueError(f"max_steps must be an integer >= 1 or None (meaning n), got {max_steps!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         self.n = n
         self.num_agents = num_agents
         self.max_steps = n if max_steps is None else max_steps
@@ -114,7 +118,11 @@ class BitFlipEnv:
         """Start a new episode for every agent and return ``(state, goal)``.
 
         Random starts and goals are drawn when not given; given ones must be ``[num_agents, n]``
-        tensors of zeros and ones.
+        tensors of zeros and ones (any real or bool dtype; they are copied as float32).
+
+        The returned tensors are copies: later steps do not change them, and changing them does
+        not change the environment. Each :meth:`step` returns the new states (``env.state`` is
+        the environment's own current state).
         """
         if state is None:
             state = self._random_bits(self.num_agents)
@@ -135,13 +143,15 @@ class BitFlipEnv:
         self.done = self.distance == 0
         self.steps = torch.zeros(self.num_agents, dtype=torch.long, device=self.device)
         self.t = 0
-        return self.state, self.goal
+        return self.state.clone(), self.goal.clone()
 
     def _validate_bits(self, bits: torch.Tensor, name: str) -> torch.Tensor:
         if not isinstance(bits, torch.Tensor):
-            raise TypeError(f"{name} must be a torch tensor of shape [{self.num_agents}, {self.n}]")
+            raise TypeError(f"{name} must be a torch tensor of shape [{self.num_agents}, {self.n}], got {type(bits).__name__}")
         if tuple(bits.shape) != (self.num_agents, self.n):
             raise ValueError(f"{name} must have shape [{self.num_agents}, {self.n}] (agents, bits), got {tuple(bits.shape)}")
+        if bits.is_complex():
+            raise TypeError(f"{name} must hold real zeros and ones (float, integer or bool dtype), got {bits.dtype}")
         bits = bits.to(self.device, torch.float32)
         if not bool(((bits == 0) | (bits == 1)).all()):
             raise ValueError(f"{name} must contain only zeros and ones")
@@ -157,7 +167,7 @@ class BitFlipEnv:
         if self.t >= self.max_steps:
             raise RuntimeError(f"the episode is over (step limit {self.max_steps} reached): call reset() first")
         if not isinstance(actions, torch.Tensor):
-            raise TypeError(f"actions must be a torch tensor of shape [{self.num_agents}] with integer dtype")
+            raise TypeError(f"actions must be a torch tensor of shape [{self.num_agents}] with integer dtype, got {type(actions).__name__}")
         if tuple(actions.shape) != (self.num_agents,):
             raise ValueError(f"actions must have shape [{self.num_agents}] (one bit index per agent), got {tuple(actions.shape)}")
         if actions.dtype.is_floating_point or actions.dtype == torch.bool or actions.is_complex():

@@ -1,4 +1,6 @@
 """Behaviour of the batched bit-flipping environment."""
+import re
+
 import pytest
 import torch
 
@@ -102,6 +104,60 @@ def test_bad_actions_are_refused_with_clear_messages():
         env.step([0, 1])
     with pytest.raises(ValueError, match="zeros and ones"):
         env.reset(state=torch.full((2, 4), 2.0))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"max_steps": True}, "max_steps must be an integer >= 1 or None (meaning n)"),  # was taken as 1 step
+    ({"max_steps": 0}, "max_steps must be an integer >= 1 or None (meaning n)"),
+    ({"max_steps": 2.5}, "max_steps must be an integer >= 1 or None (meaning n)"),
+    ({"num_agents": 0}, "num_agents must be an integer >= 1"),
+    ({"num_agents": True}, "num_agents must be an integer >= 1"),
+    ({"num_agents": 4.0}, "num_agents must be an integer >= 1"),
+    ({"seed": 1.5}, "seed must be an integer >= 0 or None"),  # was a torch error
+    ({"seed": -1}, "seed must be an integer >= 0 or None"),
+    ({"seed": False}, "seed must be an integer >= 0 or None"),
+])
+def test_bad_constructor_arguments_are_refused_by_name(kwargs, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}, got {re.escape(repr(next(iter(kwargs.values()))))}$"):
+        BitFlipEnv(5, **kwargs)
+
+
+def test_a_generator_that_is_not_one_is_refused():
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got int"):
+        BitFlipEnv(5, generator=0)
+
+
+def test_reset_returns_copies_that_steps_do_not_change():
+    env = BitFlipEnv(6, num_agents=8, seed=2)
+    s, g = env.reset()
+    start, goal = s.clone(), g.clone()
+    out = env.step(torch.zeros(8, dtype=torch.long))
+    assert torch.equal(s, start) and torch.equal(g, goal)  # the start is still the start
+    assert not torch.equal(out.state, start)
+    s[:] = 1 - s  # and writing into them does not change the environment
+    g[:] = 0
+    assert torch.equal(env.state, out.state) and torch.equal(env.goal, goal)
+    assert torch.equal(env.distance, hamming_distance(env.state, env.goal))
+
+
+def test_bad_starts_and_goals_are_refused_with_clear_messages():
+    env = BitFlipEnv(4, num_agents=2)
+    with pytest.raises(ValueError, match=re.escape("state must have shape [2, 4] (agents, bits), got (2, 3)")):
+        env.reset(state=torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=re.escape("goal must have shape [2, 4] (agents, bits), got (4,)")):
+        env.reset(goal=torch.zeros(4))
+    with pytest.raises(TypeError, match=re.escape("state must be a torch tensor of shape [2, 4], got list")):
+        env.reset(state=[[0, 0, 0, 0], [1, 1, 1, 1]])
+    with pytest.raises(TypeError, match="goal must hold real zeros and ones"):
+        env.reset(goal=torch.zeros(2, 4, dtype=torch.complex64))
+    with pytest.raises(ValueError, match="state must contain only zeros and ones"):
+        env.reset(state=torch.full((2, 4), float("nan")))
+    state, goal = env.reset(state=torch.zeros(2, 4, dtype=torch.bool), goal=torch.ones(2, 4, dtype=torch.int64))
+    assert state.dtype == goal.dtype == torch.float32 and env.distance.tolist() == [4, 4]
+    with pytest.raises(ValueError, match=re.escape("actions must have shape [2] (one bit index per agent), got (2, 1)")):
+        env.step(torch.zeros(2, 1, dtype=torch.long))
+    with pytest.raises(TypeError, match="actions must have an integer dtype .*, got torch.bool"):
+        env.step(torch.zeros(2, dtype=torch.bool))
 
 
 @pytest.mark.gpu
