@@ -44,6 +44,37 @@ def optimal_steps(state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
     return hamming_distance(state, goal)
 
 
+def random_bits(rows: int, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``rows`` uniformly random n-bit strings (float32 zeros and ones) on the generator's device."""
+    return torch.randint(0, 2, (rows, n), generator=generator, device=generator.device).float()
+
+
+def random_goals(state: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Uniformly random goals for ``state`` (``[B, n]``), redrawn where a goal equals its start.
+
+    Every episode then needs at least one flip: an agent never starts with a free reward.
+    """
+    goal = random_bits(state.shape[0], state.shape[1], generator)
+    same = goal_reached(state, goal)
+    while bool(same.any()):
+        goal = torch.where(same[:, None], random_bits(state.shape[0], state.shape[1], generator), goal)
+        same = goal_reached(state, goal)
+    return goal
+
+
+def flip_bits(state: torch.Tensor, actions: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """The flip rule: a copy of ``state`` with bit ``actions[i]`` of row ``i`` flipped where ``active[i]``.
+
+    The one implementation of the task's dynamics: the environment, its Gymnasium versions and
+    the exercise graders all step through it.
+    """
+    rows = torch.arange(state.shape[0], device=state.device)
+    old_bits = state[rows, actions]
+    new_state = state.clone()
+    new_state[rows, actions] = old_bits + active.float() * (1.0 - 2.0 * old_bits)
+    return new_state
+
+
 class StepResult(NamedTuple):
     """What :meth:`BitFlipEnv.step` returns, one entry per agent.
 
@@ -111,9 +142,6 @@ class BitFlipEnv:
         self.steps = torch.zeros(num_agents, dtype=torch.long, device=self.device)
         self.t = self.max_steps  # no episode running until reset()
 
-    def _random_bits(self, rows: int) -> torch.Tensor:
-        return torch.randint(0, 2, (rows, self.n), generator=self.generator, device=self.device).float()
-
     def reset(self, state: torch.Tensor | None = None, goal: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Start a new episode for every agent and return ``(state, goal)``.
 
@@ -125,16 +153,11 @@ class BitFlipEnv:
         the environment's own current state).
         """
         if state is None:
-            state = self._random_bits(self.num_agents)
+            state = random_bits(self.num_agents, self.n, self.generator)
         else:
             state = self._validate_bits(state, "state")
         if goal is None:
-            goal = self._random_bits(self.num_agents)
-            # Redraw goals equal to their start: the agent would otherwise be done before acting.
-            same = goal_reached(state, goal)
-            while bool(same.any()):
-                goal = torch.where(same[:, None], self._random_bits(self.num_agents), goal)
-                same = goal_reached(state, goal)
+            goal = random_goals(state, self.generator)
         else:
             goal = self._validate_bits(goal, "goal")
         self.state = state.clone()
@@ -178,11 +201,9 @@ class BitFlipEnv:
             raise ValueError(f"actions must be bit indices in [0, {self.n - 1}], got {bad}")
 
         active = ~self.done
-        old_bits = self.state[self._rows, actions]
         # A flip of a differing bit brings the agent one closer to its goal; any other flip, one further.
-        was_differing = old_bits != self.goal[self._rows, actions]
-        flip = active.float()
-        self.state[self._rows, actions] = old_bits + flip * (1.0 - 2.0 * old_bits)
+        was_differing = self.state[self._rows, actions] != self.goal[self._rows, actions]
+        self.state = flip_bits(self.state, actions, active)
         self.distance = self.distance + active.long() * torch.where(was_differing, -1, 1)
         reached = active & (self.distance == 0)
         self.done = self.done | reached
