@@ -161,9 +161,9 @@ fig
 # so a seed starts from the same network at every n, and some initial networks are already
 # optimal: their phi happens to rank "flip a differing bit" above "flip a matching bit" at every
 # distance (chapter 6). Such a seed is "solved at iteration 1" without learning anything. The
-# right panel shows the other side, vanilla HAR under our settings at n = 40: one seed perfect
-# at once, one that starts perfect, collapses after the first updates and climbs back, and one
-# that never succeeds.
+# right panel shows the other side, vanilla HAR under our settings at n = 40: one seed that
+# turns perfect within a few iterations, one that starts perfect, collapses after the first
+# updates and climbs back much later, and one that never succeeds.
 
 # %%
 fig = new_figure(figsize=(12, 4))
@@ -251,8 +251,8 @@ fig
 #
 # * **Vanilla HAR from n = 30 (both presets).** The write-up says "fails"; here most seeds solve
 #   it, at the speed of luck (takeaway 4). With one run per cell the write-up may have drawn a
-#   seed like our seed 2 at n = 40, which stays at zero for all 3000 iterations, or its code
-#   differs in a detail it does not state; from the write-up alone we cannot tell which.
+#   seed like seed 2 at n = 40 under our settings, which stays at zero for all 3000 iterations,
+#   or its code differs in a detail it does not state; from the write-up alone we cannot tell.
 # * **HER-HAR at n = 40 and 50 with the write-up's settings: "mixed".** A near-perfect seed
 #   counts as failed under the 100-perfect-evaluations rule (takeaway 1). A single run could have
 #   landed on either side; the rule, not the agent, makes the difference.

@@ -177,7 +177,7 @@ display(table([[n, describe_overrides(r.overrides), r.max_iterations, r.solved_a
               ["n", "changed from the default preset", "budget", "solved at", "best success"]))
 
 # %% [markdown]
-# **At n = 30** (all solved) two things help. *Keep more history*: an iteration stores about
+# **At n = 30** two things help. *Keep more history*: an iteration stores about
 # 2400 transitions at n = 30, so the default buffer holds only the last 14 iterations, and a
 # 2^20 buffer solves sooner (relabelled goals of old episodes are still good data). *Spend more
 # computation per iteration*: four times the gradient steps, or four times the batch, solves
@@ -237,8 +237,8 @@ plot_training([cosine50, run100], metrics=("success_rate", "mean_distance"), lab
 
 # %% [markdown]
 # At n = 100 the recipe gets nowhere: no greedy agent reaches its goal, and the mean final
-# distance stays at the 50 bits it starts from, where at n = 50 the distance starts falling
-# within the first hundred iterations. HER's relabelled goals still carry rewards at n = 100 (a
+# distance stays at the 50 bits it starts from, where at n = 50 the same recipe has the
+# distance falling from about iteration 100 on. HER's relabelled goals still carry rewards at n = 100 (a
 # `future` goal is a state the agent did reach); what fails is turning them into a policy that
 # moves towards far goals. More updates, a longer run, a curriculum over n, or a network with
 # some of HAR's structure might: one seed and one budget show where this recipe stops, not that
