@@ -29,6 +29,8 @@ from bitflip_lib.grading import (
     ex06_har,
     ex07_learner_step,
     ex08_replay_buffer,
+    ex09_reinforce,
+    ex10_trajectory_balance,
 )
 from bitflip_lib.grading.notebook import LoadError, load_graded, notebook_source
 from bitflip_lib.grading.report import Check, CheckResult, Exercise, Report, failed_to_load, run_exercise
@@ -36,7 +38,8 @@ from bitflip_lib.grading.stubs import generate, make_stub
 
 EXERCISES: dict[str, Exercise] = {
     module.EXERCISE.name: module.EXERCISE
-    for module in (ex01_env_step, ex02_tabular, ex03_td_target, ex04_polyak, ex05_her_future, ex06_har, ex07_learner_step, ex08_replay_buffer)
+    for module in (ex01_env_step, ex02_tabular, ex03_td_target, ex04_polyak, ex05_her_future, ex06_har, ex07_learner_step, ex08_replay_buffer,
+                   ex09_reinforce, ex10_trajectory_balance)
 }
 
 

@@ -1,0 +1,140 @@
+"""Checks for exercise 10: the trajectory-balance loss of a GFlowNet (chapter 8).
+
+The student writes ``trajectory_balance_loss(log_Z, step_log_probs, log_rewards)``: the mean over
+the batch of ``(log Z + sum_t log P_F(y_t | y_<t) - log R(y))^2`` (backward policy 1 on the
+generation tree), differentiable in both the policy's log-probabilities and the learned scalar
+``log_Z``; ValueError for mismatched shapes. Reference:
+:func:`bitflip_lib.generation.trajectory_balance_loss`.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+
+from bitflip_lib.generation import MultiModalReward, all_strings, exact_log_probs, reward_distribution, total_variation
+from bitflip_lib.generation import trajectory_balance_loss as reference_loss
+from bitflip_lib.generation_train import seeded_policy
+from bitflip_lib.grading.helpers import expect, expect_close, expect_tensor, generator
+from bitflip_lib.grading.report import Check, Exercise
+
+
+def _inputs(seed: int, B: int = 10, L: int = 6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = generator(seed)
+    log_Z = torch.rand((), generator=g) * 3 - 1
+    step_log_probs = -torch.rand(B, L, generator=g) * 1.5 - 0.01
+    log_rewards = -torch.rand(B, generator=g) * 4
+    return log_Z, step_log_probs, log_rewards
+
+
+def _run(ns: Mapping, log_Z, step_log_probs, log_rewards):
+    z = log_Z.clone().requires_grad_(True)
+    lp = step_log_probs.clone().requires_grad_(True)
+    out = ns["trajectory_balance_loss"](z, lp, log_rewards.clone())
+    expect_tensor(out, "trajectory_balance_loss(...)", shape=())
+    out.backward()
+    return out.detach(), z.grad, lp.grad
+
+
+def check_hand_computed(ns: Mapping) -> str:
+    log_Z = torch.tensor(0.5)
+    lp = torch.tensor([[-0.25, -0.75], [-1.0, -1.0]])
+    lr = torch.tensor([-0.25, -3.0])
+    expected = ((0.5 - 1.0 + 0.25) ** 2 + (0.5 - 2.0 + 3.0) ** 2) / 2
+    value, _, _ = _run(ns, log_Z, lp, lr)
+    expect(abs(float(value) - expected) < 1e-6, f"two trajectories by hand: expected {expected:.6f}, got {float(value):.6f}")
+    return f"by hand: {expected:.4f}"
+
+
+def check_matches(ns: Mapping) -> str:
+    for seed in (1, 2, 3):
+        log_Z, lp, lr = _inputs(seed)
+        value, z_grad, lp_grad = _run(ns, log_Z, lp, lr)
+        z = log_Z.clone().requires_grad_(True)
+        x = lp.clone().requires_grad_(True)
+        want = reference_loss(z, x.sum(1), lr)
+        want.backward()
+        expect_close(value, want.detach(), f"loss (seed {seed})", atol=1e-5)
+        expect_close(lp_grad, x.grad, f"gradient with respect to the step log-probabilities (seed {seed})", atol=1e-5)
+    return "value and gradients on random batches"
+
+
+def check_summed(ns: Mapping) -> str:
+    log_Z, lp, lr = _inputs(4, B=3, L=5)
+    _, _, grad = _run(ns, log_Z, lp, lr)
+    residual = log_Z + lp.sum(1) - lr
+    for t in range(lp.shape[1]):
+        expect_close(grad[:, t], 2 * residual / 3, f"d loss / d log P_F(y_t | y_<t) at step t = {t} (the log-probabilities "
+                     "of a trajectory enter through their SUM over t)", atol=1e-5)
+    return "the trajectory's log-probability is the sum over its steps"
+
+
+def check_log_Z_learned(ns: Mapping) -> str:
+    log_Z, lp, lr = _inputs(5)
+    _, z_grad, _ = _run(ns, log_Z, lp, lr)
+    expect(z_grad is not None, "no gradient reaches log_Z: it is a learned parameter (do not detach it or replace it by a constant)")
+    residual = log_Z + lp.sum(1) - lr
+    expect_close(z_grad, 2 * residual.mean(), "d loss / d log Z (= 2 * mean residual)", atol=1e-5)
+    value_low, _, _ = _run(ns, log_Z - 1.0, lp, lr)
+    value_high, _, _ = _run(ns, log_Z + 1.0, lp, lr)
+    expect(not torch.equal(value_low, value_high), "the loss does not change with log_Z: use the log_Z argument")
+    return "log Z enters and receives its gradient"
+
+
+def check_zero_at_balance(ns: Mapping) -> str:
+    L = 4
+    reward = MultiModalReward(torch.tensor([[1.0, 0, 0, 1], [0, 1, 1, 0]]), sharpness=1.0, floor=0.01)
+    strings = all_strings(L)
+    target = reward_distribution(reward).float()
+    per_step = (target.log() / L)[:, None].expand(-1, L)  # any split of log P_F(y) over the steps
+    log_Z = torch.log(reward(strings).sum())
+    value, _, _ = _run(ns, log_Z, per_step, reward.log_reward(strings))
+    expect(float(value) < 1e-8, f"a sampler with P_F(y) = R(y) / Z and log Z = log sum R balances every trajectory: loss "
+           f"should be 0, got {float(value):.3g}")
+    return "zero where P_F = R / Z"
+
+
+def check_bad_shapes(ns: Mapping) -> str:
+    log_Z, lp, lr = _inputs(6)
+    try:
+        ns["trajectory_balance_loss"](log_Z, lp, lr[:-1])
+    except ValueError:
+        return "ValueError for mismatched shapes"
+    raise AssertionError("trajectory_balance_loss should raise ValueError when log_rewards does not have one entry per trajectory")
+
+
+def check_training(ns: Mapping) -> str:
+    L = 5
+    reward = MultiModalReward(torch.tensor([[1.0, 1, 0, 0, 1], [0, 0, 1, 1, 0]]), sharpness=2.0, floor=0.0)
+    policy = seeded_policy(L, (64,), 0, torch.device("cpu"))
+    log_Z = torch.zeros((), requires_grad=True)
+    optimizer = torch.optim.Adam([{"params": policy.parameters(), "lr": 3e-3}, {"params": [log_Z], "lr": 0.1}])
+    g = generator(0)
+    for _ in range(300):
+        y = policy.sample(64, g)
+        loss = ns["trajectory_balance_loss"](log_Z, policy.step_log_probs(y), reward.log_reward(y))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    tv = total_variation(exact_log_probs(policy).exp(), reward_distribution(reward))
+    true_log_Z = math.log(float(reward(all_strings(L)).sum()))
+    expect(tv < 0.1, f"a GFlowNet trained with your loss should sample R / Z closely: total variation {tv:.3f} (want < 0.1)")
+    expect(abs(float(log_Z) - true_log_Z) < 0.2, f"learned log Z {float(log_Z):.3f}, true log sum R = {true_log_Z:.3f}")
+    return f"samples R / Z (TV {tv:.3f}), log Z {float(log_Z):.2f} vs {true_log_Z:.2f}"
+
+
+EXERCISE = Exercise(
+    name="ex10_trajectory_balance",
+    title="The trajectory-balance loss",
+    required=("trajectory_balance_loss",),
+    checks=(
+        Check("by hand", check_hand_computed),
+        Check("matches the library", check_matches),
+        Check("log-probabilities summed over the trajectory", check_summed),
+        Check("log Z is learned", check_log_Z_learned),
+        Check("zero at balance", check_zero_at_balance),
+        Check("rejects bad shapes", check_bad_shapes),
+        Check("a GFlowNet with it learns (end to end)", check_training, timeout=240.0, slow=True),
+    ),
+)
