@@ -289,8 +289,8 @@ def her_relabelling(states: Sequence[str], goal: str, t: int = 1) -> Figure:
                 arrowprops=dict(arrowstyle="-|>", color="tab:red", lw=2.0, connectionstyle="arc3,rad=-0.4"))
     ax.text(float(xs[t] + xs[t + 1]) / 2, 0.98, f"transition t = {t}", ha="center", color="tab:red", fontsize=9)
     rows = [("final", f"$g' = s_{length}$ (the last state)"),
-            ("future", f"$g'$ drawn from $s_{t + 1}, \dots, s_{length}$ (green: now or later)"),
-            ("episode", f"$g'$ drawn from $s_1, \dots, s_{length}$ (anywhere in the episode)")]
+            ("future", f"$g'$ drawn from $s_{t + 1}, \\dots, s_{length}$ (green: now or later)"),
+            ("episode", f"$g'$ drawn from $s_1, \\dots, s_{length}$ (anywhere in the episode)")]
     for j, (name, text) in enumerate(rows):
         ax.text(0.03, 0.42 - 0.1 * j, f"{name}:", fontsize=9.5, fontweight="bold", va="center")
         ax.text(0.14, 0.42 - 0.1 * j, text, fontsize=9.5, va="center")
@@ -317,15 +317,15 @@ def har_architecture(n: int | None = None, hidden: Sequence[int] = (64, 64)) -> 
     count = sum(a * b + b for a, b in zip(widths, widths[1:]))
     fig, ax = _canvas((11, 3.8), "HAR (the write-up's): one small network phi on (distance, bit differs), shared by every bit\n"
                       f"{count:,} parameters for every n")
-    _box(ax, 0.06, 0.72, f"state $s$\n$\{{0,1\}}^{{{k}}}$", "input")
-    _box(ax, 0.06, 0.28, f"goal $g$\n$\{{0,1\}}^{{{k}}}$", "input")
+    _box(ax, 0.06, 0.72, f"state $s$\n$\\{{0,1\\}}^{{{k}}}$", "input")
+    _box(ax, 0.06, 0.28, f"goal $g$\n$\\{{0,1\\}}^{{{k}}}$", "input")
     _box(ax, 0.24, 0.5, f"per bit:\n$x_a = |s_a - g_a|$\n{k} values", "layer")
-    _box(ax, 0.42, 0.78, "distance\n$d = \sum_a x_a$,\nfed as $d / n$", "layer")
+    _box(ax, 0.42, 0.78, "distance\n$d = \\sum_a x_a$,\nfed as $d / n$", "layer")
     _arrow(ax, (0.10, 0.66), (0.17, 0.56))
     _arrow(ax, (0.10, 0.34), (0.17, 0.44))
     _arrow(ax, (0.31, 0.58), (0.36, 0.72))
     layers = " → ".join(["2", *map(str, hidden), "1"])
-    _box(ax, 0.66, 0.5, f"$\phi(d/n,\ x_a)$ for each bit $a$\nMLP {layers}, ReLU\nthe same weights for all {k} bits", "layer")
+    _box(ax, 0.66, 0.5, f"$\\phi(d/n,\\ x_a)$ for each bit $a$\nMLP {layers}, ReLU\nthe same weights for all {k} bits", "layer")
     _arrow(ax, (0.48, 0.74), (0.55, 0.58), "same $d$ for every bit")
     _arrow(ax, (0.31, 0.46), (0.55, 0.46), "its own $x_a$")
     _box(ax, 0.93, 0.5, f"$Q(s, g, a)$\nfor all {k} bits", "output")
