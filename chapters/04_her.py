@@ -17,14 +17,10 @@
 # # Chapter 4. Hindsight Experience Replay
 #
 # Chapter 3 ended with a diagnosis: vanilla DQN fails at $n \ge 15$ because its replay buffer is
-# almost all zeros. Random exploration reaches a random goal with probability about $2^{-n}$, and
-# without rewards the TD targets say nothing about goals.
-#
-# Hindsight Experience Replay (HER, Andrychowicz et al. 2017) does not explore better. It reads
-# the same failed episodes differently: an agent that wanted $g$ and ended in $s_T$ failed to
-# reach $g$, but it *succeeded* at reaching $s_T$, and at every state it passed on the way.
-# Store the episode a second time as if one of those states had been the goal, and the buffer
-# fills with rewards.
+# almost all zeros. **Hindsight Experience Replay** (HER, Andrychowicz et al. 2017) does not explore
+# better; it reads the same failed episodes differently. An agent that wanted $g$ and ended in $s_T$
+# *succeeded* at reaching $s_T$, and every state on the way: store the episode again as if one of
+# those had been the goal, and the buffer fills with rewards.
 #
 # **Learning goals.** After this chapter you can
 # 1. explain why relabelling a transition with another goal gives a valid training example for
@@ -35,16 +31,16 @@
 # 4. show, on the same network and settings, that HER solves what vanilla DQN cannot, and compare
 #    strategies and $k$ on the same seeds.
 #
-# **Run time.** Quick mode (CI): about 3 minutes on a 2-core CPU (6 minutes measured on a 2-core
-# machine shared with several other jobs). Full mode: about 20 minutes on
-# a 2-core CPU (several seeds, n = 15 and 20).
+# **Study time.** About 60 minutes of reading and trying things. **Run time.** About 20 minutes
+# on a laptop CPU. Terms in **bold** are defined where they first appear and in the
+# [glossary](glossary.md).
 
 # %%
 import math
 
 import torch
 
-from bitflip_lib import BitFlipEnv, default_device, quick_mode
+from bitflip_lib import BitFlipEnv, default_device, diagrams, quick_mode
 from bitflip_lib.config import make_config
 from bitflip_lib.dqn import epsilon_greedy
 from bitflip_lib.her import HER_STRATEGIES, her_relabel
@@ -55,8 +51,8 @@ from bitflip_lib.trainer import train
 
 QUICK = quick_mode()
 DEVICE = default_device(announce=True)
-print("mode:", "QUICK (small budgets, for CI)" if QUICK else "FULL")
-SHOW_PROGRESS = not QUICK  # progress bars for long full-mode runs; CI logs need none
+print(f"Running in {'quick' if QUICK else 'full'} mode")
+SHOW_PROGRESS = not QUICK  # progress bars for the long runs only
 
 # %% [markdown]
 # ## 1. Why relabelling is allowed
@@ -86,8 +82,8 @@ SHOW_PROGRESS = not QUICK  # progress bars for long full-mode runs; CI logs need
 # | `episode` | $k$ goals $s_{t'+1}$, $t'$ uniform in $\{0, \dots, L-1\}$ (anywhere in the episode) |
 # | `seed30` | the write-up's variant: 30% of the agents' episodes are picked; each picked episode gets one goal $s_{j+1}$, $j$ uniform, for all its transitions |
 #
-# Andrychowicz et al. found `future` with $k = 4$ or 8 best on their tasks. The write-up
-# (Chau, seeds/000) relabelled only 30% of trajectories with one achieved state each.
+# Andrychowicz et al. found `future` with $k = 4$ or 8 best on their tasks. The write-up (Chau;
+# see the references) relabelled only 30% of trajectories with one achieved state each.
 #
 # ## 2. The strategies on one short episode
 #
@@ -132,6 +128,8 @@ print(f"environment seed {seed}: goal {bits(episode.goal[0])}, visited states",
 played = episode.transitions()
 show(played, "as played (the original goal)")
 assert int(played.reward.sum()) == 0
+path = [bits(episode.states[t, 0]) for t in range(int(episode.lengths[0]) + 1)]
+diagrams.her_relabelling(path, bits(episode.goal[0]), t=1)  # the same episode, drawn
 
 # %% [markdown]
 # Not a single reward: this is what vanilla DQN stores. Now the same five transitions relabelled:
@@ -245,14 +243,10 @@ for n, budget in CONTRAST.items():
               f"{s['iterations']} iterations, {s['wall_seconds']:.0f} s, rewards played {result.history[-1]['rewards_seen']}")
 
 # %%
-for n in CONTRAST:
-    fig = plot_training([contrast[n, "none"], contrast[n, "future"]], labels=["vanilla DQN", "HER future, k = 4"],
-                        metrics=("success_rate", "mean_distance", "loss", "rewards_seen"),
-                        title=f"n = {n}, MLP 1x256, same settings and seed: vanilla DQN against HER")
-    display(fig)
-
-# %%
 for n, budget in CONTRAST.items():
+    display(plot_training([contrast[n, "none"], contrast[n, "future"]], labels=["vanilla DQN", "HER future, k = 4"],
+                          metrics=("success_rate", "mean_distance", "loss", "rewards_seen"),
+                          title=f"n = {n}, MLP 1x256, same settings and seed: vanilla DQN against HER"))
     contrast[n, "future"].assert_solved(within=budget)
     contrast[n, "none"].assert_not_solved()
     # The played rewards of the two runs: HER's agents, once they learn, reach far more goals themselves.
@@ -345,16 +339,12 @@ print(f"every strategy beats vanilla DQN; the best score here: {best} ({scores[b
 #   relabelled transitions per episode against at least 1 (`final`), $k$ (`episode`) and
 #   $k H_L$ (`future`). Relabelling every episode matters more than the choice among the
 #   others.
-# * **`final`, `future` and `episode` are close to each other at this size.** In one set of
-#   measurements while writing this chapter (seed 0, 400 iterations, one CPU thread), `final`
-#   was solved at iteration 218, `episode` at 229, `future` at 264 and `seed30` at 304, while
-#   vanilla DQN's best test success in 400 iterations was 0.04. (The printout above has this
-#   run's numbers; another thread count or device changes the floating-point rounding and with
-#   it the exact iterations.) One seed cannot tell whether differences of a few dozen iterations
-#   would survive another seed (in full mode, look at the width of the bands over three seeds),
-#   so we assert no order among these three. Andrychowicz et al. found `future` best on their robotics tasks,
-#   where goals are much harder to reach by chance; at $n = 10$ any strategy that relabels every
-#   episode already gives the network plenty of rewarded transitions.
+# * **`final`, `future` and `episode` are close to each other at this size** (the printout above
+#   has this run's iterations). One seed cannot tell whether differences of a few dozen
+#   iterations would survive another seed (in full mode, look at the bands over three seeds), so
+#   we assert no order among these three. Andrychowicz et al. found `future` best on robotics
+#   tasks, where goals are much harder to reach by chance; at $n = 10$ any strategy that relabels
+#   every episode already gives the network plenty of rewarded transitions.
 # * More relabelled copies are not free: `future` and `episode` add $k$ copies of every
 #   transition, so a buffer of $2^{15}$ transitions holds $k + 1$ times fewer distinct episodes,
 #   and every iteration writes $k + 1$ times as much.
@@ -383,9 +373,8 @@ else:
 #
 # The dashboard below starts at $n = 10$ with the MLP and HER `future`. Switch HER off and on,
 # change the strategy and $k$, or try the UVFA of chapter 3 with HER (the write-up's HER-UVFA
-# solved $n = 15$ in 2590 iterations and failed at $n = 20$). Pressing **Train** trains in the
-# background and **Stop** works; the next cell runs a tiny blocking run, which is how CI checks
-# the dashboard.
+# solved $n = 15$ in 2590 iterations and failed at $n = 20$). **Train** trains in the background
+# and **Stop** stops it; the next cell runs a tiny run, as a check that the dashboard works.
 
 # %%
 from bitflip_lib.widgets import TrainingDashboard
@@ -400,6 +389,23 @@ assert demo.config.her == "future" and demo.config.k == 4 and demo.iterations ==
 assert demo.history[-1]["relabelled_rewards"] > 0  # HER put rewarded transitions into the buffer
 
 # %% [markdown]
+# ## Check your understanding
+#
+# **1. Predict before you run.** An episode of $L = 10$ steps misses its goal. About how many
+# rewarded transitions does `future` with $k = 4$ add, at least?
+# <details><summary>Answer</summary>$k H_{10} = 4 (1 + \frac12 + \dots + \frac1{10}) \approx 11.7$
+# (section 3); vanilla DQN stores none from this episode.</details>
+#
+# **2. Multiple choice.** Relabelling is valid for DQN because (a) the reward is dense, (b) the
+# dynamics do not depend on the goal and the reward can be recomputed, (c) the policy is greedy.
+# <details><summary>Answer</summary>(b), together with Q-learning being off-policy: the target
+# $r + \gamma \max_{a'} Q$ is right whichever policy chose the action (section 1).</details>
+#
+# > **Common pitfalls.** (1) Recomputing the reward but not `done`: a relabelled transition that
+# > reaches its new goal must not bootstrap. (2) Drawing `future` goals from the *state before*
+# > step $t'$ (off by one): the goal is $s_{t'+1}$. (3) Judging a strategy on one seed.
+
+# %% [markdown]
 # ## Summary
 #
 # * A transition $(s, a, s')$ is valid for any goal, and the reward $\mathbb{1}[s' = g]$ can be
@@ -408,12 +414,23 @@ assert demo.history[-1]["relabelled_rewards"] > 0  # HER put rewarded transition
 # * `final` adds at least one reward per episode, `episode` at least $k$, `future` at least
 #   $k H_L \approx k(\ln L + 0.58)$, the write-up's 30% variant about 0.3; vanilla DQN gets about
 #   $2^{-n} n$.
-# * With the same network and settings, HER solves sizes at which vanilla DQN fails.
-# * Every strategy beats vanilla DQN; the write-up's 30% variant, with the fewest rewards,
-#   learns clearly slower than `final`, `future` and `episode`, which are close at $n = 10$.
+# * With the same network and settings, HER solves sizes at which vanilla DQN fails. Every
+#   strategy beats vanilla DQN; the write-up's 30% variant, with the fewest rewards, is clearly
+#   slower than `final`, `future` and `episode`, which are close at $n = 10$.
 #
-# **Exercise.** `exercises/ex05_her_future`: implement the `future` strategy yourself (vectorised
-# over agents and steps); the grader checks goals, rewards and done flags.
+# **Exercises.** `exercises/ex05_her_future`: the `future` strategy, vectorised over agents and
+# steps; `exercises/ex08_replay_buffer`: the buffer the relabelled transitions go into (grade
+# them with `bitflip grade ex05`, `bitflip grade ex08`).
 #
 # **Next:** chapter 5 looks at the two tricks that kept all of this stable, the target network
 # and target clipping, by switching them off.
+#
+# ## References
+#
+# * M. Andrychowicz, F. Wolski, A. Ray, J. Schneider, R. Fong, P. Welinder, B. McGrew, J. Tobin,
+#   P. Abbeel, W. Zaremba. Hindsight experience replay. *NeurIPS* 30, 2017.
+# * Chau Yu Hei (HKUST). *Documentation of Bit Sequence mini RL project* (HER with 30% of
+#   trajectories relabelled; Table 1). Code: https://github.com/louis845/BitSeqRLToyProblem
+# * T. Schaul, D. Horgan, K. Gregor, D. Silver. Universal value function approximators. *ICML*,
+#   PMLR 37: 1312-1320, 2015.
+# * L. P. Kaelbling. Learning to achieve goals. *IJCAI*, 1993 (goal-conditioned learning).
