@@ -391,3 +391,20 @@ def test_cli_generate_prints_one_json_line(capsys):
     assert main(["generate", "--method", "gflownet", "--reward", "sparse", "--steps", "2"]) == 2
     assert "floor" in capsys.readouterr().err
     assert main(["generate", "--length", "0"]) == 2
+
+
+def test_playground_trains_both_samplers_and_validates():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bitflip_lib.widgets_generation import GenerationPlayground
+
+    with pytest.raises(ValueError, match="length"):
+        GenerationPlayground(length=12)
+    with pytest.raises(ValueError, match="reward"):
+        GenerationPlayground(reward="tokens")
+    play = GenerationPlayground(length=3, reward="sparse", steps=4, redraw_every=2, background=False)
+    results = play.run()
+    assert set(results) == {"REINFORCE + KL", "GFlowNet (TB)"} and play.error is None
+    assert play.redraws >= 4 and bytes(play.image.value[:4]) == b"\x89PNG"
+    assert results["GFlowNet (TB)"].config.floor > 0  # the sparse reward gets a floor for the GFlowNet
