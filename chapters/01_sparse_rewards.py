@@ -301,6 +301,18 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# **Try it.** Move the sliders to change $n$ and the episode length: the curves are the exact
+# probability, the black dot is a fresh simulation of 4096 random agents (with a bar of two
+# standard errors). How many flips would it take at $n = 20$ to make a reward likely?
+
+# %%
+from bitflip_lib.concept_widgets import RandomReachExplorer
+
+reach = RandomReachExplorer(n=10)
+assert f"exact <b>{theory.random_success_probability(10):.3g}</b>" in reach.text.value
+reach
+
+# %% [markdown]
 # ### What that means for a learner
 #
 # The write-up trains for at most 3000 iterations of 16 parallel episodes. While it explores at

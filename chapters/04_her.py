@@ -174,6 +174,18 @@ for strategy, t in relabelled.items():
 assert int(relabelled["final"].reward[-1]) == 1  # the last transition reaches s_L by definition
 
 # %% [markdown]
+# **Step through it yourself.** The stepper below plays another episode of random flips. Move
+# the step slider to see, for that one transition, the goals each strategy adds and the reward
+# each goal earns; change k, or the seed for a new episode.
+
+# %%
+from bitflip_lib.concept_widgets import HERStepper
+
+stepper = HERStepper(n=5, seed=0, k=2)
+assert all(r == float(bool((stepper.episode.states[1, 0] == g).all())) for g, r in stepper.goals_at("future", 0))
+stepper
+
+# %% [markdown]
 # ## 3. How many rewards does relabelling add?
 #
 # Count the expected number of rewarded relabelled transitions of one agent whose episode has $L$

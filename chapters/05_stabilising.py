@@ -50,8 +50,7 @@ from bitflip_lib.theory import optimal_q
 
 QUICK = quick_mode()
 print(f"Running in {'quick' if QUICK else 'full'} mode")
-if default_device(announce=True).type == "cpu":
-    torch.set_num_threads(1)  # these networks are tiny: one thread is as fast as several
+default_device(announce=True)  # also sets the library's one CPU thread: as fast for these tiny networks
 torch.manual_seed(0);
 
 # %% [markdown]

@@ -198,6 +198,21 @@ assert unseen == list(range(1, 52))  # the last 51 steps of every episode
 assert bool((margin[: len(unseen)] > 0).all())  # this network extrapolates with the right sign
 
 # %% [markdown]
+# **Look inside phi yourself.** Pick the network (the one trained at n = 20, or the same network
+# before training), the size n it is read at, and a distance d: the left panel shows the two
+# values phi gives a differing and a matching bit against the exact $\gamma^{d-1}$ and
+# $\gamma^{d+1}$, the right one the margin the greedy policy acts on (red where it has the
+# wrong sign).
+
+# %%
+from bitflip_lib.concept_widgets import PhiExplorer
+
+phi_view = PhiExplorer({"trained at n = 20": small.network, "before training (same seed)": build_network(small.config, DEVICE)},
+                       gamma=small.config.effective_gamma, n=20)
+assert ("optimal at this n" in phi_view.text.value) == har_greedy_is_optimal(small.network, 20)
+phi_view
+
+# %% [markdown]
 # ## 4. Which discount for n bits?
 #
 # Chapter 2 derived the **action gap** between a good and a bad flip at distance $d$,
