@@ -71,7 +71,8 @@ class TrainConfig:
     n: int = 10
     """Number of bits."""
     arch: str = "har"
-    """Q-network: ``uvfa`` (write-up), ``mlp`` (HER paper), ``har`` (handcrafted)."""
+    """Q-network: ``uvfa`` (write-up), ``mlp`` (HER paper), ``har`` (handcrafted), ``deepsets``
+    (permutation-equivariant, not told the distance)."""
     her: str = "future"
     """HER strategy: ``none`` (vanilla DQN), ``final``, ``future``, ``episode``, ``seed30``."""
     k: int = 4
@@ -122,7 +123,8 @@ class TrainConfig:
     """``exponential``, ``linear`` (over ``eps_decay_steps``) or ``constant``."""
     eps_decay_steps: int = 10_000
     hidden: tuple[int, ...] | None = None
-    """Hidden widths: MLP default (256,), HAR default (64, 64); UVFA uses its 128-d embedding."""
+    """Hidden widths: MLP default (256,), HAR's phi and DeepSets' per-bit head default (64, 64);
+    UVFA uses its 128-d embedding."""
     har_normalize_distance: bool = True
     """HAR sees distance / n (True) or the raw distance (False)."""
     device: str = "auto"

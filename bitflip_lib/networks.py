@@ -7,6 +7,9 @@
 * :class:`HAR`: the write-up's handcrafted architecture
   ``Q(s, g, a) = phi(||s - g||_1, |s_a - g_a|)``: one small network shared by all bits. It works
   for any n, so a HAR trained at small n can be used unchanged at large n.
+* :class:`DeepSets`: a permutation-equivariant network that is *not* told the distance: a
+  shared per-bit encoder of ``(s_i, g_i)``, the mean of the bits' embeddings as context, and a
+  shared per-bit head. It also works for any n, and must learn what HAR is given.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-ARCHITECTURES = ("uvfa", "mlp", "har")
+ARCHITECTURES = ("uvfa", "mlp", "har", "deepsets")
 
 
 def _check_inputs(state: torch.Tensor, goal: torch.Tensor, n: int | None) -> None:
@@ -162,6 +165,66 @@ class HAR(nn.Module):
         return torch.addcmul(values[:, :1], differs, values[:, 1:] - values[:, :1])
 
 
+class DeepSets(nn.Module):
+    """Permutation-equivariant Q-network, DeepSets style, that is not told the Hamming distance.
+
+    ``Q(s, g, a=i) = head(e_i, mean_j e_j)`` with ``e_j = encoder(s_j, g_j)``: the encoder (two
+    layers, ``embed`` wide) and the head (hidden widths ``hidden``, one output) are small MLPs
+    shared by every bit. Permuting the bits of s and g permutes the Q-values the same way, and
+    nothing depends on n, so it runs at any n with the same weights; the mean (not the sum)
+    keeps the context in the same range at every n, which is what lets a network trained at one
+    n be used at another. It sits between the MLP (no symmetry) and HAR (symmetry *and* the
+    distance built in): the distance is there in the mean, ``d / n`` is the share of bits that
+    differ, but the network has to learn that this is the statistic that matters, and that
+    (0, 1) and (1, 0) are the same kind of bit.
+
+    A bit is one of four kinds, ``(s_i, g_i)`` in {0, 1}^2, so the encoder and the head are
+    evaluated for the four kinds only and spread back to the bits: the same values as applying
+    them to every bit (:meth:`per_bit_forward`, the literal definition), about n/4 times cheaper.
+
+    Args:
+        n: the number of bits it was built for (informational: it accepts any n).
+        hidden: hidden layer widths of the per-bit head.
+        embed: width of each bit's embedding (and of the encoder's hidden layer).
+    """
+
+    KINDS = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    """The four kinds of bit, ``(s_i, g_i)``; kind ``2 s_i + g_i`` is row ``2 s_i + g_i``."""
+
+    def __init__(self, n: int | None = None, hidden: Sequence[int] = (64, 64), embed: int = 64) -> None:
+        super().__init__()
+        self.n, self.embed = n, embed
+        self.encoder = nn.Sequential(nn.Linear(2, embed), nn.ReLU(), nn.Linear(embed, embed), nn.ReLU())
+        layers: list[nn.Module] = []
+        width = 2 * embed
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.head = nn.Sequential(*layers)
+
+    def per_bit_forward(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """The definition, bit by bit: ``[B, n]`` Q-values (equal to :meth:`forward`, n/4 times dearer)."""
+        _check_inputs(state, goal, None)
+        e = self.encoder(torch.stack([state, goal], dim=-1))  # [B, n, E]
+        context = e.mean(1, keepdim=True).expand_as(e)
+        return self.head(torch.cat([e, context], dim=-1)).squeeze(-1)
+
+    def forward(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        _check_inputs(state, goal, None)
+        kinds = self.KINDS.to(device=state.device, dtype=state.dtype)
+        e = self.encoder(kinds)  # [4, E]
+        kind = (2 * state + goal).long()  # [B, n], bits are 0/1
+        both = (state * goal).mean(1)
+        s_one, g_one = state.mean(1), goal.mean(1)
+        # Share of the bits of each kind (0,0), (0,1), (1,0), (1,1): the mean embedding is their mix.
+        shares = torch.stack([1 - s_one - g_one + both, g_one - both, s_one - both, both], dim=1)  # [B, 4]
+        context = shares @ e  # [B, E]
+        inputs = torch.cat([e.expand(state.shape[0], 4, -1), context.unsqueeze(1).expand(-1, 4, -1)], dim=-1)
+        values = self.head(inputs).squeeze(-1)  # [B, 4]: Q of a bit of each kind
+        return values.gather(1, kind)
+
+
 def taken_action_values(network: nn.Module, state: torch.Tensor, goal: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     """``Q(s, g, a)`` of one action per row, ``[B]``, as a TD update needs it.
 
@@ -174,7 +237,7 @@ def taken_action_values(network: nn.Module, state: torch.Tensor, goal: torch.Ten
 
 
 def make_network(arch: str, n: int, **kwargs) -> nn.Module:
-    """Build ``'uvfa'``, ``'mlp'`` or ``'har'`` for n bits (extra keyword arguments go to the class)."""
+    """Build ``'uvfa'``, ``'mlp'``, ``'har'`` or ``'deepsets'`` for n bits (extra keyword arguments go to the class)."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
     key = str(arch).lower()
@@ -184,4 +247,6 @@ def make_network(arch: str, n: int, **kwargs) -> nn.Module:
         return MLP(n, **kwargs)
     if key == "har":
         return HAR(n, **kwargs)
+    if key == "deepsets":
+        return DeepSets(n, **kwargs)
     raise ValueError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHITECTURES)}")

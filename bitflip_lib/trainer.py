@@ -185,7 +185,7 @@ def build_network(config: TrainConfig, device: torch.device) -> nn.Module:
     kwargs: dict = {}
     if config.arch == "har":
         kwargs["normalize_distance"] = config.har_normalize_distance
-    if config.hidden is not None and config.arch in ("mlp", "har"):
+    if config.hidden is not None and config.arch in ("mlp", "har", "deepsets"):
         kwargs["hidden"] = tuple(config.hidden)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)

@@ -1,11 +1,11 @@
-"""The three Q-networks share one interface: (state, goal) -> [batch, n]."""
+"""The Q-networks share one interface: (state, goal) -> [batch, n]."""
 import pytest
 import torch
 
-from bitflip_lib.networks import HAR, MLP, UVFA, make_network, taken_action_values
+from bitflip_lib.networks import HAR, MLP, UVFA, DeepSets, make_network, taken_action_values
 
 
-@pytest.mark.parametrize("arch", ["uvfa", "mlp", "har"])
+@pytest.mark.parametrize("arch", ["uvfa", "mlp", "har", "deepsets"])
 def test_output_shape(arch):
     net = make_network(arch, 7)
     s, g = torch.randint(0, 2, (5, 7)).float(), torch.randint(0, 2, (5, 7)).float()
@@ -73,3 +73,64 @@ def test_uvfa_shortcuts_equal_the_full_forward_pass_values_and_gradients():
         net.q_of_actions(s, g, action[:3])
     with pytest.raises(ValueError, match="from project_goal"):
         net.q_with_projected_goal(s, net.project_goal(g)[:3])
+
+
+# --- DeepSets: permutation-equivariant by construction, not told the distance ---------------
+
+def _bits(batch: int, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randint(0, 2, (batch, n), generator=gen).float(),
+            torch.randint(0, 2, (batch, n), generator=gen).float())
+
+
+def test_deepsets_output_shape_and_dispatch():
+    net = make_network("deepsets", 11)
+    assert isinstance(net, DeepSets)
+    s, g = _bits(5, 11)
+    assert net(s, g).shape == (5, 11)
+
+
+def test_deepsets_equals_its_per_bit_definition_values_and_gradients():
+    """forward evaluates the four kinds of bit only; the per-bit definition must give the same."""
+    torch.manual_seed(0)
+    fast, slow = DeepSets(hidden=(16,), embed=8), DeepSets(hidden=(16,), embed=8)
+    slow.load_state_dict(fast.state_dict())
+    s, g = _bits(6, 13)
+    assert torch.allclose(fast(s, g), slow.per_bit_forward(s, g), atol=1e-6)
+    action = torch.randint(0, 13, (6,))
+    taken_action_values(fast, s, g, action).sum().backward()
+    slow.per_bit_forward(s, g).gather(1, action[:, None]).sum().backward()
+    for a, b in zip(fast.parameters(), slow.parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-5)
+
+
+def test_deepsets_is_permutation_equivariant():
+    torch.manual_seed(1)
+    net = DeepSets()
+    s, g = _bits(8, 17, seed=3)
+    q = net(s, g)
+    for seed in range(3):
+        perm = torch.randperm(17, generator=torch.Generator().manual_seed(seed))
+        assert torch.allclose(net(s[:, perm], g[:, perm]), q[:, perm], atol=1e-6)
+    assert q.std() > 0  # an untrained network whose values differ, so the check can fail
+
+
+def test_deepsets_runs_at_any_n_with_the_same_weights_and_parameter_count():
+    torch.manual_seed(0)
+    net = make_network("deepsets", 10)
+    for n in (1, 3, 10, 50, 1024):
+        s, g = _bits(4, n)
+        q = net(s, g)
+        assert q.shape == (4, n) and torch.isfinite(q).all()
+        assert torch.allclose(q, net.per_bit_forward(s, g), atol=1e-5)
+    counts = {n: sum(p.numel() for p in make_network("deepsets", n).parameters()) for n in (5, 50, 1024)}
+    assert len(set(counts.values())) == 1, counts
+
+
+def test_deepsets_is_not_told_the_distance():
+    """Unlike HAR, the bits' kinds are not folded into 'differs': (0, 1) and (1, 0) start apart."""
+    torch.manual_seed(0)
+    net = DeepSets()
+    s, g = torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]])
+    q = net(s, g)
+    assert not torch.allclose(q[0, 0], q[0, 1])
