@@ -192,7 +192,7 @@ def train_config(args: argparse.Namespace):
         overrides["her"] = args.her
     config = _build(make_config, args.preset, n=args.n, arch=args.arch, seed=args.seed, **overrides)
     _check_applies(command, {key: value for key, value in overrides.items() if key != "her"}, [config.arch], [config.her])
-    if args.evaluate_at and config.arch != "har" and set(args.evaluate_at) != {config.n}:
+    if args.evaluate_at and config.arch not in ("har", "deepsets") and set(args.evaluate_at) != {config.n}:
         raise UsageError(f"{command}: --evaluate-at with another n needs --arch har "
                          f"({config.arch} has a fixed input size)")
     return config
