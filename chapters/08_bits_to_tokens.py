@@ -29,8 +29,8 @@
 # 4. train a GFlowNet with trajectory balance and compare it with reward maximisation on a multi-modal reward;
 # 5. apply hindsight relabelling to a goal-conditioned generator, and link the KL-regularised optimum to soft Q-learning.
 #
-# **Study time.** Reading: about 60 minutes. Running: about 3 minutes on a laptop CPU in quick mode, about
-# 15 minutes in full mode (more seeds, longer strings, larger budgets).
+# **Study time.** Reading: about 60 minutes. Running: about 2 minutes of CPU time on a laptop in quick mode;
+# full mode (more seeds, more lengths, larger budgets) takes several times longer.
 
 # %%
 import copy
