@@ -33,7 +33,8 @@ from bitflip_lib.grading import (
     ex10_trajectory_balance,
 )
 from bitflip_lib.grading.notebook import LoadError, load_graded, notebook_source
-from bitflip_lib.grading.report import Check, CheckResult, Exercise, Report, failed_to_load, run_exercise
+from bitflip_lib.grading.report import Check, CheckResult, Exercise, Report, chosen_checks, failed_to_load, run_exercise
+from bitflip_lib.grading.sandbox import run_checks
 from bitflip_lib.grading.stubs import generate, make_stub
 
 EXERCISES: dict[str, Exercise] = {
@@ -47,8 +48,13 @@ class GradingFailed(AssertionError):
     """Raised by :func:`check` when at least one check fails (the report is attached)."""
 
     def __init__(self, report: Report) -> None:
-        super().__init__(f"{len(report.failures)} check(s) failed: see the report above")
+        failed, total = len(report.failures), len(report.results)
+        super().__init__(f"{failed} of {total} checks failed: the report above says what to fix, then run this cell again")
         self.report = report
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback: the report above is the useful part.
+        return [f"\x1b[0;31mGradingFailed\x1b[0m: {self}"]
 
 
 def resolve(exercise: str) -> Exercise:
@@ -81,7 +87,7 @@ def _namespace(exercise: Exercise, objects: tuple, namespace: Mapping | None) ->
 
 
 def check(exercise: str, *objects, namespace: Mapping | None = None, include_slow: bool = True,
-          raise_on_failure: bool = True) -> Report:
+          raise_on_failure: bool = True, budget: float | None = None) -> Report:
     """Grade functions defined in this notebook and print the report.
 
     Args:
@@ -92,32 +98,38 @@ def check(exercise: str, *objects, namespace: Mapping | None = None, include_slo
         include_slow: also run the end-to-end training checks.
         raise_on_failure: raise :class:`GradingFailed` when a check fails (so the cell shows
             an error and an automated run of the notebook stops).
+        budget: seconds all checks may take together (default: the exercise's budget).
+
+    The checks run in a child process (see :mod:`bitflip_lib.grading.sandbox`): what your code
+    prints there is captured, and a crash, ``sys.exit`` or endless loop is a FAIL.
     """
     ex = resolve(exercise)
-    report = run_exercise(ex, _namespace(ex, objects, namespace), include_slow=include_slow)
+    report = run_exercise(ex, _namespace(ex, objects, namespace), include_slow=include_slow, budget=budget)
     print(report)
+    report.shown = True
     if raise_on_failure and not report.passed:
         raise GradingFailed(report)
     return report
 
 
 def grade(exercise: str | None = None, directory: str | Path = "exercises", include_slow: bool = True,
-          load_timeout: float = 60.0) -> Report:
+          load_timeout: float = 30.0, budget: float | None = None) -> Report:
     """Grade saved notebooks in ``directory`` (one exercise, or all when ``exercise`` is None).
 
-    Only the notebook cells tagged ``graded`` are executed, in a fresh namespace. Nothing is
-    printed; ``print(report)`` shows it.
+    Only the notebook cells tagged ``graded`` are executed, in a fresh namespace, in the child
+    process that runs the exercise's checks (``load_timeout`` seconds at most); ``budget``
+    overrides each exercise's time budget. Nothing is printed; ``print(report)`` shows it.
     """
     chosen = [resolve(exercise)] if exercise is not None else list(EXERCISES.values())
     report = Report()
     for ex in chosen:
         try:
             path = notebook_source(directory, ex.name)
-            ns = load_graded(path, timeout=load_timeout)
         except LoadError as err:
             report.extend(failed_to_load(ex, f"could not load the notebook: {err}", include_slow))
             continue
-        report.extend(run_exercise(ex, ns, include_slow=include_slow))
+        report.extend(run_checks(ex, chosen_checks(ex, include_slow), lambda path=path: load_graded(path, timeout=None),
+                                 budget=budget, load_limit=load_timeout))
     return report
 
 

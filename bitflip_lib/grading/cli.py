@@ -1,6 +1,6 @@
 """Command line of the graders.
 
-    python -m bitflip_lib.grading grade [EXERCISE ...] [--dir exercises] [--fast] [--json]
+    python -m bitflip_lib.grading grade [EXERCISE ...] [--dir exercises] [--fast] [--json] [--time-budget SECONDS]
     python -m bitflip_lib.grading generate [--solutions solutions] [--exercises exercises] [--check]
 
 ``bitflip grade ...`` (the course's command) calls :func:`main` with the arguments after ``grade``.
@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+
+from bitflip_lib.grading.report import DEFAULT_BUDGET
 
 
 def _grade_parser(prog: str) -> argparse.ArgumentParser:
@@ -19,6 +22,9 @@ def _grade_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--dir", default="exercises", help="folder holding the notebooks (default: exercises)")
     parser.add_argument("--fast", action="store_true", help="skip the end-to-end training checks")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                        help=f"wall-clock seconds all checks of one exercise may take together (default: {DEFAULT_BUDGET:g}; "
+                             "a check that runs past it, or past its own limit, fails as a hang)")
     return parser
 
 
@@ -59,9 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if opts.time_budget is not None and not (math.isfinite(opts.time_budget) and opts.time_budget > 0):
+        print(f"error: --time-budget must be a positive number of seconds, got {opts.time_budget:g}", file=sys.stderr)
+        return 2
     report = Report()
     for name in names:
-        report.extend(grade(name, opts.dir, include_slow=not opts.fast))
+        report.extend(grade(name, opts.dir, include_slow=not opts.fast, budget=opts.time_budget))
     if opts.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:

@@ -180,6 +180,25 @@ def check_uniform(ns: Mapping) -> str:
     return "future step drawn uniformly from [t, L - 1]"
 
 
+def check_generator(ns: Mapping) -> str:
+    """The generator passed in drives the draws: not the global RNG, nor a generator of its own."""
+    for device in devices():
+        episode = make_episode(seed=13, device=device)
+        with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG as it was
+            torch.manual_seed(100)
+            a = _call(ns, episode, 4, seed=14)
+            torch.manual_seed(101)  # a different global state must not matter
+            b = _call(ns, episode, 4, seed=14)
+            c = _call(ns, episode, 4, seed=15)
+        same = all(torch.equal(x, y) for x, y in ((a.state, b.state), (a.goal, b.goal)))
+        expect(same, "her_relabel_future must draw its randomness from the generator passed in: the same generator "
+               "seed gave different goals (is it drawing from the global random state, torch.rand(...) without generator=?)")
+        expect(a.goal.shape != c.goal.shape or not torch.equal(a.goal, c.goal),
+               "different generator seeds gave identical goals: draw the future steps with the generator passed in "
+               "(torch.rand(..., generator=generator)), not with a fixed seed or a generator of your own")
+    return "reproducible with a generator"
+
+
 def check_fast(ns: Mapping) -> str:
     g = generator(11)
     agents, steps, n = 1024, 50, 50
@@ -212,6 +231,7 @@ EXERCISE = Exercise(
         Check("goals are future achieved states", check_future),
         Check("reward and done follow the new goal", check_reward),
         Check("future step is uniform", check_uniform),
+        Check("uses the generator", check_generator),
         Check("vectorised (1024 x 50 in time)", check_fast, timeout=30.0),
         Check("DQN with it learns (end to end)", check_training, timeout=240.0, slow=True),
     ),
