@@ -114,12 +114,15 @@ class Report:
             return "no checks were run"
         width = max(len(r.check) for r in self.results)
         lines = []
-        current = None
+        current = previous = None
         for r in self.results:
             if r.exercise != current:
-                current = r.exercise
+                current, previous = r.exercise, None
                 lines.append(self._header(r.exercise))
             message = f"  {r.message}" if r.message else ""
+            if not r.passed and r.message and r.message == previous:
+                message = "  (the same as above)"  # e.g. a notebook that did not load: one reason, said once
+            previous = None if r.passed else r.message
             lines.append(f"  {r.status}  {r.check:<{width}}{message}")
             if not r.passed and r.output_lines:
                 lines.extend(_output_lines(r, indent=" " * 8))
