@@ -4,6 +4,7 @@ Sub-commands::
 
     bitflip train --n 20 --arch har --her future      # one run; one JSON line on stdout
     bitflip sweep --n 5 10 20 --arch har uvfa --her none future --seeds 0 1 2 --out results/default
+    bitflip sweep ... --ray [ADDRESS]                 # the same cells as Ray tasks (local Ray, or a cluster)
     bitflip table --results results/default           # the stored sweep beside the write-up's Table 1
     bitflip bench [--quick] [--json] [--only memory]  # throughput, time-to-solve and memory figures
     bitflip grade [...]                               # grade the exercises (see bitflip_lib.grading)
@@ -29,6 +30,9 @@ from bitflip_lib.bench import run_bench
 from bitflip_lib.her import HER_STRATEGIES
 from bitflip_lib.networks import ARCHITECTURES
 from bitflip_lib.sweep import unused_setting
+
+
+_LOCAL_RAY = "local"  # ``--ray`` without an address
 
 
 class UsageError(Exception):
@@ -231,9 +235,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from bitflip_lib.config import make_config
-    from bitflip_lib.sweep import aggregate, cell_name, grid, load_results, render_table, run_sweep
+    from bitflip_lib.sweep import aggregate, cell_name, grid, load_results, render_table, run_sweep, run_sweep_ray
 
     command = "bitflip sweep"
+    if args.ray is None and args.ray_gpus:
+        raise UsageError(f"{command}: --ray-gpus sets the GPUs of each Ray task: add --ray, or leave it out")
+    if args.ray is not None and args.threads:
+        raise UsageError(f"{command}: --threads has no effect with --ray (each cell is a Ray task with one CPU "
+                         "and one thread): leave it out")
+    if args.ray is not None and not args.dry_run:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UsageError(f"{command}: --ray needs Ray, an optional dependency: pip install ray") from None
     overrides = _overrides(args)
     archs = args.arch or ("uvfa", "har")
     hers = args.her or ("none", "preset")
@@ -254,7 +268,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                           "iterations": s["iterations"], "success_rate": s["success_rate"],
                           "wall_seconds": record["wall_seconds"]}), flush=True)
 
-    run_sweep(configs, args.out, progress=not args.quiet, on_cell=report)
+    if args.ray is None:
+        run_sweep(configs, args.out, progress=not args.quiet, on_cell=report)
+    else:
+        run_sweep_ray(configs, args.out, address=None if args.ray == _LOCAL_RAY else args.ray,
+                      progress=not args.quiet, on_cell=report, gpus_per_cell=args.ray_gpus or 0.0)
     rows = load_results(args.out, preset=args.preset)
     print(render_table(aggregate(rows), fmt="text"), file=sys.stderr)
     return 0
@@ -315,6 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_nonnegative_int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", required=True, help="results directory (finished cells there are skipped)")
     p.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    p.add_argument("--ray", nargs="?", const=_LOCAL_RAY, metavar="ADDRESS",
+                   help="run the cells as Ray tasks: on a local Ray, or on the cluster at ADDRESS "
+                        "(what 'ray start --head' prints; 'auto' finds a running one). Needs: pip install ray")
+    p.add_argument("--ray-gpus", type=_positive_float, metavar="FRACTION",
+                   help="GPUs per cell for --ray (e.g. 0.25 puts four cells on one GPU); default none")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_sweep)
 

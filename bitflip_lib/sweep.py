@@ -11,6 +11,9 @@ full disk, a bad copy) is named on stderr, kept aside as ``<name>.json.damaged``
 :func:`load_results` reads a directory back into flat rows, :func:`aggregate` groups them over
 seeds, and :func:`render_table` prints them beside Table 1 of the write-up (Chau, seeds/000).
 
+:func:`run_sweep_ray` runs the same cells as Ray tasks (``bitflip sweep ... --ray [ADDRESS]``),
+on a local Ray or a cluster, into the same files.
+
 Example::
 
     configs = grid(ns=[5, 10], archs=["har"], hers=["none", "future"], seeds=[0, 1, 2])
@@ -249,29 +252,43 @@ def set_aside(path: Path) -> Path:
     return aside
 
 
-def run_cell(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = False, skip_existing: bool = True,
-             curve_points: int = 100) -> tuple[dict, bool]:
-    """Train one cell and save it; returns ``(record, ran)``. An existing file is loaded instead.
+def stored_cell(config: TrainConfig, out_dir: str | os.PathLike) -> dict | None:
+    """The finished record of this cell in ``out_dir``, or ``None`` if it has to run.
 
-    An existing file that is not a readable record of this cell (truncated by a full disk, say)
-    is renamed to ``<name>.json.damaged`` (see :func:`set_aside`), named on stderr, and the cell
-    runs again.
+    A file that is not a readable record (truncated by a full disk, say) is renamed to
+    ``<name>.json.damaged`` (see :func:`set_aside`) and named on stderr; the cell then runs again.
     """
+    path = cell_path(config, out_dir)
+    if not path.exists():
+        return None
+    try:
+        record = read_record(path)
+        reason = None if record is not None else "not a result record"
+    except DamagedResultError as err:
+        reason = err.reason
+    if reason is None:
+        return record
+    aside = set_aside(path)
+    _say(f"bitflip: {path} is damaged ({reason}); kept it as {aside.name} and running the cell again")
+    return None
+
+
+def train_record(config: TrainConfig, progress: bool = False, curve_points: int = 100) -> dict:
+    """Train one cell and return its record (nothing written): the work of one cell, wherever it runs."""
     from bitflip_lib.trainer import train
 
-    path = cell_path(config, out_dir)
-    if skip_existing and path.exists():
-        try:
-            record = read_record(path)
-            reason = None if record is not None else "not a result record"
-        except DamagedResultError as err:
-            reason = err.reason
-        if reason is None:
-            return record, False
-        aside = set_aside(path)
-        _say(f"bitflip: {path} is damaged ({reason}); kept it as {aside.name} and running the cell again")
-    record = result_record(train(config, progress=progress), curve_points)
-    write_json_atomic(path, record)
+    return result_record(train(config, progress=progress), curve_points)
+
+
+def run_cell(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = False, skip_existing: bool = True,
+             curve_points: int = 100) -> tuple[dict, bool]:
+    """Train one cell and save it; returns ``(record, ran)``. A finished file is loaded instead
+    (a damaged one is set aside and the cell runs again: see :func:`stored_cell`)."""
+    record = stored_cell(config, out_dir) if skip_existing else None
+    if record is not None:
+        return record, False
+    record = train_record(config, progress, curve_points)
+    write_json_atomic(cell_path(config, out_dir), record)
     return record, True
 
 
@@ -307,6 +324,75 @@ def run_sweep(
     if bar is not None:
         bar.close()
     return records
+
+
+def run_sweep_ray(
+    configs: Sequence[TrainConfig],
+    out_dir: str | os.PathLike,
+    address: str | None = None,
+    progress: bool = True,
+    skip_existing: bool = True,
+    on_cell: Callable[[dict, bool], None] | None = None,
+    num_cpus: int | None = None,
+    gpus_per_cell: float = 0.0,
+) -> list[dict]:
+    """:func:`run_sweep` with each cell a Ray task (one CPU, ``gpus_per_cell`` GPUs); same result.
+
+    ``address`` is a running cluster's (``ray start --head`` prints it); ``None`` starts a local
+    Ray with ``num_cpus`` CPUs (all by default), or uses the one this process already started.
+    The files are the local runner's: the same names, skipped when finished, written atomically
+    as each cell finishes. They are written here, by this process, so the cluster's machines need
+    the course installed but no shared disk. An interrupted sweep (Ctrl-C, a killed process)
+    loses the cells that were running; a rerun does them. A progress bar counts finished cells;
+    ``on_cell(record, ran)`` is called for the stored cells first, then as cells finish.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("sweeps on Ray need Ray, an optional dependency: pip install ray") from None
+    if not configs:
+        raise ValueError("the sweep has no cells: give at least one n, arch, HER strategy and seed")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
+                 configure_logging=False, log_to_driver=False)
+    bar = None
+    if progress and progress_bars_enabled():
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(configs), desc="cells (ray)", unit="cell")
+    task = ray.remote(num_cpus=1, num_gpus=gpus_per_cell)(train_record)
+    records: dict[int, dict] = {}
+    pending = {}
+    try:
+        for index, config in enumerate(configs):
+            record = stored_cell(config, out_dir) if skip_existing else None
+            if record is None:
+                pending[task.remote(config)] = index
+                continue
+            records[index] = record
+            if on_cell is not None:
+                on_cell(record, False)
+            if bar is not None:
+                bar.update(1)
+        while pending:
+            (done,), _ = ray.wait(list(pending), num_returns=1)
+            index = pending.pop(done)
+            records[index] = record = ray.get(done)
+            write_json_atomic(cell_path(configs[index], out_dir), record)
+            if on_cell is not None:
+                on_cell(record, True)
+            if bar is not None:
+                bar.set_postfix_str(record["name"])
+                bar.update(1)
+    finally:
+        for ref in pending:  # interrupted: stop the cells still running (a rerun redoes them)
+            ray.cancel(ref, force=True)
+        if bar is not None:
+            bar.close()
+        if started:
+            ray.shutdown()
+    return [records[index] for index in range(len(configs))]
 
 
 # --------------------------------------------------------------------------------------------

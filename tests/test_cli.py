@@ -171,6 +171,8 @@ def assert_one_line_error(code: int, out: str, err: str, *words: str) -> None:
     (["train", "--n", "5", "--her", "final", "--k", "8"], ("--k", "final")),
     (["train", "--n", "5", "--preset", "writeup", "--k", "8"], ("--k", "seed30")),
     (["sweep", "--n", "5", "--her", "none", "final", "--k", "8", "--seeds", "0"], ("--k",)),
+    (["sweep", "--n", "5", "--seeds", "0", "--ray-gpus", "0.5"], ("--ray-gpus", "--ray")),
+    (["sweep", "--n", "5", "--seeds", "0", "--ray", "--threads", "1"], ("--threads", "--ray")),
 ])
 def test_contradictory_options_are_an_error(capsys, tmp_path, no_training, argv, words):
     if argv[0] == "sweep":
@@ -264,3 +266,9 @@ def test_a_damaged_cell_is_set_aside_and_run_again(capsys, tmp_path):
     assert str(cell) in err and f"{cell.name}.damaged" in err
     assert (out_dir / f"{cell.name}.damaged").read_text() == text[: len(text) // 2]
     assert json.loads(cell.read_text())["name"] == cell.stem
+
+
+def test_sweep_on_ray_without_ray_says_how_to_get_it(capsys, tmp_path, no_training, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import fails
+    assert_one_line_error(*run_cli(capsys, "sweep", "--n", "3", "--seeds", "0", *FAST, "--ray", "--out", str(tmp_path)),
+                          "--ray", "pip install")

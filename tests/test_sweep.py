@@ -227,3 +227,85 @@ def test_grid_gives_a_setting_only_to_the_cells_it_applies_to():
         grid([5], archs=["uvfa"], hidden=(32,))
     with pytest.raises(ValueError, match="k=8 has no effect.*'final'"):
         grid([5], archs=["har"], hers=["none", "final"], k=8)
+
+
+# --- Sweeps on Ray (optional dependency): the same files as the local runner, and a killed sweep resumes.
+_WALL = {"wall_seconds", "seconds_per_iteration", "finished_utc"}
+
+
+def _without_wall_times(record: dict) -> dict:
+    record = {key: value for key, value in record.items() if key not in _WALL}
+    record["summary"] = {key: value for key, value in record["summary"].items() if key not in _WALL}
+    return record
+
+
+def _stored(folder) -> dict:
+    return {p.name: _without_wall_times(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))}
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install ray): the Ray runner is optional")
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def one_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each Ray task runs (one CPU, one thread), so that the floats agree
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_ray_sweep_writes_the_local_runners_files(local_ray, one_thread, tmp_path):
+    from bitflip_lib.sweep import run_sweep_ray
+
+    configs = grid([3, 4], archs=["har"], hers=["future", "none"], seeds=[0], **TINY)
+    run_sweep(configs, tmp_path / "local", progress=False)
+    seen = []
+    records = run_sweep_ray(configs, tmp_path / "ray", progress=False, on_cell=lambda r, ran: seen.append(ran))
+    assert seen == [True] * 4 and [r["name"] for r in records] == [cell_name(c) for c in configs]
+    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == sorted(p.name for p in (tmp_path / "local").iterdir())
+    assert _stored(tmp_path / "ray") == _stored(tmp_path / "local")
+    seen.clear()
+    run_sweep_ray(configs, tmp_path / "ray", progress=False, on_cell=lambda r, ran: seen.append(ran))
+    assert seen == [False] * 4  # finished cells are kept
+
+
+def test_a_killed_ray_sweep_resumes(local_ray, one_thread, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from bitflip_lib.sweep import run_sweep_ray
+
+    out = tmp_path / "ray"
+    argv = [sys.executable, "-m", "bitflip_lib", "sweep", "--n", "3", "4", "--arch", "har", "--her", "future",
+            "--seeds", "0", "1", "2", "--max-iterations", "6", "--eval-agents", "16", "--gradient-steps", "2",
+            "--batch-size", "16", "--device", "cpu", "--quiet", "--out", str(out),
+            "--ray", local_ray.get_runtime_context().gcs_address]
+    # Its own session, so that the kill reaches the sweep and nothing else.
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    _, err = proc.communicate()
+    finished = {p.name for p in out.glob("*.json")}
+    configs = grid([3, 4], archs=["har"], hers=["future"], seeds=[0, 1, 2], max_iterations=6, num_eval_agents=16,
+                   gradient_steps=2, batch_size=16, device="cpu")
+    assert finished and len(finished) < len(configs), (finished, err.decode()[-2000:])
+
+    ran = {}
+    run_sweep_ray(configs, out, progress=False, on_cell=lambda r, was_run: ran.__setitem__(f"{r['name']}.json", was_run))
+    assert {name for name, was_run in ran.items() if not was_run} == finished  # kept, not redone
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(
+        f"{cell_name(c)}.json" for c in configs)
+    run_sweep(configs, tmp_path / "local", progress=False)
+    assert _stored(out) == _stored(tmp_path / "local")
