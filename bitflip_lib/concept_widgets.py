@@ -224,7 +224,7 @@ class HERStepper(widgets.VBox):
         d = {"description_width": "120px"}
         self.controls = {
             "step": widgets.IntSlider(value=0, min=0, max=self.n - 1, description="step t", style=d, layout=_SLIDER),
-            "k": widgets.IntSlider(value=_check_int("k", k, 1, 8), min=1, max=8, description="k (future, episode)", style=d,
+            "k": widgets.IntSlider(value=_check_int("k", k, 1, 8), min=1, max=8, description="k goals / step", style=d,
                                    layout=_SLIDER),
             "seed": widgets.BoundedIntText(value=_check_int("seed", seed, 0), min=0, max=10**6, description="episode seed",
                                            style=d, layout=widgets.Layout(width="220px")),
@@ -276,7 +276,7 @@ class HERStepper(widgets.VBox):
                         f"<td>{_bits(ep.states[i + 1, 0], goal)}</td><td>{reward}</td></tr>")
         self.episode_html.value = (
             f"<div>Goal g = {_bits(goal)}. The episode ({self.length} steps; green bits already match g):</div>"
-            "<table style='border-collapse:collapse'><tr><th>t</th><th>state</th><th>flip</th><th>next state</th><th>reward</th></tr>"
+            "<table style='border-collapse:collapse' cellpadding='3'><tr><th>t</th><th>state</th><th>flip</th><th>next state</th><th>reward</th></tr>"
             + "".join(rows) + "</table>")
         lines = []
         for strategy, tr in self.relabelled.items():
@@ -288,7 +288,7 @@ class HERStepper(widgets.VBox):
         self.text.value = (
             f"<div>Step t = {t}: goals each strategy adds for this transition &rarr; reward "
             "(green: bits where the next state already equals that goal)</div>"
-            "<table><tr><th>strategy</th><th>new goals &rarr; reward</th><th>whole episode</th></tr>" + "".join(lines) + "</table>"
+            "<table cellpadding='3'><tr><th>strategy</th><th>new goals &rarr; reward</th><th>whole episode</th></tr>" + "".join(lines) + "</table>"
             f"<div>The episode itself earned {original} reward(s) for its real goal. <code>seed30</code> relabels only "
             "30% of the episodes (all steps with one goal), so it often adds nothing here.</div>")
         self.redraws += 1

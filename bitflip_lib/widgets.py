@@ -62,7 +62,7 @@ _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#
 _DESCRIPTION = {"description_width": "115px"}
 
 
-def _cell(width: str = "100%") -> widgets.Layout:
+def _cell(width: str = "96%") -> widgets.Layout:  # a little under 100%: the widget's own margin fits too
     return widgets.Layout(width=width, min_width="0")
 
 
@@ -218,7 +218,7 @@ class TrainingDashboard(widgets.VBox):
         self.train_button = widgets.Button(description="Train", button_style="success", icon="play", layout=cell("100px"))
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
                                           layout=cell("100px"))
-        self.clear_button = widgets.Button(description="Clear runs", icon="trash", layout=cell("120px"),
+        self.clear_button = widgets.Button(description="Clear runs", icon="trash", layout=cell("140px"),
                                            tooltip="forget the runs drawn so far")
         self.status = widgets.HTML(value="Set the controls and press <b>Train</b>.", layout=widgets.Layout(flex="1 1 auto", min_width="0"))
         self.image = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="880px"))
