@@ -302,6 +302,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     _set_threads(args)
     if args.only and args.skip:
         raise UsageError("bitflip bench: give --only or --skip, not both")
+    if args.peers:
+        if args.only or args.skip or args.quick:
+            raise UsageError("bitflip bench: --peers runs the peer comparison alone: leave out --only, --skip and --quick")
+        try:
+            from bitflip_lib.peers import run_peer_bench
+            run_peer_bench(ns=args.peer_n, seed=0, max_seconds=args.peer_budget, as_json=args.json)
+        except ImportError as err:
+            raise UsageError(f"bitflip bench --peers: {err}") from None
+        return 0
     skip = [s for s in BENCH_SECTIONS if s not in args.only] if args.only else (args.skip or ())
     return run_bench(quick=args.quick, device=args.device, seeds=args.seeds, as_json=args.json,
                      skip=skip, uvfa_budget_seconds=args.uvfa_budget)
@@ -360,6 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--uvfa-budget", type=_positive_float, default=300.0,
                    help="wall-clock seconds for the vanilla UVFA n = 15 run")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    p.add_argument("--peers", action="store_true",
+                   help="time stable-baselines3's DQN + HER beside the course's learner (one thread each; "
+                        "needs the 'peers' extra)")
+    p.add_argument("--peer-n", type=_positive_int, nargs="+", default=[15, 20], help="n for --peers (default 15 20)")
+    p.add_argument("--peer-budget", type=_positive_float, default=600.0,
+                   help="wall-clock seconds each --peers run may take (default 600)")
     p.set_defaults(func=cmd_bench)
 
     from bitflip_lib.generation_cli import add_generate_parser  # chapter 8: `bitflip generate`
