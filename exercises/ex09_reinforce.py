@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -50,8 +50,18 @@ print(f"Running in {'quick' if QUICK else 'full'} mode")
 # %% tags=["graded"]
 def reinforce_surrogate(step_log_probs: torch.Tensor, rewards: torch.Tensor, baseline="mean") -> torch.Tensor:
     """Scalar whose gradient is the REINFORCE estimate of -grad E[R] (see the task above)."""
-    raise NotImplementedError("check the shapes and the baseline name; log_pi = step_log_probs.sum(1); b = 0, rewards.mean() or torch.as_tensor(baseline); return -((rewards - b).detach() * log_pi).mean()")
+    raise NotImplementedError("a string's log-probability is the sum of its steps' log-probabilities; weight it by (reward - baseline), which carries no gradient (stuck? open the recipe below this cell)")
 
+
+# %% [markdown]
+# <details><summary>Recipe for <code>reinforce_surrogate</code> (open it only if the hint was not enough)</summary>
+#
+# 1. Check the shapes ([B, L] and [B]) and the baseline ('none', 'mean', a number or a [B] tensor): ValueError otherwise.
+# 2. `b = 0.0` for 'none', `rewards.mean()` for 'mean', else `torch.as_tensor(baseline, dtype=rewards.dtype)`.
+# 3. `log_pi = step_log_probs.sum(1)`: the whole trajectory's log-probability.
+# 4. `return -((rewards - b).detach() * log_pi).mean()`: the minus sign turns ascent on E[R] into descent.
+#
+# </details>
 
 # %% [markdown]
 # ## Check your function

@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -47,8 +47,17 @@ print(f"Running in {'quick' if QUICK else 'full'} mode")
 # %% tags=["graded"]
 def trajectory_balance_loss(log_Z: torch.Tensor, step_log_probs: torch.Tensor, log_rewards: torch.Tensor) -> torch.Tensor:
     """Mean squared trajectory-balance residual (see the task above)."""
-    raise NotImplementedError("check that log_rewards has shape [B]; residual = log_Z + step_log_probs.sum(1) - log_rewards; return residual.pow(2).mean()")
+    raise NotImplementedError("on a tree the backward policy is 1, so the residual is log Z plus the whole trajectory's log-probability minus log R (stuck? open the recipe below this cell)")
 
+
+# %% [markdown]
+# <details><summary>Recipe for <code>trajectory_balance_loss</code> (open it only if the hint was not enough)</summary>
+#
+# 1. Check the shapes ([B, L] and [B]): ValueError otherwise.
+# 2. `residual = log_Z + step_log_probs.sum(1) - log_rewards` (log Z keeps its gradient: it is learned).
+# 3. `return residual.pow(2).mean()`.
+#
+# </details>
 
 # %% [markdown]
 # ## Check your function

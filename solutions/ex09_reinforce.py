@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -45,7 +45,11 @@ print(f"Running in {'quick' if QUICK else 'full'} mode")
 # %% tags=["graded"]
 def reinforce_surrogate(step_log_probs: torch.Tensor, rewards: torch.Tensor, baseline="mean") -> torch.Tensor:
     """Scalar whose gradient is the REINFORCE estimate of -grad E[R] (see the task above)."""
-    ### BEGIN SOLUTION HINT: check the shapes and the baseline name; log_pi = step_log_probs.sum(1); b = 0, rewards.mean() or torch.as_tensor(baseline); return -((rewards - b).detach() * log_pi).mean()
+    ### BEGIN SOLUTION HINT: a string's log-probability is the sum of its steps' log-probabilities; weight it by (reward - baseline), which carries no gradient
+    # RECIPE: 1. Check the shapes ([B, L] and [B]) and the baseline ('none', 'mean', a number or a [B] tensor): ValueError otherwise.
+    # RECIPE: 2. `b = 0.0` for 'none', `rewards.mean()` for 'mean', else `torch.as_tensor(baseline, dtype=rewards.dtype)`.
+    # RECIPE: 3. `log_pi = step_log_probs.sum(1)`: the whole trajectory's log-probability.
+    # RECIPE: 4. `return -((rewards - b).detach() * log_pi).mean()`: the minus sign turns ascent on E[R] into descent.
     if step_log_probs.dim() != 2 or rewards.shape != step_log_probs.shape[:1]:
         raise ValueError(f"expected step_log_probs [B, L] and rewards [B], got {tuple(step_log_probs.shape)} and {tuple(rewards.shape)}")
     if isinstance(baseline, str):

@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -42,7 +42,10 @@ print(f"Running in {'quick' if QUICK else 'full'} mode")
 # %% tags=["graded"]
 def trajectory_balance_loss(log_Z: torch.Tensor, step_log_probs: torch.Tensor, log_rewards: torch.Tensor) -> torch.Tensor:
     """Mean squared trajectory-balance residual (see the task above)."""
-    ### BEGIN SOLUTION HINT: check that log_rewards has shape [B]; residual = log_Z + step_log_probs.sum(1) - log_rewards; return residual.pow(2).mean()
+    ### BEGIN SOLUTION HINT: on a tree the backward policy is 1, so the residual is log Z plus the whole trajectory's log-probability minus log R
+    # RECIPE: 1. Check the shapes ([B, L] and [B]): ValueError otherwise.
+    # RECIPE: 2. `residual = log_Z + step_log_probs.sum(1) - log_rewards` (log Z keeps its gradient: it is learned).
+    # RECIPE: 3. `return residual.pow(2).mean()`.
     if step_log_probs.dim() != 2 or log_rewards.shape != step_log_probs.shape[:1]:
         raise ValueError(f"expected step_log_probs [B, L] and log_rewards [B], got {tuple(step_log_probs.shape)} and {tuple(log_rewards.shape)}")
     residual = log_Z + step_log_probs.sum(1) - log_rewards  # P_B = 1 on the generation tree
