@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Chapter 7. Reproducing Table 1, and going past it
 #
-# The write-up this course is built on (Chau, seeds/000) ends with one table: for n = 5 ... 50
+# The write-up this course is built on (Chau Yu Hei, HKUST) ends with one table: for n = 5 ... 50
 # bits, how many iterations (batches of 16 parallel episodes) goal-conditioned DQN needed to
 # solve bit flipping, with and without Hindsight Experience Replay (HER), with its generic UVFA
 # network and with its handcrafted architecture HAR. Some cells say "fails"; some were never run.
@@ -374,7 +374,7 @@ assert len(checked) == len(RERUN_QUICK if QUICK else RERUN_FULL)
 # ## References
 #
 # * Chau, Y. H. *Documentation of Bit Sequence mini RL project.* HKUST (the write-up this course
-#   follows; course source seeds/000). Table 1 and the settings of the `writeup` preset.
+#   follows). Code: https://github.com/louis845/BitSeqRLToyProblem. Table 1 and the settings of the `writeup` preset.
 # * Andrychowicz, M., Wolski, F., Ray, A., Schneider, J., Fong, R., Welinder, P., McGrew, B.,
 #   Tobin, J., Abbeel, P., and Zaremba, W. (2017). Hindsight Experience Replay. *Advances in
 #   Neural Information Processing Systems 30* (NeurIPS 2017).
