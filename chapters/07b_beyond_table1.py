@@ -314,9 +314,9 @@ for big_n, stats in ((m, evaluate(deep.network, m, 256, device=DEVICE)) for m in
 # steps and larger batches to come close at n = 50 and got nowhere at n = 100; HAR at n = 1024
 # (section 2) needed a $2^{20}$ buffer and a decaying learning rate. Trained at n = 50, it reaches
 # every goal at n = 1024 in the fewest flips. Without HER it is chapter 6's lottery again: some
-# seeds are solved, some never. So what the generic networks lacked is the symmetry; with it,
-# the distance is easy to learn from the mean. (Why the small buffer suffices at n = 1024 here
-# and not for HAR, these runs do not say.)
+# seeds are solved, others not within the budget. So what the generic networks lacked is the
+# symmetry; with it, the distance is easy to learn from the mean. (Why the small buffer suffices
+# at n = 1024 here and not for HAR, these runs do not say.)
 #
 # ## Summary
 #

@@ -207,11 +207,22 @@ def transfer_run() -> StoredRun:
     return run
 
 
-def transfer_block() -> str:
-    run = transfer_run()
+def transfer_block(run: StoredRun | None = None) -> str:
+    """A run's ``evaluated_at`` (the trained network used unchanged at other n), one row per n."""
+    run = run or transfer_run()
     return table(["n", "success", "mean steps", "mean start distance"],
                  [[n, f"{ev['success_rate']:.3f}", f"{ev['mean_steps']:.2f}", f"{ev['mean_start_distance']:.2f}"]
                   for n, ev in sorted(run.evaluated_at.items())])
+
+
+def deepsets() -> list[StoredRun]:
+    return sorted(study("deepsets"), key=lambda r: (r.her == "none", r.n, r.seed))
+
+
+def deepsets_block() -> str:
+    return table(["n", "HER", "seed", "budget", "solved at", "iterations", "best success", "wall time", "s / iteration"],
+                 [[r.n, r.her, r.seed, r.max_iterations, r.solved_at or "not solved", r.iterations, f"{r.best_success:.2f}",
+                   f"{r.wall_seconds:.1f} s", f"{r.wall_seconds / r.iterations:.2f}"] for r in deepsets()])
 
 
 def har1024() -> list[StoredRun]:
@@ -279,6 +290,12 @@ FIELDS: dict[str, Callable[[], str]] = {
     "mlp-screen": screen_block,
     "har-transfer": transfer_block,
     "har-1024": har1024_block,
+    "deepsets": deepsets_block,
+    "deepsets-transfer": lambda: transfer_block(next(r for r in deepsets() if r.evaluated_at)),
+    "deepsets-her-slowest": lambda: str(max(r.solved_at for r in deepsets() if r.her != "none")),
+    "deepsets-her-longest": lambda: f"{max(r.wall_seconds for r in deepsets() if r.her != 'none'):.0f} s",
+    "deepsets-vanilla-solved": lambda: (f"{sum(r.solved for r in deepsets() if r.her == 'none')} of "
+                                        f"{sum(r.her == 'none' for r in deepsets())}"),
     "manifest": manifest_block,
     "bench": text_file("bench_cpu_quiet.txt"),
     "bench-memory": text_file("memory_cpu_shared.txt"),

@@ -134,3 +134,12 @@ def test_deepsets_is_not_told_the_distance():
     s, g = torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]])
     q = net(s, g)
     assert not torch.allclose(q[0, 0], q[0, 1])
+
+
+def test_deepsets_takes_its_head_widths_from_the_configuration():
+    from bitflip_lib.config import make_config
+    from bitflip_lib.trainer import build_network
+
+    net = build_network(make_config(n=6, arch="deepsets", hidden=(8, 4)), torch.device("cpu"))
+    widths = [layer.out_features for layer in net.head if isinstance(layer, torch.nn.Linear)]
+    assert isinstance(net, DeepSets) and widths == [8, 4, 1]

@@ -658,3 +658,44 @@ def test_her_mlp_n100_never_succeeds_in_2000_iterations():
 def test_her_mlp_n100_greedy_agents_stay_more_than_47_5_bits_away_throughout():
     run100 = load_runs(BEYOND / "mlp_n100")[0]
     assert all(d > 0.95 * 50 for d in distance(run100))
+
+
+# --------------------------------------------------------------------------------------------
+# Beyond the write-up: a DeepSets network, not told the distance (results/beyond/deepsets)
+# --------------------------------------------------------------------------------------------
+@functools.cache
+def deepsets(her: str) -> tuple[StoredRun, ...]:
+    found = tuple(load_runs(BEYOND / "deepsets", arch="deepsets", her=her))
+    assert found, f"no stored deepsets runs with HER {her!r} in results/beyond/deepsets"
+    return found
+
+
+def test_her_deepsets_is_solved_on_three_seeds_at_n_15_20_50_100_and_1024():
+    solved = {(r.n, r.seed) for r in deepsets("future") if r.solved}
+    assert solved >= {(n, seed) for n in (15, 20, 50, 100, 1024) for seed in (0, 1, 2)}, sorted(solved)
+
+
+def test_her_deepsets_every_run_is_solved_within_a_few_iterations_at_most_10():
+    assert all(r.solved and r.solved_at <= 10 for r in deepsets("future")), [(r.name, r.solved_at) for r in deepsets("future")]
+
+
+def test_her_deepsets_every_run_takes_under_a_minute():
+    assert all(r.wall_seconds < 60 for r in deepsets("future")), [(r.name, r.wall_seconds) for r in deepsets("future")]
+
+
+def test_her_deepsets_at_n_1024_is_trained_from_scratch_with_the_default_2_15_buffer():
+    big = [r for r in deepsets("future") if r.n == 1024]
+    assert big and all("buffer_capacity" not in r.overrides and r.config["buffer_capacity"] == 2**15 for r in big)
+
+
+def test_her_deepsets_trained_at_n_50_reaches_every_goal_in_the_fewest_flips_up_to_n_1024():
+    (run,) = [r for r in deepsets("future") if r.evaluated_at]
+    assert run.n == 50 and max(run.evaluated_at) == 1024
+    for n, stats in run.evaluated_at.items():
+        assert stats["success_rate"] == 1.0 and stats["mean_steps"] == stats["mean_start_distance"], (n, stats)
+
+
+def test_vanilla_deepsets_is_a_lottery_some_seeds_solved_others_below_0_1_after_their_whole_budget():
+    found = deepsets("none")
+    assert any(r.solved for r in found)
+    assert any(not r.solved and r.iterations == r.max_iterations and r.best_success < 0.1 for r in found)
