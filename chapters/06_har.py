@@ -98,7 +98,8 @@ print(f"n = {n}: {2**n * (2**n - 1) * n} (s, g, a) triples with s != g, {len(val
 # %% [markdown]
 # A network *respects* the symmetry (is **permutation equivariant**) when permuting the input
 # bits permutes its n outputs the same way, and XOR-ing state and goal with one mask changes
-# nothing. HAR does by construction, whatever its weights; a generic MLP would have to learn it.
+# nothing. HAR does by construction, whatever its weights; a generic MLP would have to learn it
+# (chapter 7b, section 4: a network with the permutations built in learns the rest, distance too).
 
 # %%
 def symmetry_errors(network: torch.nn.Module, n: int, batch: int = 64) -> tuple[float, float]:
@@ -433,9 +434,8 @@ assert demo.iterations >= 1 and demo.config.arch == "har"
 #
 # ## Summary
 #
-# * $Q^*$ depends only on (distance, bit differs), $2n - 1$ values. HAR,
-#   $Q = \phi(\lVert s - g \rVert_1, |s_a - g_a|)$, lives on that quotient space: it respects the
-#   symmetry for any weights and has the same 4,417 parameters for every n.
+# * $Q^*$ depends only on (distance, bit differs): $2n - 1$ values. HAR lives on that quotient
+#   space: it respects the symmetry for any weights and has the same 4,417 parameters for every n.
 # * With HER, HAR solved every size trained (up to 200 in quick mode, 500 in full mode). Trained
 #   at n = 20, it solved n = 1024 unchanged, although the last 51 steps of every episode there are
 #   extrapolation ($d / n < 0.05$): this network's margin kept its sign; nothing guaranteed it.
