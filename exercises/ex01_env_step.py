@@ -25,7 +25,7 @@
 # **Run time** (2-core CPU, one thread): under half a minute in quick mode, about 10 s in full mode.
 #
 # **Recap.** Every agent holds an n-bit state $s$ and an n-bit goal $g$. Action $a \in \{0, \dots, n-1\}$
-# flips bit $a$. The reward is the write-up's sparse rule (Chau, `seeds/000`): $r = 1$ on the step whose
+# flips bit $a$. The reward is the write-up's sparse rule (Chau Yu Hei, HKUST): $r = 1$ on the step whose
 # new state equals the goal, $r = 0$ otherwise. An agent that has reached its goal is *done*: later steps
 # leave it where it is, pay nothing and do not count. The library plays many agents at once, so
 # everything below works on a batch: `state` and `goal` are float tensors `[B, n]` of zeros and ones,

@@ -27,7 +27,7 @@
 # **Recap.** For tiny n we can store one number per (state, goal, action). A state or goal is encoded as
 # the integer whose bit $i$ is bit $i$ of the string, so flipping bit $a$ of $s$ gives `s ^ (1 << a)`,
 # and the table `Q[s, g, a]` has shape `[2^n, 2^n, n]`. With the write-up's reward (1 on reaching the
-# goal, else 0; Chau, `seeds/000`):
+# goal, else 0; Chau Yu Hei, HKUST):
 #
 # * **Q-learning** moves one entry towards a one-step target,
 #   $Q(s,g,a) \leftarrow Q(s,g,a) + \alpha\,[\,r + \gamma (1 - \text{done}) \max_{a'} Q(s', g, a') - Q(s,g,a)\,]$,

@@ -25,7 +25,7 @@
 # **Run time** (2-core CPU, one thread): under half a minute in quick mode, about 25 s in full mode.
 #
 # **Recap.** Bootstrapping from the network being trained chases a moving target. The write-up
-# (Chau, `seeds/000`, section 4.3) found its loss unstable until it kept a second, slowly moving copy
+# (Chau Yu Hei, HKUST, section 4.3) found its loss unstable until it kept a second, slowly moving copy
 # of the network for the targets: after every gradient step of the online weights $\theta$, the target
 # weights $\phi$ move a fraction $\tau$ of the way towards them,
 # $$\phi \leftarrow (1 - \tau)\,\phi + \tau\,\theta,$$

@@ -30,7 +30,7 @@
 # for that goal. In the `future` strategy, for the transition of step $t$ of an agent whose episode
 # lasted $L$ steps, each of $k$ copies gets the goal $s_{t'+1}$, the state reached after a step $t'$
 # drawn uniformly from $\{t, \dots, L-1\}$. When $t' = t$ the copy is rewarded: the step reached its
-# own goal. The HER paper found `future` with $k = 4$ to work best; the write-up (Chau, `seeds/000`)
+# own goal. The HER paper found `future` with $k = 4$ to work best; the write-up (Chau Yu Hei, HKUST)
 # relabelled only 30% of its trajectories, with one achieved state each.
 #
 # An `EpisodeBatch` holds B agents' episode, time-major: `states [T+1, B, n]` (`states[t]` before step

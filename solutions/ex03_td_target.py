@@ -23,7 +23,7 @@
 # $$y = r + \gamma\,(1 - \text{done})\,\max_{a'} Q_{\text{target}}(s', g, a'),$$
 # computed from a batch sampled from the replay buffer; `next_q` below is $Q_{\text{target}}(s', g, \cdot)$,
 # a `[B, n]` tensor. With reward 1 at the goal and 0 elsewhere every true Q-value lies in $[0, 1]$ (the
-# write-up's induction argument, Chau `seeds/000`, section 4.4: a goal step is worth exactly 1, and any
+# write-up's induction argument, Chau Yu Hei, HKUST, section 4.4: a goal step is worth exactly 1, and any
 # other is worth $\gamma$ times a value that is at most 1). A target outside $[0, 1]$ is therefore pure
 # estimation error, and clipping it to $[0, 1]$ stops the upward drift of Q that the write-up saw with
 # $\gamma$ close to 1 and with HER.
