@@ -162,7 +162,7 @@ def _check_applies(command: str, overrides: dict, archs: Sequence[str], hers: Se
 
 
 def _build(build, *args, **kwargs):
-    """``make_config``, ``grid``, ``load_results``: a ValueError (a bad value, named by the library) is a
+    """``make_config``, ``grid``, ``load_runs``: a ValueError (a bad value, named by the library) is a
     usage error, ``bitflip: error: ...`` on one line with status 2, not a traceback."""
     try:
         return build(*args, **kwargs)
@@ -226,16 +226,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary["evaluated_at"] = transfer
         record_extra["evaluated_at"] = transfer
     if args.save:
-        from bitflip_lib.sweep import result_record, write_json_atomic
+        from bitflip_lib.runs import StoredRun, write_run
 
-        write_json_atomic(args.save, {**result_record(result), **record_extra})
+        save = Path(args.save)
+        write_run(StoredRun.from_result(result, **record_extra), save.parent, filename=save.name)
     print(json.dumps(summary), flush=True)
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from bitflip_lib.config import make_config
-    from bitflip_lib.sweep import aggregate, cell_name, grid, load_results, render_table, run_sweep, run_sweep_ray
+    from bitflip_lib.runs import StoredRun, load_runs
+    from bitflip_lib.sweep import cell_name, grid, run_sweep, run_sweep_ray
+    from bitflip_lib.table1 import render_table, table_cells
 
     command = "bitflip sweep"
     if args.ray is None and args.ray_gpus:
@@ -261,39 +264,37 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     _writable_folder(command, "--out", args.out, Path(args.out), "give a new or existing folder you can write to")
     _set_threads(args)
 
-    def report(record: dict, ran: bool) -> None:
-        s = record["summary"]
+    def report(run: StoredRun, ran: bool) -> None:
         status = "ran" if ran else "kept"
-        print(json.dumps({"cell": record["name"], "status": status, "solved_at": s["solved_at"],
-                          "iterations": s["iterations"], "success_rate": s["success_rate"],
-                          "wall_seconds": record["wall_seconds"]}), flush=True)
+        print(json.dumps({"cell": run.name, "status": status, "solved_at": run.solved_at,
+                          "iterations": run.iterations, "success_rate": run.success_rate,
+                          "wall_seconds": run.wall_seconds}), flush=True)
 
     if args.ray is None:
         run_sweep(configs, args.out, progress=not args.quiet, on_cell=report)
     else:
         run_sweep_ray(configs, args.out, address=None if args.ray == _LOCAL_RAY else args.ray,
                       progress=not args.quiet, on_cell=report, gpus_per_cell=args.ray_gpus or 0.0)
-    rows = load_results(args.out, preset=args.preset)
-    print(render_table(aggregate(rows), fmt="text"), file=sys.stderr)
+    print(render_table(table_cells(load_runs(args.out, preset=args.preset)), fmt="text"), file=sys.stderr)
     return 0
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from bitflip_lib.sweep import TABLE_NS, aggregate, load_results, render_table
+    from bitflip_lib.runs import load_runs
+    from bitflip_lib.table1 import TABLE_NS, render_table, table_cells
 
     filters = {"overrides": {}} if not args.all_settings else {}
-    rows = _build(load_results, args.results, recursive=args.recursive, **filters)
+    runs = _build(load_runs, args.results, recursive=args.recursive, **filters)
+    cells = {preset: table_cells(r for r in runs if r.preset == preset) for preset in sorted({r.preset for r in runs})}
     if args.json:
-        print(json.dumps(aggregate(rows)))
+        print(json.dumps([cell.to_dict() for preset in cells for cell in cells[preset].values()]))
         return 0
-    if not rows:
+    if not runs:
         print(f"no stored results in {args.results}", file=sys.stderr)
         return 1
-    ns = args.ns or TABLE_NS
-    for preset in sorted({r["preset"] for r in rows}):
-        entries = aggregate([r for r in rows if r["preset"] == preset])
+    for preset, preset_cells in cells.items():
         print(f"preset {preset}:")
-        print(render_table(entries, ns=ns, fmt=args.format))
+        print(render_table(preset_cells, ns=args.ns or TABLE_NS, fmt=args.format))
         print()
     return 0
 

@@ -6,9 +6,14 @@ hash of the settings that differ from the preset, e.g. ``..._s0_96ff9b20``), so 
 configuration always lands in the same file and a rerun can skip it. The file holds the keys
 of :data:`RECORD_KEYS`: the name, the run's summary, its best greedy success, the full
 configuration and the settings it changed from its preset (``overrides``), the library and torch
-versions, the device, the wall time, when it finished and a thinned learning curve (at most 100
-evaluations, as columns). A run may carry more keys (``evaluated_at``: the trained network
-evaluated unchanged at other n); they are kept in :attr:`StoredRun.extra`.
+versions, the device, the wall time, when it finished, the commit of the code that produced it
+(``commit``, ``dirty``: see :func:`source_commit`; files stored before it was recorded lack both)
+and a thinned learning curve (at most 100 evaluations, as columns). A run may carry more keys
+(``evaluated_at``: the trained network evaluated unchanged at other n); they are kept in
+:attr:`StoredRun.extra`.
+
+A file that cannot be parsed (truncated by a full disk, say) is a :class:`DamagedRunError`;
+:func:`load_runs` names it on stderr and skips it.
 
 :class:`StoredRun` is the one type for such a run. Like a :class:`~bitflip_lib.trainer.TrainResult`
 it has ``curve(metric) -> (iterations, values)``, ``solved_at`` and ``iterations``, so the
@@ -23,9 +28,12 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -35,7 +43,8 @@ from typing import Any
 from bitflip_lib.config import TrainConfig, make_config
 
 RECORD_KEYS: tuple[str, ...] = ("name", "summary", "best_success", "config", "overrides", "version", "torch",
-                                "device", "wall_seconds", "seconds_per_iteration", "finished_utc", "curve")
+                                "device", "wall_seconds", "seconds_per_iteration", "finished_utc", "commit",
+                                "dirty", "curve")
 """The keys of a stored run's JSON file, in the order they are written."""
 
 CURVE_KEYS: tuple[str, ...] = ("success_rate", "mean_distance", "loss")
@@ -101,6 +110,51 @@ def describe_overrides(overrides: dict) -> str:
     return ", ".join(parts) or "default preset"
 
 
+def config_from_dict(values: dict, **changes: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of a stored ``config`` dict, with ``changes`` applied.
+
+    Fields this version of the library does not know are dropped, so older records still load.
+    """
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {key: value for key, value in {**values, **changes}.items() if key in known}
+    if values.get("hidden") is not None:
+        values["hidden"] = tuple(values["hidden"])
+    return TrainConfig(**values)
+
+
+# --------------------------------------------------------------------------------------------
+# Provenance: which code produced a run
+# --------------------------------------------------------------------------------------------
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+"""The checkout this library is imported from (its git repository, when it is one)."""
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=None)
+def source_commit(root: Path = SOURCE_ROOT) -> tuple[str | None, bool | None]:
+    """``(commit, dirty)`` of the code in ``root``: the git HEAD hash, and whether tracked files under
+    ``bitflip_lib/`` had uncommitted changes. ``(None, None)`` outside a git checkout (an installed
+    package, no git); ``dirty`` is ``None`` if git could not say. Asked once per process.
+    """
+    root = Path(root).resolve()
+    # An installed package inside some other repository (a .venv in a checkout) is not that checkout.
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if top is None or Path(top.strip()).resolve() != root:
+        return None, None
+    head = _git(root, "rev-parse", "HEAD")
+    if head is None:
+        return None, None
+    status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", "bitflip_lib")
+    return head.strip(), None if status is None else bool(status.strip())
+
+
 # --------------------------------------------------------------------------------------------
 # The type
 # --------------------------------------------------------------------------------------------
@@ -132,6 +186,10 @@ class StoredRun:
     version: str = ""
     torch: str = ""
     finished_utc: str = ""
+    commit: str | None = None
+    """The git commit of the code that produced the run (``None``: not recorded, or not a git checkout)."""
+    dirty: bool | None = None
+    """Whether ``bitflip_lib/`` had uncommitted changes then (``None``: not recorded or unknown)."""
     extra: dict = dataclasses.field(default_factory=dict)
     """Any further keys of the file, e.g. ``evaluated_at``."""
     path: Path | None = None
@@ -231,11 +289,7 @@ class StoredRun:
     def train_config(self, **changes: Any) -> TrainConfig:
         """The run's :class:`TrainConfig` (fields this library version does not know are dropped),
         with ``changes`` applied, e.g. ``run.train_config(device="auto")`` to rerun it."""
-        known = {f.name for f in dataclasses.fields(TrainConfig)}
-        values = {key: value for key, value in {**self.config, **changes}.items() if key in known}
-        if values.get("hidden") is not None:
-            values["hidden"] = tuple(values["hidden"])
-        return TrainConfig(**values)
+        return config_from_dict(self.config, **changes)
 
     # -- to and from a record ----------------------------------------------------------------
     def to_record(self) -> dict:
@@ -244,7 +298,7 @@ class StoredRun:
                   "config": self.config, "overrides": self.overrides, "version": self.version,
                   "torch": self.torch, "device": self.device, "wall_seconds": self.wall_seconds,
                   "seconds_per_iteration": self.seconds_per_iteration, "finished_utc": self.finished_utc,
-                  "curve": self.columns}
+                  "commit": self.commit, "dirty": self.dirty, "curve": self.columns}
         return {**record, **self.extra}
 
     @classmethod
@@ -260,7 +314,8 @@ class StoredRun:
                    best_success=record.get("best_success"), device=record.get("device", ""),
                    wall_seconds=record.get("wall_seconds", record["summary"].get("wall_seconds", 0.0)),
                    seconds_per_iteration=record.get("seconds_per_iteration"), version=record.get("version", ""),
-                   torch=record.get("torch", ""), finished_utc=record.get("finished_utc", ""), extra=extra, path=path)
+                   torch=record.get("torch", ""), finished_utc=record.get("finished_utc", ""),
+                   commit=record.get("commit"), dirty=record.get("dirty"), extra=extra, path=path)
 
     @classmethod
     def from_result(cls, result: Any, curve_points: int = 100, **extra: Any) -> StoredRun:
@@ -270,6 +325,7 @@ class StoredRun:
         from bitflip_lib import __version__
 
         history = result.history
+        commit, dirty = source_commit()
         return cls(name=run_name(result.config), config=result.config.to_dict(),
                    overrides=config_overrides(result.config), summary=result.summary(),
                    columns=thin_curve(history, max_points=curve_points),
@@ -277,7 +333,8 @@ class StoredRun:
                    device=result.device, wall_seconds=round(result.wall_seconds, 3),
                    seconds_per_iteration=round(result.wall_seconds / max(result.iterations, 1), 4),
                    version=__version__, torch=torch.__version__,
-                   finished_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), extra=dict(extra))
+                   finished_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), commit=commit, dirty=dirty,
+                   extra=dict(extra))
 
 
 def thin_curve(history: Sequence[dict], keys: Sequence[str] = CURVE_KEYS, max_points: int = 100) -> dict[str, list]:
@@ -295,17 +352,15 @@ def thin_curve(history: Sequence[dict], keys: Sequence[str] = CURVE_KEYS, max_po
 # --------------------------------------------------------------------------------------------
 # Writing and loading
 # --------------------------------------------------------------------------------------------
-def write_run(run: StoredRun, folder: str | os.PathLike) -> Path:
-    """Write ``run`` to ``folder/<run.name>.json`` through a temporary file and a rename (a file is
-    never half-written); returns the path."""
-    if not run.name:
-        raise ValueError("the run has no name: make it with StoredRun.from_result(result)")
-    path = Path(folder) / f"{run.name}.json"
+def write_json_atomic(path: str | os.PathLike, data: dict) -> Path:
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename, so that a file is
+    never half-written (an interrupted run leaves the old file or none); returns the path."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(run.to_record(), handle, indent=1, sort_keys=False)
+            json.dump(data, handle, indent=1, sort_keys=False)
             handle.write("\n")
         os.replace(tmp, path)
     except BaseException:
@@ -315,17 +370,44 @@ def write_run(run: StoredRun, folder: str | os.PathLike) -> Path:
     return path
 
 
+def write_run(run: StoredRun, folder: str | os.PathLike, filename: str | None = None) -> Path:
+    """Write ``run`` to ``folder/<run.name>.json`` (or ``folder/<filename>``) atomically (see
+    :func:`write_json_atomic`); returns the path."""
+    if not run.name:
+        raise ValueError("the run has no name: make it with StoredRun.from_result(result)")
+    return write_json_atomic(Path(folder) / (filename or f"{run.name}.json"), run.to_record())
+
+
+class DamagedRunError(ValueError):
+    """A stored run's file that cannot be parsed (truncated, empty, not JSON)."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"{self.path} is damaged, not valid JSON ({reason}): restore it from git or rerun it")
+
+
+def read_record(path: str | os.PathLike) -> dict | None:
+    """The dict stored in one run's file; ``None`` for a JSON file that is not a stored run (no
+    ``summary``, ``config`` or ``curve``). A file that cannot be parsed is a :class:`DamagedRunError`."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DamagedRunError(path, " ".join(str(error).split()) or "empty file") from None
+    if not isinstance(record, dict) or any(key not in record for key in ("summary", "config", "curve")):
+        return None
+    return record
+
+
 def load_run(path: str | os.PathLike) -> StoredRun:
-    """The stored run in one JSON file; a ValueError naming the file if it is not one."""
+    """The stored run in one JSON file; a ValueError naming the file if it is not one
+    (a :class:`DamagedRunError` if it cannot be parsed)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no stored run at {str(path)!r}: the commands that make it are in results/README.md")
-    try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON ({error}): restore it from git or rerun it") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"not a stored run in {path}: expected a JSON object")
+    record = read_record(path)
+    if record is None:
+        raise ValueError(f"not a stored run in {path}: expected a JSON object with summary, config and curve")
     return StoredRun.from_record(record, path)
 
 
@@ -346,7 +428,7 @@ def load_runs(folder: str | os.PathLike, recursive: bool = False, **filters: Any
     A filter keeps runs whose attribute equals the value, or is in it for a list, tuple or set:
     ``load_runs('results/default', arch='har', n=[20, 30])``; ``overrides={}`` keeps only runs with
     the preset's own settings. JSON files that are not runs (no ``summary``/``config``/``curve``)
-    are skipped; a file that is not valid JSON is an error.
+    are skipped silently; a damaged file (see :class:`DamagedRunError`) is skipped and named on stderr.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -358,12 +440,14 @@ def load_runs(folder: str | os.PathLike, recursive: bool = False, **filters: Any
     runs = []
     for path in sorted(root.rglob("*.json") if recursive else root.glob("*.json")):
         try:
-            run = load_run(path)
-        except ValueError as error:
-            if "not a stored run" in str(error):
-                continue
-            raise
+            record = read_record(path)
+        except DamagedRunError as error:
+            print(f"bitflip: skipped {error.path}: damaged ({error.reason}); rerun its sweep to redo the cell",
+                  file=sys.stderr, flush=True)
+            continue
+        if record is None:
+            continue
+        run = StoredRun.from_record(record, path)
         if _matches(run, filters):
             runs.append(run)
     return runs
-

@@ -96,6 +96,19 @@ class Cell:
             return "solved"
         return "failed" if self.n_solved == 0 else "mixed"
 
+    def to_dict(self) -> dict:
+        """The cell as JSON-ready numbers (what ``bitflip table --json`` prints): its seeds, runs and
+        solved count, the iterations solved at (and their median), the median final and best success,
+        the largest iteration budget and the mean wall time."""
+        finals = [r.success_rate for r in self.runs if r.success_rate is not None]
+        return {"preset": self.preset, "method": self.method, "arch": self.runs[0].arch, "her": self.runs[0].her,
+                "n": self.n, "seeds": self.seeds, "runs": self.n_runs, "solved": self.n_solved,
+                "median_solved_at": self.median_solved_at, "solved_at": self.solved_at,
+                "median_final_success": statistics.median(finals) if finals else None,
+                "median_best_success": self.median_best_success,
+                "max_iterations": max((r.max_iterations or 0) for r in self.runs),
+                "mean_wall_seconds": statistics.fmean(r.wall_seconds for r in self.runs)}
+
     def run(self, seed: int) -> StoredRun:
         """The run of one seed."""
         for r in self.runs:

@@ -8,8 +8,8 @@ import pytest
 
 from bitflip_lib import sweep
 from bitflip_lib.config import make_config
-from bitflip_lib.runs import (RECORD_KEYS, StoredRun, best_success, describe_overrides, load_run, load_runs, run_name,
-                              write_run)
+from bitflip_lib.runs import (RECORD_KEYS, DamagedRunError, StoredRun, best_success, describe_overrides, load_run,
+                              load_runs, run_name, thin_curve, write_run)
 from bitflip_lib.trainer import TrainResult, train
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -27,26 +27,48 @@ def test_a_run_written_by_a_sweep_is_loaded_by_runs(tmp_path):
     configs = sweep.grid([3], archs=["har"], hers=["future", "none"], seeds=[0], **TINY)
     records = sweep.run_sweep(configs, tmp_path, progress=False)
     loaded = load_runs(tmp_path)
-    assert [r.name for r in loaded] == sorted(sweep.cell_name(c) for c in configs)
-    for record in records:
-        run = load_run(tmp_path / f"{record['name']}.json")
-        assert run.to_record() == record  # every key, read back exactly as sweep wrote it
+    assert [r.name for r in loaded] == sorted(run_name(c) for c in configs)
+    for made in records:
+        run = load_run(tmp_path / f"{made.name}.json")
+        record = json.loads((tmp_path / f"{made.name}.json").read_text())
+        assert list(record) == list(RECORD_KEYS)
+        assert run.to_record() == made.to_record() == record  # every key, read back exactly as the sweep wrote it
         assert (run.solved_at, run.iterations, run.best_success) == (record["summary"]["solved_at"],
                                                                     record["summary"]["iterations"], record["best_success"])
         assert run.train_config(device="cpu") == make_config(**{k: v for k, v in record["config"].items() if k != "hidden"})
 
 
-def test_runs_names_and_writes_what_sweep_does(tmp_path):
+def test_runs_writes_atomically_under_the_run_s_name(tmp_path):
     config = make_config(n=3, arch="har", seed=1, **TINY)
-    for c in (config, config.replace(polyak=0.1), make_config("writeup", n=5, arch="uvfa")):
-        assert run_name(c) == sweep.cell_name(c)
     result = train(config, progress=False)
-    ours, theirs = StoredRun.from_result(result).to_record(), sweep.result_record(result)
-    assert list(ours) == list(theirs) == list(RECORD_KEYS)
-    assert {k: v for k, v in ours.items() if k != "finished_utc"} == {k: v for k, v in theirs.items() if k != "finished_utc"}
     path = write_run(StoredRun.from_result(result), tmp_path)
-    assert path.name == f"{sweep.cell_name(config)}.json" and not list(tmp_path.glob(".*"))  # no temporary file left
-    assert sweep.load_results(tmp_path)[0]["solved_at"] == result.solved_at  # and sweep reads what runs writes
+    assert path.name == f"{run_name(config)}.json" and not list(tmp_path.glob(".*"))  # no temporary file left
+    assert load_runs(tmp_path)[0].solved_at == result.solved_at
+    other = write_run(StoredRun.from_result(result), tmp_path / "sub", filename="mine.json")  # as train --save does
+    assert other == tmp_path / "sub" / "mine.json" and load_run(other).name == run_name(config)
+
+
+def test_run_names_are_deterministic_and_distinguish_overrides():
+    a = make_config("default", n=5, arch="har", seed=1)
+    assert run_name(a) == "default_n5_har_future-k4_s1" and run_name(make_config("writeup", n=5, arch="uvfa")) == \
+        "writeup_n5_uvfa_seed30_s0"
+    tweaked = run_name(a.replace(polyak=0.1))
+    assert tweaked.startswith("default_n5_har_future-k4_s1_") and tweaked != run_name(a)
+    assert run_name(a.replace(device="cuda")) == run_name(a)  # results do not depend on where they ran
+
+
+def test_describe_overrides_names_what_changed():
+    assert describe_overrides({}) == describe_overrides({"max_iterations": 1000}) == "default preset"
+    text = describe_overrides({"buffer_capacity": 2**20, "double_dqn": True, "gamma": 0.95, "max_iterations": 1500})
+    assert text == "buffer 2^20, double DQN, gamma 0.95"
+
+
+def test_thin_curve_keeps_ends():
+    history = [{"iteration": i, "success_rate": i / 500, "mean_distance": 1.0, "loss": None} for i in range(1, 501)]
+    curve = thin_curve(history, max_points=50)
+    assert len(curve["iteration"]) == 50
+    assert curve["iteration"][0] == 1 and curve["iteration"][-1] == 500
+    assert curve["loss"][0] is None
 
 
 def test_a_stored_run_answers_questions_about_its_curve():
@@ -77,8 +99,18 @@ def test_loading_bad_input_gives_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown filter colour"):
         load_runs(tmp_path, colour="red")
     (tmp_path / "broken.json").write_text("{not json")
-    with pytest.raises(ValueError, match="broken.json is not valid JSON"):
-        load_runs(tmp_path)
+    with pytest.raises(DamagedRunError, match="broken.json is damaged, not valid JSON"):
+        load_run(tmp_path / "broken.json")
+
+
+def test_damaged_files_are_named_and_skipped_and_foreign_ones_ignored(tmp_path, capsys):
+    sweep.run_sweep(sweep.grid([3], archs=["har"], hers=["future"], seeds=[0], **TINY), tmp_path, progress=False)
+    (tmp_path / "broken.json").write_text('{"name": "default_n3_har_fut')
+    (tmp_path / "empty.json").write_text("")
+    (tmp_path / "other.json").write_text("[1, 2]")
+    assert len(load_runs(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "broken.json" in err and "empty.json" in err and "other.json" not in err and "damaged" in err
 
 
 def test_filters_keep_matching_runs(tmp_path):
@@ -97,3 +129,55 @@ def test_every_stored_file_follows_the_naming_scheme():
     for path in files:
         run = load_run(path)
         assert path.stem == run.name == run_name(run.train_config()), path
+
+
+def _git(root, *args):
+    import subprocess
+
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+def test_a_new_run_records_the_commit_that_produced_it(tmp_path):
+    import shutil
+    import subprocess
+
+    from bitflip_lib.runs import SOURCE_ROOT, source_commit
+
+    record = StoredRun.from_result(fake_result()).to_record()
+    assert list(record) == list(RECORD_KEYS) and source_commit() == (record["commit"], record["dirty"])
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    head = subprocess.run(["git", "-C", str(SOURCE_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:  # this checkout: its HEAD, and a dirty flag
+        assert record["commit"] == head.stdout.strip() and isinstance(record["dirty"], bool)
+    else:
+        assert record["commit"] is None and record["dirty"] is None
+    # A repository of its own: clean, then a tracked file under bitflip_lib/ changed; untracked files do not count.
+    repo = tmp_path / "repo"
+    (repo / "bitflip_lib").mkdir(parents=True)
+    (repo / "bitflip_lib" / "env.py").write_text("x = 1\n")
+    (repo / "README.md").write_text("hello\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    (repo / "bitflip_lib" / "new.py").write_text("")
+    (repo / "README.md").write_text("changed outside bitflip_lib\n")
+    assert source_commit.__wrapped__(repo) == (commit, False)
+    (repo / "bitflip_lib" / "env.py").write_text("x = 2\n")
+    assert source_commit.__wrapped__(repo) == (commit, True)
+    # Not a checkout at all, or a folder inside some other checkout (an installed package in a .venv).
+    (tmp_path / "plain").mkdir()
+    assert source_commit.__wrapped__(tmp_path / "plain") == (None, None)
+    (repo / "inner").mkdir()
+    assert source_commit.__wrapped__(repo / "inner") == (None, None)
+
+
+def test_records_with_and_without_the_commit_load(tmp_path):
+    record = StoredRun.from_result(fake_result()).to_record()
+    old = {key: value for key, value in record.items() if key not in ("commit", "dirty")}  # stored before it was kept
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    (tmp_path / "new.json").write_text(json.dumps({**record, "commit": "abc123", "dirty": True}))
+    new_run, old_run = load_runs(tmp_path)
+    assert (old_run.commit, old_run.dirty) == (None, None) and "commit" not in old_run.extra
+    assert (new_run.commit, new_run.dirty) == ("abc123", True) and load_run(tmp_path / "new.json").to_record()["dirty"]

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bitflip_lib.sweep import config_from_dict, run_cell
+from bitflip_lib.runs import config_from_dict
+from bitflip_lib.sweep import run_cell
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 CHEAP_CELLS = [
@@ -29,7 +30,7 @@ CHEAP_CELLS = [
     "writeup/writeup_n5_uvfa_seed30_s0.json",
 ]
 # Fields that describe the run, not what the seed gave.
-RUN_FIELDS = {"wall_seconds", "seconds_per_iteration", "finished_utc", "device", "torch", "version", "commit"}
+RUN_FIELDS = {"wall_seconds", "seconds_per_iteration", "finished_utc", "device", "torch", "version", "commit", "dirty"}
 
 
 @pytest.fixture(autouse=True)
@@ -44,8 +45,9 @@ def one_thread():
 def test_rerunning_a_stored_cell_gives_its_stored_curve(cell, tmp_path):
     stored = json.loads((RESULTS / cell).read_text())
     config = config_from_dict(stored["config"], device="cpu")
-    rerun, ran = run_cell(config, tmp_path)
+    run, ran = run_cell(config, tmp_path)
     assert ran
+    rerun = run.to_record()
     assert rerun["name"] == stored["name"], "the cell's file name changed: stored commands no longer match"
     hint = (f"{cell}: today's code gives a different run for the same seed. If a change altered what a "
             "seed gives, regenerate the affected stored runs (results/README.md has their commands) or "

@@ -1,4 +1,6 @@
-"""Sweeps: cells saved as they finish, skipped on rerun, loaded back, aggregated and tabulated."""
+"""Sweeps: cells saved as they finish, skipped on rerun, loaded back; damaged cells set aside and run again.
+
+Naming, writing and loading stored runs are tested in test_runs.py, Table 1 in test_table1.py."""
 from __future__ import annotations
 
 import json
@@ -6,9 +8,8 @@ import json
 import pytest
 
 from bitflip_lib.config import make_config
-from bitflip_lib.sweep import (WRITEUP_TABLE1, aggregate, cell_name, cell_verdict, describe_overrides, format_cell, grid,
-                               load_results, method_label, missing_cells, render_table, run_sweep, thin_curve,
-                               writeup_verdict)
+from bitflip_lib.runs import config_from_dict, load_runs, run_name
+from bitflip_lib.sweep import cell_name, grid, run_sweep
 
 TINY = {"max_iterations": 3, "num_eval_agents": 16, "gradient_steps": 2, "batch_size": 16, "device": "cpu"}
 
@@ -20,6 +21,7 @@ def test_cell_names_are_deterministic_and_distinguish_overrides():
     tweaked = cell_name(a.replace(polyak=0.1))
     assert tweaked.startswith("default_n5_har_future-k4_s1_") and tweaked != cell_name(a)
     assert cell_name(a.replace(device="cuda")) == cell_name(a)  # results do not depend on where they ran
+    assert cell_name is run_name  # one naming rule
 
 
 def test_grid_covers_every_combination_cheapest_first():
@@ -47,15 +49,16 @@ def test_sweep_saves_skips_and_loads_back(tmp_path):
     seen.clear()
     again = run_sweep(configs, tmp_path, progress=False, on_cell=lambda r, ran: seen.append(ran))
     assert seen == [False] * 4
-    assert [r["summary"] for r in again] == [r["summary"] for r in records]
+    assert [r.summary for r in again] == [r.summary for r in records]
+    assert [r.to_record() for r in again] == [r.to_record() for r in records]  # what was written is what was run
 
-    rows = load_results(tmp_path)
-    assert len(rows) == 4 and {r["method"] for r in rows} == {"HER-HAR", "Vanilla-HAR"}
-    assert len(load_results(tmp_path, her="none")) == 2
-    assert len(load_results(tmp_path, n=[3])) == 2
+    runs = load_runs(tmp_path)
+    assert len(runs) == 4 and {r.method for r in runs} == {"HER-HAR", "Vanilla-HAR"}
+    assert len(load_runs(tmp_path, her="none")) == 2
+    assert len(load_runs(tmp_path, n=[3])) == 2
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "other.json").write_text("[1, 2]")
-    assert len(load_results(tmp_path)) == 4  # unreadable and foreign files are ignored
+    assert len(load_runs(tmp_path)) == 4  # unreadable and foreign files are ignored
 
 
 def test_interrupted_sweep_keeps_finished_cells(tmp_path):
@@ -72,82 +75,9 @@ def test_interrupted_sweep_keeps_finished_cells(tmp_path):
     assert ran == [False, True, True]
 
 
-def test_load_results_rejects_missing_directory(tmp_path):
-    with pytest.raises(ValueError, match="no results directory"):
-        load_results(tmp_path / "absent")
-
-
-def _row(method_arch, her, n, seed, solved_at, best=1.0, preset="default"):
-    return {"preset": preset, "method": method_label(method_arch, her), "arch": method_arch, "her": her, "n": n,
-            "seed": seed, "solved": solved_at is not None, "solved_at": solved_at, "success_rate": best,
-            "best_success": best, "max_iterations": 3000, "wall_seconds": 1.0}
-
-
-def test_aggregate_and_verdicts():
-    rows = [_row("har", "future", 20, s, at) for s, at in enumerate([10, 30, 20])]
-    rows += [_row("uvfa", "none", 15, s, None, best=0.1) for s in range(3)]
-    rows += [_row("uvfa", "future", 15, 0, 100), _row("uvfa", "future", 15, 1, None, best=0.5)]
-    entries = {(e["method"], e["n"]): e for e in aggregate(rows)}
-    har = entries[("HER-HAR", 20)]
-    assert (har["runs"], har["solved"], har["median_solved_at"]) == (3, 3, 20)
-    assert cell_verdict(har) == "solved" and format_cell(har) == "20 (3/3)"
-    failed = entries[("Vanilla-UVFA", 15)]
-    assert cell_verdict(failed) == "failed" and format_cell(failed) == "fails (0/3, best 0.10)"
-    assert cell_verdict(entries[("HER-UVFA", 15)]) == "mixed"
-    assert cell_verdict(None) == "missing" and format_cell(None) == "-"
-    assert writeup_verdict("HER-HAR", 20) == "solved" and WRITEUP_TABLE1["HER-HAR"][20] == 373
-    assert writeup_verdict("Vanilla-HAR", 30) == "failed"
-    assert writeup_verdict("HER-HAR", 5) == "missing"
-
-
-def test_render_table_side_by_side():
-    rows = [_row("har", "future", 20, 0, 12), _row("uvfa", "none", 15, 0, None, best=0.0)]
-    entries = aggregate(rows)
-    markdown = render_table(entries, fmt="markdown")
-    lines = markdown.splitlines()
-    assert lines[0] == "| method | n=5 | n=10 | n=15 | n=20 | n=30 | n=40 | n=50 |"
-    assert "| HER-HAR (write-up) | ? | ? | ? | 373 | 613 | 636 | 658 |" in lines
-    assert "| HER-HAR (this repo) | - | - | - | 12 (1/1) | - | - | - |" in lines
-    assert "| Vanilla-UVFA (this repo) | - | - | fails (0/1) | - | - | - | - |" in lines
-    text = render_table(entries, fmt="text", ns=(15, 20))
-    assert "Vanilla-UVFA (write-up)" in text and "12 (1/1)" in text and "|" not in text
-    with pytest.raises(ValueError):
-        render_table(entries, fmt="html")
-    with pytest.raises(ValueError, match="mix presets"):
-        render_table(aggregate(rows + [_row("har", "none", 5, 0, 3, preset="writeup")]))
-
-
-def test_thin_curve_keeps_ends():
-    history = [{"iteration": i, "success_rate": i / 500, "mean_distance": 1.0, "loss": None} for i in range(1, 501)]
-    curve = thin_curve(history, max_points=50)
-    assert len(curve["iteration"]) == 50
-    assert curve["iteration"][0] == 1 and curve["iteration"][-1] == 500
-    assert curve["loss"][0] is None
-
-
-def test_missing_cells_lists_what_a_sweep_has_not_stored(tmp_path):
-    def missing():
-        return missing_cells(tmp_path, presets=["default"], archs=["har"], ns=[3, 4], seeds=[0, 1])
-
-    assert missing() == {("default", "HER-HAR"): [(3, [0, 1]), (4, [0, 1])],
-                         ("default", "Vanilla-HAR"): [(3, [0, 1]), (4, [0, 1])]}
-    run_sweep(grid([3], archs=["har"], hers=["future"], seeds=[1], **TINY), tmp_path / "default", progress=False)
-    assert missing()[("default", "HER-HAR")] == [(3, [0, 1]), (4, [0, 1])]  # settings off the preset do not count
-    run_sweep(grid([3], archs=["har"], hers=["future"], seeds=[1]), tmp_path / "default", progress=False)
-    assert missing()[("default", "HER-HAR")] == [(3, [0]), (4, [0, 1])]
-
-
-def test_describe_overrides_names_what_changed():
-    assert describe_overrides({}) == describe_overrides({"max_iterations": 1000}) == "default preset"
-    text = describe_overrides({"buffer_capacity": 2**20, "double_dqn": True, "gamma": 0.95, "max_iterations": 1500})
-    assert text == "buffer 2^20, double DQN, gamma 0.95"
-
-
 def test_stored_cell_names_still_match_their_configurations():
     """Every stored run keeps its name: the file a rerun of its command would look for."""
     from pathlib import Path
-
-    from bitflip_lib.sweep import config_from_dict
 
     root = Path(__file__).resolve().parent.parent / "results"
     records = [(p, json.loads(p.read_text())) for p in sorted(root.rglob("*.json"))]
@@ -189,16 +119,6 @@ def test_the_regenerating_commands_still_name_the_stored_cells(capsys, tmp_path)
             config = train_config(build_parser().parse_args(argv))
             stored = json.loads((root / argv[argv.index("--save") + 1]).read_text())
             assert cell_name(config) == stored["name"], argv
-
-
-def test_damaged_files_are_named_and_foreign_ones_ignored(tmp_path, capsys):
-    run_sweep(grid([3], archs=["har"], hers=["future"], seeds=[0], **TINY), tmp_path, progress=False)
-    (tmp_path / "broken.json").write_text('{"name": "default_n3_har_fut')
-    (tmp_path / "empty.json").write_text("")
-    (tmp_path / "other.json").write_text("[1, 2]")
-    assert len(load_results(tmp_path)) == 1
-    err = capsys.readouterr().err
-    assert "broken.json" in err and "empty.json" in err and "other.json" not in err
 
 
 def test_a_damaged_cell_is_run_again_and_kept_aside(tmp_path, capsys):
@@ -268,7 +188,7 @@ def test_a_ray_sweep_writes_the_local_runners_files(local_ray, one_thread, tmp_p
     run_sweep(configs, tmp_path / "local", progress=False)
     seen = []
     records = run_sweep_ray(configs, tmp_path / "ray", progress=False, on_cell=lambda r, ran: seen.append(ran))
-    assert seen == [True] * 4 and [r["name"] for r in records] == [cell_name(c) for c in configs]
+    assert seen == [True] * 4 and [r.name for r in records] == [cell_name(c) for c in configs]
     assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == sorted(p.name for p in (tmp_path / "local").iterdir())
     assert _stored(tmp_path / "ray") == _stored(tmp_path / "local")
     seen.clear()
@@ -303,7 +223,7 @@ def test_a_killed_ray_sweep_resumes(local_ray, one_thread, tmp_path):
     assert finished and len(finished) < len(configs), (finished, err.decode()[-2000:])
 
     ran = {}
-    run_sweep_ray(configs, out, progress=False, on_cell=lambda r, was_run: ran.__setitem__(f"{r['name']}.json", was_run))
+    run_sweep_ray(configs, out, progress=False, on_cell=lambda r, was_run: ran.__setitem__(f"{r.name}.json", was_run))
     assert {name for name, was_run in ran.items() if not was_run} == finished  # kept, not redone
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(
         f"{cell_name(c)}.json" for c in configs)

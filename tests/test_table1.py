@@ -5,7 +5,6 @@ import pytest
 
 from pathlib import Path
 
-from bitflip_lib import sweep
 from bitflip_lib.config import make_config
 from bitflip_lib.runs import StoredRun, write_run
 from bitflip_lib.table1 import (TABLE_NS, WRITEUP_TABLE1, comparison, format_cell, load_grid, missing_runs,
@@ -64,14 +63,22 @@ def test_render_table_side_by_side():
         render_table(cells, fmt="html")
 
 
-def test_the_stored_grid_renders_as_sweep_renders_it():
-    """Until sweep.py and cli.py take their table from this module, both must print the same table."""
-    assert sweep.WRITEUP_TABLE1 == WRITEUP_TABLE1 and sweep.TABLE_NS == TABLE_NS
+def test_a_cell_as_json_numbers():
+    runs = [run("uvfa", "future", 15, 0, 100), run("uvfa", "future", 15, 1, None, best=0.5)]
+    assert table_cells(runs)["HER-UVFA", 15].to_dict() == {
+        "preset": "default", "method": "HER-UVFA", "arch": "uvfa", "her": "future", "n": 15, "seeds": [0, 1],
+        "runs": 2, "solved": 1, "median_solved_at": 100, "solved_at": [100], "median_final_success": 0.75,
+        "median_best_success": 0.75, "max_iterations": 3000, "mean_wall_seconds": 0.0}
+
+
+def test_bitflip_table_prints_this_module_s_table_of_the_stored_grid(capsys):
+    from bitflip_lib.cli import main
+
     for preset in ("writeup", "default"):
-        ours = table_cells(load_grid(RESULTS, preset))
-        theirs = sweep.aggregate(sweep.load_results(RESULTS / preset, overrides={}))
         for fmt in ("markdown", "text"):
-            assert render_table(ours, fmt=fmt) == sweep.render_table(theirs, fmt=fmt)
+            assert main(["table", "--results", str(RESULTS / preset), "--format", fmt]) == 0
+            expected = render_table(table_cells(load_grid(RESULTS, preset)), fmt=fmt)
+            assert capsys.readouterr().out == f"preset {preset}:\n{expected}\n\n"
 
 
 def test_missing_runs_lists_what_is_not_stored(tmp_path):
