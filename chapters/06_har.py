@@ -44,7 +44,7 @@ from collections import defaultdict
 import matplotlib.pyplot as plt
 import torch
 
-from bitflip_lib import default_device, quick_mode
+from bitflip_lib import default_device, diagrams, quick_mode
 from bitflip_lib.analysis import (har_greedy_is_optimal, har_greedy_margin, har_phi, optimal_q_gap, quotient_size,
                                   run_ablation, transfer_success)
 from bitflip_lib.config import make_config
@@ -52,8 +52,6 @@ from bitflip_lib.networks import HAR, MLP, UVFA
 from bitflip_lib.plots import plot_training
 from bitflip_lib.tabular import value_iteration
 from bitflip_lib.trainer import build_network, evaluate, train
-
-from bitflip_lib import diagrams
 
 QUICK = quick_mode()
 print(f"Running in {'quick' if QUICK else 'full'} mode")
@@ -199,11 +197,9 @@ assert unseen == list(range(1, 52))  # the last 51 steps of every episode
 assert bool((margin[: len(unseen)] > 0).all())  # this network extrapolates with the right sign
 
 # %% [markdown]
-# **Look inside phi yourself.** Pick the network (the one trained at n = 20, or the same network
-# before training), the size n it is read at, and a distance d: the left panel shows the two
-# values phi gives a differing and a matching bit against the exact $\gamma^{d-1}$ and
-# $\gamma^{d+1}$, the right one the margin the greedy policy acts on (red where it has the
-# wrong sign).
+# **Look inside phi yourself.** Pick a network (trained at n = 20, or untrained), the size n and a
+# distance d: left, phi for a differing and a matching bit against the exact $\gamma^{d-1}$ and
+# $\gamma^{d+1}$; right, the margin the greedy policy acts on (red where its sign is wrong).
 
 # %%
 from bitflip_lib.concept_widgets import PhiExplorer
@@ -218,12 +214,11 @@ phi_view
 #
 # Chapter 2 derived the **action gap** between a good and a bad flip at distance $d$,
 # $\gamma^{d-1} - \gamma^{d+1} = \gamma^{d-1}(1 - \gamma^2)$. It vanishes for a fixed $\gamma < 1$
-# like $\gamma^d$ (about $10^{-6}$ at $\gamma = 0.98$, $d = 500$: below the noise of a network
-# trained by stochastic gradients), and at $\gamma = 1$ entirely (arriving later is then as good
-# as arriving now). It is largest at $\gamma^* = \sqrt{(d - 1)/(d + 1)} \approx 1 - 1/d$, about
-# $2/(e\,d)$. So $\gamma$ should approach 1 *at the rate* $1 - 1/d$; at the largest distance,
-# $d = n$, where the gap is smallest, this is the default $\gamma = \max(0.98, 1 - 1/n)$. (Below
-# n = 50 the floor 0.98 keeps 73% of the best gap at n = 20, a gap large anyway.)
+# like $\gamma^d$ (about $10^{-6}$ at $\gamma = 0.98$, $d = 500$: below the noise of stochastic
+# gradients), and at $\gamma = 1$ entirely (arriving later is then as good as arriving now). It
+# is largest at $\gamma^* = \sqrt{(d - 1)/(d + 1)} \approx 1 - 1/d$, about $2/(e\,d)$: $\gamma$
+# should approach 1 *at the rate* $1 - 1/d$. At $d = n$, where the gap is smallest, that is the
+# default $\max(0.98, 1 - 1/n)$ (below n = 50 the floor keeps 73% of the best gap at n = 20).
 
 # %%
 gammas = torch.linspace(0.9, 1.0, 100_001, dtype=torch.float64)
@@ -238,14 +233,12 @@ for d in (20, 100, 500):
     assert share > 0.99 if default == 1 - 1 / d else 0.7 < share < 0.8  # below n = 50 the floor 0.98 gives some up
 assert float(optimal_q_gap(100, 1.0)) == 0.0  # at gamma = 1 a good and a bad flip look alike
 ax.set(xlabel="discount gamma", ylabel="gap / its largest value", title="The action gap at distance d against gamma")
-ax.grid(alpha=0.3)
-ax.legend(fontsize="small")
+ax.grid(alpha=0.3); ax.legend(fontsize="small")
 plt.show()
 assert float(optimal_q_gap(500, 0.98)) < 2e-6 < 1e-3 < float(optimal_q_gap(500, 0.999))
 
 # %% [markdown]
-# The experiment: $\gamma = 0.9$ against the default 0.99 at n = 100 (gaps at $d = 100$ about
-# $6 \cdot 10^{-6}$ and $7 \cdot 10^{-3}$); in full mode also 0.98 against 0.998 at n = 500.
+# The experiment: $\gamma = 0.9$ against the default 0.99 at n = 100 (gaps at $d = 100$: $6 \cdot 10^{-6}$, $7 \cdot 10^{-3}$).
 
 # %%
 GAMMA_RUNS = [(100, 0.9), (100, None)] if QUICK else [(100, 0.9), (100, None), (500, 0.98), (500, None)]
@@ -379,27 +372,21 @@ if not QUICK:
     assert all(r.solved and rewards_when_solved(r) > 0 for r in slow_target)
 
 # %% [markdown]
-# On seed 0 the **distance feature** looks decisive (checked above): the write-up's settings do
-# not solve n = 30 within 100 iterations, the same settings with the distance divided by n do,
-# and the defaults fail within 100 iterations once the raw distance is fed in. But one seed is
-# one draw of section 5's lottery, and some of these runs never saw a reward. Full mode adds
-# seeds 3 and 4 and the other one-setting changes: the raw distance is not fatal in general (the
-# defaults with it solve seed 3); no single change to the write-up's settings solves all three
-# seeds; the defaults with the write-up's *slower* Polyak fraction 0.01 solve all three, after
-# seeing rewards. Without rewards, bootstrapping amplifies whatever tilt the network starts with;
-# a slowly moving target slows that down and leaves exploration time to find the rare rewards.
-#
-# So neither "fails from n = 30" nor "solves n = 30" is a property of vanilla-HAR alone, and one
-# run per cell (as in Table 1) cannot tell a setting's effect from luck. (Given Table 1's whole
-# 3000-iteration budget, even the write-up's settings solve n = 30 and 40 on all three seeds,
-# after 118-1414 iterations; chapter 7 has the stored runs.) HER removes the lottery: it
-# guarantees rewarded transitions from the first episode, which is why HER-HAR solved every size
-# in section 2.
+# On seed 0 the **distance feature** looks decisive (checked above): the write-up's settings do not
+# solve n = 30 within 100 iterations, the same settings with the distance divided by n do, and the
+# defaults fail once the raw distance is fed in. But one seed is one draw of section 5's lottery.
+# Full mode adds seeds 3 and 4 and the other one-setting changes: the raw distance is not fatal in
+# general (the defaults with it solve seed 3); no single change to the write-up's settings solves
+# all three seeds; the defaults with the write-up's *slower* Polyak fraction 0.01 solve all three,
+# after seeing rewards (a slowly moving target slows down bootstrapping's amplification of the
+# initial tilt and leaves exploration time to find the rare rewards). So neither "fails from
+# n = 30" nor "solves n = 30" is a property of vanilla-HAR alone, and one run per cell (as in
+# Table 1) cannot tell a setting's effect from luck; chapter 7 has the stored runs. HER removes the
+# lottery: it guarantees rewarded transitions from the first episode (section 2).
 #
 # ## 7. Try it yourself
 #
-# Train a HAR with the settings you choose: vanilla (HER `none`) against `future` at n = 30 on
-# several seeds, gamma 0.9 at n = 100, or n = 500. The next cell runs a short check of it.
+# Train a HAR as you choose: vanilla against `future` at n = 30 on several seeds, gamma 0.9 at n = 100, or n = 500.
 
 # %%
 from bitflip_lib.widgets import TrainingDashboard
