@@ -4,8 +4,9 @@
 * :func:`metric_matrix`, :func:`max_metric`: read curves back out of a list of results.
 * :func:`rewarded_fraction`: how much of what goes into the replay buffer carries a reward,
   with and without hindsight relabelling.
-* :func:`har_phi`, :func:`har_greedy_margin`, :func:`har_greedy_is_optimal`: probe the small
-  network ``phi`` inside a :class:`~bitflip_lib.networks.HAR`.
+* :func:`har_phi`, :func:`har_greedy_margin`, :func:`har_greedy_is_optimal`: the probes of a
+  :class:`~bitflip_lib.networks.HAR`'s ``phi``, which live beside the network in
+  :mod:`bitflip_lib.networks` (imported here too, for the chapters).
 * :func:`optimal_q_gap`, :func:`quotient_size`: the numbers behind chapter 6's arguments.
 * :func:`transfer_success`: one trained network evaluated unchanged at other sizes n.
 """
@@ -19,7 +20,7 @@ from bitflip_lib.config import TrainConfig
 from bitflip_lib.dqn import epsilon_greedy
 from bitflip_lib.env import BitFlipEnv
 from bitflip_lib.her import HER_STRATEGIES, her_relabel
-from bitflip_lib.networks import HAR
+from bitflip_lib.networks import har_greedy_is_optimal, har_greedy_margin, har_phi  # noqa: F401 (chapters use them from here)
 from bitflip_lib.trainer import TrainResult, evaluate, play_episode, train
 
 
@@ -78,7 +79,8 @@ def metric_matrix(results: Sequence[TrainResult], key: str) -> tuple[torch.Tenso
 
 
 def max_metric(results: TrainResult | Iterable[TrainResult], key: str) -> float:
-    """The largest value a metric took in any iteration of any of the runs (NaN if never recorded)."""
+    """The largest value a metric took in any iteration of any of the runs (NaN if never recorded), e.g.
+    the peak ``mean_q``. (A run's best greedy success has its one rule: :func:`bitflip_lib.runs.best_success`.)"""
     runs = [results] if isinstance(results, TrainResult) else list(results)
     values = [float(h[key]) for r in runs for h in r.history if h.get(key) is not None]
     return max(values) if values else float("nan")
@@ -129,43 +131,6 @@ def rewarded_fraction(
     total = counts["played"][1] + counts["relabelled"][1]
     fraction = {name: (r / t if t else float("nan")) for name, (r, t) in counts.items()}
     return {**fraction, "stored": rewards / total if total else float("nan")}
-
-
-def _check_har(network: torch.nn.Module) -> HAR:
-    if not isinstance(network, HAR):
-        raise ValueError(f"expected a HAR network (arch='har'), got {type(network).__name__}")
-    return network
-
-
-@torch.no_grad()
-def har_phi(network: HAR, n: int, distances: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
-    """``[D, 2]`` values of ``phi``: column 0 for a bit that already matches its goal, column 1
-    for a bit that differs, at each distance (default: every distance 1..n)."""
-    network = _check_har(network)
-    device = next(network.parameters()).device
-    if distances is None:
-        distances = torch.arange(1, n + 1)
-    distances = torch.as_tensor(distances, dtype=torch.float32, device=device)
-    return network.pair_values(distances, n).cpu()
-
-
-def har_greedy_margin(network: HAR, n: int) -> torch.Tensor:
-    """``phi(d, 1) - phi(d, 0)`` (a differing bit minus a matching one) for d = 1..n-1: where it
-    is positive, the greedy policy flips a wrong bit. (At d = n every bit differs, so there is
-    nothing to get wrong.)"""
-    if n < 2:
-        raise ValueError(f"n must be at least 2 to have a choice between good and bad flips, got {n}")
-    values = har_phi(network, n, torch.arange(1, n))
-    return values[:, 1] - values[:, 0]
-
-
-def har_greedy_is_optimal(network: HAR, n: int) -> bool:
-    """True when the greedy policy of this HAR reaches every goal in the fewest steps at size n.
-
-    Every differing bit gets the same value and every matching bit gets another, so the
-    greedy action is a good flip at distance d exactly when ``phi(d, 1) > phi(d, 0)``.
-    """
-    return bool((har_greedy_margin(network, n) > 0).all())
 
 
 def optimal_q_gap(distance: int | float | torch.Tensor, gamma: float) -> torch.Tensor:

@@ -7,7 +7,8 @@ on its heap, small Python objects settle between them, and the heap never shrink
 default-settings UVFA run at n = 40 grew to 7.5 GB resident over 3000 iterations without
 holding more than a few hundred MB of live data. ``malloc_trim(0)`` hands the free pages back.
 
-:func:`trim_if_grown` does that when the resident size has grown by more than a margin since
+:func:`trim_after_evaluation` is what the trainer calls after each evaluation. On the CPU it calls
+:func:`trim_if_grown`, which trims when the resident size has grown by more than a margin since
 the last trim, so the cost (a heap walk, and page faults when the memory is reused) is paid
 rarely. It works on Linux with glibc; elsewhere (macOS, Windows, musl) it does nothing.
 Set ``BITFLIP_MALLOC_TRIM=0`` to switch it off, e.g. to measure the difference with
@@ -61,6 +62,12 @@ def release_freed_memory() -> bool:
     if not trimming_enabled():
         return False
     return bool(_malloc_trim(0))
+
+
+def trim_after_evaluation(device: object) -> bool:
+    """The workaround's one call site, at the end of every greedy evaluation: on the CPU,
+    :func:`trim_if_grown`; on a GPU nothing (its memory is not glibc's heap). Returns whether it trimmed."""
+    return str(device).split(":")[0] == "cpu" and trim_if_grown()
 
 
 def trim_if_grown(margin_mb: float = TRIM_MARGIN_MB) -> bool:

@@ -6,7 +6,8 @@
   (one of 256 units by default), n outputs.
 * :class:`HAR`: the write-up's handcrafted architecture
   ``Q(s, g, a) = phi(||s - g||_1, |s_a - g_a|)``: one small network shared by all bits. It works
-  for any n, so a HAR trained at small n can be used unchanged at large n.
+  for any n, so a HAR trained at small n can be used unchanged at large n. :func:`har_phi`,
+  :func:`har_greedy_margin` and :func:`har_greedy_is_optimal` probe what its ``phi`` has learned.
 * :class:`DeepSets`: a permutation-equivariant network that is *not* told the distance: a
   shared per-bit encoder of ``(s_i, g_i)``, the mean of the bits' embeddings as context, and a
   shared per-bit head. It also works for any n, and must learn what HAR is given.
@@ -163,6 +164,39 @@ class HAR(nn.Module):
         differs = (state - goal).abs()  # [B, n], 1.0 where the bit differs (bits are 0/1)
         values = self.pair_values(differs.sum(1), state.shape[1])  # [B, 2]
         return torch.addcmul(values[:, :1], differs, values[:, 1:] - values[:, :1])
+
+
+# Probes of a HAR's phi (chapter 6): what it has learned, and whether its greedy policy is optimal.
+@torch.no_grad()
+def har_phi(network: HAR, n: int, distances: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
+    """``[D, 2]`` values of ``phi``: column 0 for a bit that already matches its goal, column 1
+    for a bit that differs, at each distance (default: every distance 1..n)."""
+    if not isinstance(network, HAR):
+        raise ValueError(f"expected a HAR network (arch='har'), got {type(network).__name__}")
+    device = next(network.parameters()).device
+    if distances is None:
+        distances = torch.arange(1, n + 1)
+    distances = torch.as_tensor(distances, dtype=torch.float32, device=device)
+    return network.pair_values(distances, n).cpu()
+
+
+def har_greedy_margin(network: HAR, n: int) -> torch.Tensor:
+    """``phi(d, 1) - phi(d, 0)`` (a differing bit minus a matching one) for d = 1..n-1: where it
+    is positive, the greedy policy flips a wrong bit. (At d = n every bit differs, so there is
+    nothing to get wrong.)"""
+    if n < 2:
+        raise ValueError(f"n must be at least 2 to have a choice between good and bad flips, got {n}")
+    values = har_phi(network, n, torch.arange(1, n))
+    return values[:, 1] - values[:, 0]
+
+
+def har_greedy_is_optimal(network: HAR, n: int) -> bool:
+    """True when the greedy policy of this HAR reaches every goal in the fewest steps at size n.
+
+    Every differing bit gets the same value and every matching bit gets another, so the
+    greedy action is a good flip at distance d exactly when ``phi(d, 1) > phi(d, 0)``.
+    """
+    return bool((har_greedy_margin(network, n) > 0).all())
 
 
 class DeepSets(nn.Module):

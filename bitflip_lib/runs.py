@@ -158,8 +158,13 @@ def source_commit(root: Path = SOURCE_ROOT) -> tuple[str | None, bool | None]:
 # --------------------------------------------------------------------------------------------
 # The type
 # --------------------------------------------------------------------------------------------
-def best_success(values: Sequence[float | None]) -> float | None:
-    """The best greedy success among evaluations (``None`` if there was none): the one rule."""
+def best_success(run: Any) -> float | None:
+    """The best greedy success among evaluations (``None`` if there was none): the one rule.
+
+    ``run`` is a :class:`~bitflip_lib.trainer.TrainResult` (its full history is read) or the
+    success values themselves (``None`` where an iteration was not evaluated).
+    """
+    values = [h.get("success_rate") for h in run.history] if hasattr(run, "history") else run
     evaluated = [float(v) for v in values if v is not None]
     return max(evaluated) if evaluated else None
 
@@ -329,7 +334,7 @@ class StoredRun:
         return cls(name=run_name(result.config), config=result.config.to_dict(),
                    overrides=config_overrides(result.config), summary=result.summary(),
                    columns=thin_curve(history, max_points=curve_points),
-                   best_success=best_success([h.get("success_rate") for h in history]),
+                   best_success=best_success(result),
                    device=result.device, wall_seconds=round(result.wall_seconds, 3),
                    seconds_per_iteration=round(result.wall_seconds / max(result.iterations, 1), 4),
                    version=__version__, torch=torch.__version__,

@@ -23,7 +23,7 @@ from bitflip_lib.dqn import DQNLearner, EpsilonSchedule
 from bitflip_lib.dqn import epsilon_greedy as default_epsilon_greedy
 from bitflip_lib.env import BitFlipEnv
 from bitflip_lib.her import her_relabel
-from bitflip_lib.memory import trim_if_grown
+from bitflip_lib.memory import trim_after_evaluation
 from bitflip_lib.networks import make_network
 from bitflip_lib.replay import EpisodeBatch, ReplayBuffer, Transitions
 
@@ -81,8 +81,7 @@ def evaluate(
         steps_taken[running] += 1
     final_distance[running] = distance
     network.train(was_training)
-    if device.type == "cpu":
-        trim_if_grown()  # the shrinking batches above fragment glibc's heap: see bitflip_lib.memory
+    trim_after_evaluation(device)  # the shrinking batches above fragment glibc's heap: see bitflip_lib.memory
     success = final_distance == 0
     solved = int(success.sum())
     return {

@@ -132,19 +132,21 @@ assert relabelled_rewards / relabelled_total > 0.10, relabelled_rewards / relabe
 # ## Experiment 2: training with and without your relabelling
 #
 # The handcrafted network (HAR) on n = 50 bits, vanilla DQN against DQN with your `future` relabelling,
-# on the same seeds (one seed in quick mode, two in full mode). `train_with_parts` is the library's
-# training loop with the relabelling swapped for yours.
+# on the same seeds (one seed in quick mode, two in full mode). `train` is the library's training
+# loop; `relabel=` swaps its relabelling for yours.
 
 # %%
-from bitflip_lib.grading.loop import LoopConfig, best_success, train_with_parts
+from bitflip_lib.config import make_config
+from bitflip_lib.runs import best_success
+from bitflip_lib.trainer import train
 
 seeds = [0] if QUICK else [0, 1]
 budget = 30 if QUICK else 300
 runs = {}
 for her in ["none", "future"]:
     for seed in seeds:
-        config = LoopConfig(n=50, arch="har", her=her, max_iterations=budget, seed=seed)
-        runs[her, seed] = train_with_parts(config, relabel=her_relabel_future)
+        config = make_config(n=50, arch="har", her=her, max_iterations=budget, seed=seed)
+        runs[her, seed] = train(config, progress=False, relabel=her_relabel_future)
         r = runs[her, seed]
         print(f"her = {her:<6} seed {seed}: solved at {r.solved_at} (best success {best_success(r):.3f}, {r.wall_seconds:.1f} s)")
 

@@ -84,7 +84,9 @@ check("ex04_polyak", polyak_update)
 # per seed.
 
 # %%
-from bitflip_lib.grading.loop import LoopConfig, best_success, train_with_parts
+from bitflip_lib.config import make_config
+from bitflip_lib.runs import best_success
+from bitflip_lib.trainer import train
 
 taus = [0.01, 0.05, 0.2]
 seeds = [0] if QUICK else [0, 1]
@@ -92,8 +94,8 @@ budget = 60 if QUICK else 150
 runs = {}
 for tau in taus:
     for seed in seeds:
-        config = LoopConfig(n=30, arch="har", her="future", polyak=tau, max_iterations=budget, seed=seed)
-        runs[tau, seed] = train_with_parts(config, polyak_update=polyak_update)
+        config = make_config(n=30, arch="har", her="future", polyak=tau, max_iterations=budget, seed=seed)
+        runs[tau, seed] = train(config, progress=False, polyak_update=polyak_update)
         r = runs[tau, seed]
         print(f"tau = {tau:<5} seed {seed}: solved at {r.solved_at} (best success {best_success(r):.3f}, {r.wall_seconds:.1f} s)")
 

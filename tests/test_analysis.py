@@ -6,10 +6,8 @@ import math
 import pytest
 import torch
 
+from bitflip_lib import analysis
 from bitflip_lib.analysis import (
-    har_greedy_is_optimal,
-    har_greedy_margin,
-    har_phi,
     max_metric,
     metric_matrix,
     optimal_q_gap,
@@ -19,7 +17,7 @@ from bitflip_lib.analysis import (
     transfer_success,
 )
 from bitflip_lib.config import make_config
-from bitflip_lib.networks import HAR, MLP
+from bitflip_lib.networks import HAR, MLP, har_greedy_is_optimal, har_greedy_margin, har_phi
 
 
 class ConstantPhi(torch.nn.Module):
@@ -72,6 +70,9 @@ def test_har_probes_read_phi_and_decide_optimality():
     assert har_greedy_is_optimal(good, 8) and not har_greedy_is_optimal(bad, 8)
     with pytest.raises(ValueError):
         har_phi(MLP(4), 4)
+    # They live beside the network; chapters may import them from analysis too.
+    assert (analysis.har_phi, analysis.har_greedy_margin, analysis.har_greedy_is_optimal) == (
+        har_phi, har_greedy_margin, har_greedy_is_optimal)
 
 
 def test_optimal_har_reaches_every_goal_at_any_size():

@@ -65,7 +65,9 @@ def test_resident_memory_is_measured_on_linux():
 
 def test_cpu_evaluation_checks_the_heap(monkeypatch):
     calls = []
-    monkeypatch.setattr("bitflip_lib.trainer.trim_if_grown", lambda: calls.append(1))
+    monkeypatch.setattr(memory, "trim_if_grown", lambda: calls.append(1) or True)
     torch.manual_seed(0)
     evaluate(make_network("uvfa", 6), 6, num_agents=32, device="cpu")
     assert calls == [1]
+    assert memory.trim_after_evaluation(torch.device("cuda", 0)) is False and calls == [1]  # a GPU's memory is not glibc's heap
+    assert memory.trim_after_evaluation("cpu") is True and calls == [1, 1]

@@ -150,7 +150,9 @@ def test_grid_gives_a_setting_only_to_the_cells_it_applies_to():
 
 
 # --- Sweeps on Ray (optional dependency): the same files as the local runner, and a killed sweep resumes.
-_WALL = {"wall_seconds", "seconds_per_iteration", "finished_utc"}
+# Facts about the run, not results: its timing, and the commit and dirty flag of the code (another
+# engineer's edit during the test may change them between the two runners).
+_WALL = {"wall_seconds", "seconds_per_iteration", "finished_utc", "commit", "dirty"}
 
 
 def _without_wall_times(record: dict) -> dict:

@@ -12,9 +12,11 @@ from collections.abc import Mapping
 import torch
 
 from bitflip_lib import dqn
+from bitflip_lib.config import make_config
 from bitflip_lib.grading.helpers import devices, expect, expect_close, expect_equal, expect_tensor, generator
 from bitflip_lib.grading.report import Check, Exercise
-from bitflip_lib.grading.loop import LoopConfig, best_success, train_with_parts
+from bitflip_lib.runs import best_success
+from bitflip_lib.trainer import train
 
 
 def _td_case(batch: int, n: int, seed: int, device, low: float = -0.5, high: float = 1.6):
@@ -137,8 +139,8 @@ def check_generator(ns: Mapping) -> str:
 
 def check_training(ns: Mapping) -> str:
     """Training with the student's two functions plugged in solves 20-bit flipping with HER + HAR."""
-    config = LoopConfig(n=20, arch="har", her="future", max_iterations=40, seed=0)
-    result = train_with_parts(config, td_target=ns["td_target"], epsilon_greedy=ns["epsilon_greedy"])
+    config = make_config(n=20, arch="har", her="future", max_iterations=40, seed=0)
+    result = train(config, progress=False, td_target=ns["td_target"], epsilon_greedy=ns["epsilon_greedy"])
     expect(result.solved_at is not None, f"DQN + HER + HAR with your td_target and epsilon_greedy should solve n = 20 within "
            f"{config.max_iterations} iterations; best success rate {best_success(result):.3f}")
     return f"DQN with them solves n = 20 at iteration {result.solved_at}"

@@ -16,11 +16,13 @@ from collections.abc import Mapping
 
 import torch
 
+from bitflip_lib.config import make_config
 from bitflip_lib.env import goal_reached
 from bitflip_lib.grading.helpers import devices, expect, expect_equal, expect_tensor, generator
-from bitflip_lib.grading.loop import LoopConfig, best_success, train_with_parts
 from bitflip_lib.grading.report import Check, Exercise
 from bitflip_lib.replay import EpisodeBatch, Transitions
+from bitflip_lib.runs import best_success
+from bitflip_lib.trainer import train
 
 
 def make_episode(n: int = 20, agents: int = 48, steps: int = 10, seed: int = 0, device="cpu",
@@ -214,8 +216,8 @@ def check_fast(ns: Mapping) -> str:
 
 def check_training(ns: Mapping) -> str:
     relabel = ns["her_relabel_future"]
-    config = LoopConfig(n=30, arch="har", her="future", k=4, max_iterations=40, seed=0)
-    result = train_with_parts(config, relabel=relabel)
+    config = make_config(n=30, arch="har", her="future", k=4, max_iterations=40, seed=0)
+    result = train(config, progress=False, relabel=relabel)
     expect(result.solved_at is not None, f"DQN (HAR) with your relabelling should solve n = 30 within {config.max_iterations} "
            f"iterations; best success rate {best_success(result):.3f}")
     return f"DQN with it solves n = 30 at iteration {result.solved_at}"

@@ -16,13 +16,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from bitflip_lib import dqn, trainer
-from bitflip_lib.analysis import har_greedy_is_optimal
-from bitflip_lib.config import TrainConfig
+from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.grading.helpers import devices, expect, expect_close, generator
-from bitflip_lib.grading.loop import LoopConfig, best_success
 from bitflip_lib.grading.report import Check, Exercise
-from bitflip_lib.networks import HAR, MLP
+from bitflip_lib.networks import HAR, MLP, har_greedy_is_optimal
 from bitflip_lib.replay import Transitions
+from bitflip_lib.runs import best_success
 from bitflip_lib.trainer import TrainResult, build_network
 
 LR, GAMMA, TAU = 1e-2, 0.9, 0.3  # a large step and fraction, so that every mistake shows
@@ -210,7 +209,7 @@ def train_with_learner_step(config: TrainConfig, dqn_update: Callable) -> TrainR
 
 
 def check_training(ns: Mapping) -> str:
-    config = LoopConfig(n=20, arch="har", her="future", max_iterations=40, seed=0)
+    config = make_config(n=20, arch="har", her="future", max_iterations=40, seed=0)
     # This seed's untrained HAR is not optimal (chapter 6): solving it takes learning.
     expect(not har_greedy_is_optimal(build_network(config, "cpu"), config.n), "grader bug: the untrained network is already optimal")
     result = train_with_learner_step(config, ns["dqn_update"])

@@ -17,11 +17,11 @@ from unittest import mock
 import torch
 
 from bitflip_lib import trainer
-from bitflip_lib.config import TrainConfig
+from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.grading.helpers import devices, expect, expect_tensor, generator
-from bitflip_lib.grading.loop import LoopConfig, best_success
 from bitflip_lib.grading.report import Check, Exercise
 from bitflip_lib.replay import Transitions
+from bitflip_lib.runs import best_success
 from bitflip_lib.trainer import TrainResult
 
 N = 8  # bits per transition in the checks: numbers up to 2^N - 1
@@ -163,7 +163,7 @@ def train_with_buffer(config: TrainConfig, buffer_class: type) -> TrainResult:
 
 
 def check_training(ns: Mapping) -> str:
-    config = LoopConfig(n=20, arch="har", her="future", max_iterations=40, seed=0)
+    config = make_config(n=20, arch="har", her="future", max_iterations=40, seed=0)
     result = train_with_buffer(config, ns["ReplayBuffer"])
     expect(result.solved_at is not None, f"HER + HAR with your replay buffer should solve n = 20 within {config.max_iterations} "
            f"iterations; best success rate {best_success(result):.3f}")
