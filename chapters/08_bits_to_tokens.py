@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Chapter 8. From bits to tokens: sparse rewards in sequence generation
 #
-# The write-up's first draft (Chau, `seeds/001`) posed the problem differently from bit flipping: *generate* a
+# The write-up's first draft (Chau Yu Hei, HKUST) posed the problem differently from bit flipping: *generate* a
 # pre-chosen target string, with reward 1 for that string and 0 for every other. That is how a language model
 # meets a sparse reward: it writes a text token by token and only the finished text is scored. This chapter
 # takes the library from bit flipping to generation and meets the methods used there: policy gradients,
@@ -29,8 +29,7 @@
 # 4. train a GFlowNet with trajectory balance and compare it with reward maximisation on a multi-modal reward;
 # 5. apply hindsight relabelling to a goal-conditioned generator, and link the KL-regularised optimum to soft Q-learning.
 #
-# **Study time.** Reading: about 60 minutes. Running: about 2 minutes of CPU time on a laptop in quick mode;
-# full mode (more seeds, more lengths, larger budgets) takes several times longer.
+# **Study time.** Reading: about 60 minutes. Running: about 3 minutes on a laptop CPU.
 
 # %%
 import copy
@@ -398,5 +397,5 @@ assert set(demo) == {"REINFORCE + KL", "GFlowNet (TB)"} and play.redraws >= 2 an
 # * M. Andrychowicz, F. Wolski, A. Ray, J. Schneider, R. Fong, P. Welinder, B. McGrew, J. Tobin, P. Abbeel, W. Zaremba. Hindsight experience replay. *NeurIPS* 2017.
 # * R. Rafailov, J. Hejna, R. Park, C. Finn. From $r$ to $Q^*$: your language model is secretly a Q-function. arXiv:2404.12358, 2024.
 # * E. J. Hu, M. Jain, E. Elmoznino, Y. Kaddar, G. Lajoie, Y. Bengio, N. Malkin. Amortizing intractable inference in large language models. *ICLR* 2024.
-# * Chau Yu Hei. Documentation of Bit Sequence mini RL project (HKUST; the write-up this course follows, and its first draft, `seeds/001`).
-# * C. Lee. Reinforcement learning (lecture notes, 2024; RLHF and DPO, `seeds/003`).
+# * Chau Yu Hei. Documentation of Bit Sequence mini RL project HKUST (the write-up this course follows, and its first draft). Code: https://github.com/louis845/BitSeqRLToyProblem.
+# * C. Lee. Reinforcement learning (lecture notes, 2024; RLHF and DPO).
