@@ -110,7 +110,7 @@ def _add_config_options(p: argparse.ArgumentParser, grid: bool) -> None:
     p.add_argument("--gradient-steps", type=_nonnegative_int, help="gradient steps per iteration")
     p.add_argument("--batch-size", type=_positive_int, help="replay batch size")
     p.add_argument("--buffer-capacity", type=_positive_int, help="replay buffer size in transitions")
-    p.add_argument("--hidden", type=_positive_int, nargs="+", help="hidden widths (mlp, har; the uvfa has none)")
+    p.add_argument("--hidden", type=_positive_int, nargs="+", help="hidden widths (mlp, har, deepsets; the uvfa has none)")
     p.add_argument("--eval-agents", type=_positive_int, help="agents in each greedy evaluation (default 1024)")
     p.add_argument("--no-early-stop", action="store_true", help="keep training after the task is solved")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1...")
@@ -197,7 +197,7 @@ def train_config(args: argparse.Namespace):
     config = _build(make_config, args.preset, n=args.n, arch=args.arch, seed=args.seed, **overrides)
     _check_applies(command, {key: value for key, value in overrides.items() if key != "her"}, [config.arch], [config.her])
     if args.evaluate_at and config.arch not in ("har", "deepsets") and set(args.evaluate_at) != {config.n}:
-        raise UsageError(f"{command}: --evaluate-at with another n needs --arch har "
+        raise UsageError(f"{command}: --evaluate-at with another n needs --arch har or deepsets "
                          f"({config.arch} has a fixed input size)")
     return config
 

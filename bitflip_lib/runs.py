@@ -50,7 +50,7 @@ RECORD_KEYS: tuple[str, ...] = ("name", "summary", "best_success", "config", "ov
 CURVE_KEYS: tuple[str, ...] = ("success_rate", "mean_distance", "loss")
 """The metrics a stored curve keeps, besides ``iteration``."""
 
-ARCH_LABELS: dict[str, str] = {"uvfa": "UVFA", "har": "HAR", "mlp": "MLP"}
+ARCH_LABELS: dict[str, str] = {"uvfa": "UVFA", "har": "HAR", "mlp": "MLP", "deepsets": "DeepSets"}
 
 # Fields that are part of the name itself (or, for the device, deliberately not): the rest of the
 # configuration goes into the hash when it differs from the preset.

@@ -53,7 +53,7 @@ def unused_setting(field: str, arch: str, her: str) -> str | None:
     name, so the same run would be stored twice.
     """
     if field == "hidden" and arch == "uvfa":
-        return "the UVFA has no hidden layers (hidden widths are for mlp and har)"
+        return "the UVFA has no hidden layers (hidden widths are for mlp, har and deepsets)"
     if field == "k" and her not in ("future", "episode"):
         return f"HER strategy {her!r} draws no k goals per transition (k is for future and episode)"
     return None

@@ -183,6 +183,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.timeout(600)  # a Ray that does not start must fail the test, not hang the suite
 def test_a_ray_sweep_writes_the_local_runners_files(local_ray, one_thread, tmp_path):
     from bitflip_lib.sweep import run_sweep_ray
 
@@ -198,6 +199,7 @@ def test_a_ray_sweep_writes_the_local_runners_files(local_ray, one_thread, tmp_p
     assert seen == [False] * 4  # finished cells are kept
 
 
+@pytest.mark.timeout(600)  # a Ray that does not start must fail the test, not hang the suite
 def test_a_killed_ray_sweep_resumes(local_ray, one_thread, tmp_path):
     import os
     import signal
