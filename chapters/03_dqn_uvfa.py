@@ -149,7 +149,8 @@ assert 0.6 < 1 - (1 - 0.05) ** 20 < 0.67  # Polyak averaging with tau = 0.05, 20
 # **replay buffer** (**experience replay**, Lin 1992) and learns from random mini-batches drawn from
 # it, so each transition is reused many times and a batch mixes many episodes. The write-up's
 # buffer holds $2^{15}$ transitions; when it is full the oldest are overwritten. One iteration of
-# training plays one episode with each of 16 agents; here is one at $n = 5$, with random actions:
+# training plays one episode with each of 16 agents; here is one at $n = 5$, with random actions
+# (the loop below is what `bitflip_lib.trainer.play_episode` does; later chapters call it):
 
 # %%
 n = 5

@@ -47,7 +47,7 @@ from bitflip_lib.her import HER_STRATEGIES, her_relabel
 from bitflip_lib.plots import new_figure, plot_seed_bands, plot_training
 from bitflip_lib.replay import EpisodeBatch, Transitions
 from bitflip_lib.theory import random_success_probability
-from bitflip_lib.trainer import train
+from bitflip_lib.trainer import play_episode, train
 
 QUICK = quick_mode()
 DEVICE = default_device(announce=True)
@@ -98,15 +98,7 @@ def play_random_episode(n: int, agents: int, seed: int) -> tuple[EpisodeBatch, B
     """One episode of random flips for a batch of agents, as the trainer records it."""
     env = BitFlipEnv(n, num_agents=agents, device="cpu", seed=seed)
     generator = torch.Generator().manual_seed(seed)
-    state, goal = env.reset()
-    states, actions, active = [state.to(torch.uint8)], [], []
-    while not env.episode_over:
-        action = epsilon_greedy(torch.zeros(agents, n), 1.0, generator)
-        step = env.step(action)
-        states.append(step.state.to(torch.uint8))
-        actions.append(action)
-        active.append(step.active)
-    return EpisodeBatch(torch.stack(states), goal.to(torch.uint8), torch.stack(actions), torch.stack(active)), env
+    return play_episode(env, lambda state, goal: epsilon_greedy(torch.zeros(agents, n), 1.0, generator)), env
 
 
 def bits(x: torch.Tensor) -> str:

@@ -47,6 +47,7 @@ import torch
 
 from bitflip_lib import BitFlipEnv, quick_mode
 from bitflip_lib.replay import EpisodeBatch, Transitions
+from bitflip_lib.trainer import play_episode
 
 # %%
 QUICK = quick_mode()
@@ -98,15 +99,7 @@ env = BitFlipEnv(n, num_agents=agents, device="cpu", seed=0)
 rng = torch.Generator().manual_seed(0)
 played_rewards = played_total = relabelled_rewards = relabelled_total = 0
 for _ in range(episodes):
-    state, goal = env.reset()
-    states, actions, active = [state.clone()], [], []
-    while not env.episode_over:
-        action = torch.randint(0, n, (agents,), generator=rng)
-        step = env.step(action)
-        states.append(step.state)
-        actions.append(action)
-        active.append(step.active)
-    episode = EpisodeBatch(torch.stack(states), goal.clone(), torch.stack(actions), torch.stack(active))
+    episode = play_episode(env, lambda state, goal: torch.randint(0, n, (agents,), generator=rng))  # random flips
     played = episode.transitions()
     relabelled = her_relabel_future(episode, 4, rng)
     played_rewards += int(played.reward.sum())
