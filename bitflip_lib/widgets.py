@@ -66,6 +66,10 @@ def _cell(width: str = "96%") -> widgets.Layout:  # a little under 100%: the wid
     return widgets.Layout(width=width, min_width="0")
 
 
+def _button_layout(width: str) -> widgets.Layout:  # buttons keep their width: a squeezed label reads "Tr..."
+    return widgets.Layout(width=width, min_width=width, flex="0 0 auto")
+
+
 def _controls_grid(children: list[widgets.Widget]) -> widgets.GridBox:
     """Controls in columns of at least 250 px that wrap on a narrow screen: nothing overlaps."""
     return widgets.GridBox(children, layout=widgets.Layout(
@@ -215,10 +219,11 @@ class TrainingDashboard(widgets.VBox):
                                            tooltip="automatic gamma = max(0.98, 1 - 1/n)")
         self.use_target = widgets.Checkbox(value=base.polyak is not None, description="on", indent=False, layout=cell("auto"),
                                            tooltip="use a target network, moved towards the online one by this fraction per step")
-        self.train_button = widgets.Button(description="Train", button_style="success", icon="play", layout=cell("100px"))
+        self.train_button = widgets.Button(description="Train", button_style="success", icon="play", layout=_button_layout("100px"))
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
-                                          layout=cell("100px"))
-        self.clear_button = widgets.Button(description="Clear runs", icon="trash", layout=cell("140px"),
+                                          layout=_button_layout("100px"))
+        self.clear_button = widgets.Button(description="Clear runs", icon="trash",
+                                           layout=_button_layout("120px"),
                                            tooltip="forget the runs drawn so far")
         self.status = widgets.HTML(value="Set the controls and press <b>Train</b>.", layout=widgets.Layout(flex="1 1 auto", min_width="0"))
         self.image = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="880px"))
