@@ -1,4 +1,4 @@
-"""Device choice, the torch thread policy, and the course-wide quick-mode switch.
+"""Device choice and the torch thread policy (the quick-mode and progress switches are in :mod:`bitflip_lib.switches`).
 
 **Threads.** The course's networks are small (a few layers of at most a few hundred units, batches
 of 256): on a CPU one torch thread runs them about as fast as several, and several threads per
@@ -13,31 +13,11 @@ import os
 
 import torch
 
-QUICK_ENV_VAR = "BITFLIP_QUICK"
-PROGRESS_ENV_VAR = "BITFLIP_PROGRESS"
 THREADS_ENV_VAR = "BITFLIP_THREADS"
 DEFAULT_THREADS = 1
 _announced = False
 _threads_configured = False
 _STARTUP_THREADS = torch.get_num_threads()  # torch's own choice, before anyone changed it
-
-
-def quick_mode() -> bool:
-    """True when budgets should shrink so the whole course runs in CI on 2 CPU cores.
-
-    Set ``BITFLIP_QUICK=1`` to switch it on (``BITFLIP_QUICK=0`` forces it off).
-    When the variable is unset, quick mode follows ``CI=true``, which CI services set.
-    """
-    value = os.environ.get(QUICK_ENV_VAR)
-    if value is not None and value.strip() != "":
-        return value.strip().lower() not in {"0", "false", "no", "off"}
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
-def progress_bars_enabled() -> bool:
-    """False when ``BITFLIP_PROGRESS=0``: the test command sets it, because nbval gives up on a
-    cell whose kernel keeps sending progress-bar widget messages after the cell has finished."""
-    return os.environ.get(PROGRESS_ENV_VAR, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
 def configure_threads(threads: int | None = None) -> int:

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from bitflip_lib.config import TrainConfig, make_config
-from bitflip_lib.device import progress_bars_enabled
+from bitflip_lib.switches import progress_bars_enabled
 from bitflip_lib.runs import DamagedRunError, StoredRun, load_run, run_name, write_run
 
 cell_name = run_name

@@ -18,7 +18,8 @@ from torch import nn
 
 from bitflip_lib import __version__
 from bitflip_lib.config import TrainConfig
-from bitflip_lib.device import default_device, describe_device, progress_bars_enabled
+from bitflip_lib.device import default_device, describe_device
+from bitflip_lib.switches import progress_bars_enabled
 from bitflip_lib.dqn import DQNLearner, EpsilonSchedule
 from bitflip_lib.dqn import epsilon_greedy as default_epsilon_greedy
 from bitflip_lib.env import BitFlipEnv
