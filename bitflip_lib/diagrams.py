@@ -212,6 +212,16 @@ def uvfa_architecture(n: int | None = None, embed: int = 128) -> Figure:
     return fig
 
 
+def _check_hidden(hidden: Sequence[int], example: str) -> tuple[int, ...]:
+    """The hidden widths as a tuple, refused with a clear message when empty or not positive."""
+    hidden = tuple(hidden)
+    if not hidden:
+        raise ValueError(f"hidden must list at least one layer width, e.g. {example}")
+    for h in hidden:
+        _check_width("each hidden width", h)
+    return hidden
+
+
 def mlp_architecture(n: int | None = None, hidden: Sequence[int] = (256,)) -> Figure:
     """The HER paper's MLP: ``[s, g]`` concatenated, hidden ReLU layers, n outputs.
 
@@ -220,11 +230,7 @@ def mlp_architecture(n: int | None = None, hidden: Sequence[int] = (256,)) -> Fi
     """
     if n is not None:
         _check_width("n", n)
-    hidden = tuple(hidden)
-    if not hidden:
-        raise ValueError("hidden must list at least one layer width, e.g. (256,)")
-    for h in hidden:
-        _check_width("each hidden width", h)
+    hidden = _check_hidden(hidden, example="(256,)")
     k = _size(n)
     title = "MLP (the HER paper's): one network on the concatenated state and goal"
     if n is not None:
@@ -307,11 +313,7 @@ def har_architecture(n: int | None = None, hidden: Sequence[int] = (64, 64)) -> 
     """
     if n is not None:
         _check_width("n", n)
-    hidden = tuple(hidden)
-    if not hidden:
-        raise ValueError("hidden must list at least one layer width, e.g. (64, 64)")
-    for h in hidden:
-        _check_width("each hidden width", h)
+    hidden = _check_hidden(hidden, example="(64, 64)")
     k = _size(n)
     widths = (2, *hidden, 1)
     count = sum(a * b + b for a, b in zip(widths, widths[1:]))

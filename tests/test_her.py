@@ -6,20 +6,12 @@ import torch
 from bitflip_lib import BitFlipEnv, goal_reached
 from bitflip_lib.her import HER_STRATEGIES, her_relabel
 from bitflip_lib.replay import EpisodeBatch
+from bitflip_lib.trainer import play_episode
 
 
 def play_random_episode(n=6, agents=32, seed=0) -> EpisodeBatch:
-    env = BitFlipEnv(n, agents, seed=seed)
     g = torch.Generator().manual_seed(seed)
-    state, goal = env.reset()
-    states, actions, active = [state], [], []
-    while not env.episode_over:
-        a = torch.randint(0, n, (agents,), generator=g)
-        out = env.step(a)
-        states.append(out.state)
-        actions.append(a)
-        active.append(out.active)
-    return EpisodeBatch(torch.stack(states), goal, torch.stack(actions), torch.stack(active))
+    return play_episode(BitFlipEnv(n, agents, seed=seed), lambda state, goal: torch.randint(0, n, (agents,), generator=g))
 
 
 def locate(episode: EpisodeBatch, state, action, next_state):

@@ -14,6 +14,7 @@ from bitflip_lib.env import BitFlipEnv, goal_reached, hamming_distance
 from bitflip_lib.her import HER_STRATEGIES, her_relabel
 from bitflip_lib.networks import ARCHITECTURES
 from bitflip_lib.replay import EpisodeBatch, Transitions
+from bitflip_lib.trainer import play_episode
 
 FAST = settings(max_examples=40, deadline=None, database=None)  # nothing written into the checkout
 
@@ -76,17 +77,9 @@ def test_environment_invariants_hold_for_any_episode(data):
 
 
 def random_episode(n: int, agents: int, max_steps: int | None, seed: int) -> EpisodeBatch:
-    env = BitFlipEnv(n, agents, max_steps=max_steps, seed=seed)
     g = torch.Generator().manual_seed(seed)
-    state, goal = env.reset()
-    states, actions, active = [state], [], []
-    while not env.episode_over:
-        action = torch.randint(0, n, (agents,), generator=g)
-        out = env.step(action)
-        states.append(out.state)
-        actions.append(action)
-        active.append(out.active)
-    return EpisodeBatch(torch.stack(states), goal, torch.stack(actions), torch.stack(active))
+    env = BitFlipEnv(n, agents, max_steps=max_steps, seed=seed)
+    return play_episode(env, lambda state, goal: torch.randint(0, n, (agents,), generator=g))
 
 
 @FAST
