@@ -105,6 +105,8 @@ def _add_config_options(p: argparse.ArgumentParser, grid: bool) -> None:
     p.add_argument("--no-target", action="store_true", help="no target network (bootstrap from the online one)")
     p.add_argument("--no-clip", action="store_true", help="do not clip TD targets to [0, 1]")
     p.add_argument("--double-dqn", action="store_true", help="double DQN targets")
+    p.add_argument("--hindsight-bound", action="store_true",
+                   help="raise each TD target to at least what the episode's own path to the goal achieved")
     p.add_argument("--lr", type=_positive_float, help="Adam learning rate")
     p.add_argument("--lr-end", type=_positive_float, help="decay the learning rate to this along a cosine over the budget")
     p.add_argument("--gradient-steps", type=_nonnegative_int, help="gradient steps per iteration")
@@ -138,6 +140,8 @@ def _overrides(args: argparse.Namespace) -> dict:
         out["clip_targets"] = False
     if args.double_dqn:
         out["double_dqn"] = True
+    if args.hindsight_bound:
+        out["hindsight_bound"] = True
     if args.no_early_stop:
         out["early_stop"] = False
     out["device"] = args.device

@@ -94,6 +94,9 @@ class TrainConfig:
     loss: str = "mse"
     """``mse`` or ``huber`` (:data:`bitflip_lib.dqn.LOSSES`)."""
     double_dqn: bool = False
+    hindsight_bound: bool = False
+    """Bound each TD target from below by the discounted return of the path the episode really
+    took to the transition's goal (see :class:`~bitflip_lib.dqn.DQNLearner`)."""
     batch_size: int = 256
     gradient_steps: int = 32
     """Gradient steps per iteration (K); 0 plays and stores without learning."""
@@ -164,7 +167,7 @@ class TrainConfig:
         for name in ("eps_start", "eps_end"):
             _number(self, name, lambda x: 0 <= x <= 1, "a number in [0, 1]")
         _number(self, "eps_decay", lambda x: 0 < x <= 1, "a number in (0, 1] (the factor applied per gradient step)")
-        for name in ("amsgrad", "clip_targets", "double_dqn", "early_stop", "har_normalize_distance"):
+        for name in ("amsgrad", "clip_targets", "double_dqn", "hindsight_bound", "early_stop", "har_normalize_distance"):
             if not isinstance(getattr(self, name), bool):
                 _refuse(name, getattr(self, name), "True or False", wrong_type=True)
         hidden = self.hidden

@@ -120,6 +120,13 @@ class DQNLearner:
         td_target_fn: ``(reward, done, next_q, gamma) -> target`` used instead of :func:`td_target`
             (clipping included), e.g. a student's own; ``None`` uses the library's.
         polyak_fn: ``(target, online, tau) -> None`` used instead of :func:`polyak_update`.
+        hindsight_bound: raise each TD target to at least ``gamma ** (steps - 1)`` where the
+            episode's own path reached the transition's goal in ``steps`` steps
+            (``batch.steps_to_goal``). In a deterministic task no value can be below what a
+            path really achieved, so the bound is never wrong; it hands far states their
+            value at once instead of one bootstrapped step per round (the lower bound of
+            He et al., 2017, "Learning to Play in a Day: Faster Deep Reinforcement Learning by
+            Optimality Tightening").
     """
 
     def __init__(
@@ -134,6 +141,7 @@ class DQNLearner:
         double_dqn: bool = False,
         td_target_fn: Callable | None = None,
         polyak_fn: Callable | None = None,
+        hindsight_bound: bool = False,
     ) -> None:
         self.online = network
         self.target = copy.deepcopy(network) if tau is not None else None
@@ -143,6 +151,7 @@ class DQNLearner:
         self.gamma, self.tau, self.clip_targets = gamma, tau, clip_targets
         self.loss_name, self.loss_fn, self.double_dqn = loss, LOSSES[loss], double_dqn
         self.td_target_fn, self.polyak_fn = td_target_fn, polyak_fn or polyak_update
+        self.hindsight_bound = hindsight_bound
 
     def update(self, batch: Transitions) -> dict[str, float]:
         """One gradient step on a batch; returns loss, mean Q and mean target as 0-d tensors.
@@ -158,6 +167,10 @@ class DQNLearner:
                 target = td_target(batch.reward, batch.done, next_q, self.gamma, self.clip_targets, next_action)
             else:
                 target = self.td_target_fn(batch.reward, batch.done, next_q, self.gamma).to(q.dtype)
+            if self.hindsight_bound:
+                steps = batch.steps_or_zeros()
+                achieved = torch.where(steps > 0, self.gamma ** (steps - 1).to(q.dtype), torch.zeros_like(q))
+                target = torch.maximum(target, achieved)
         loss = self.loss_fn(q, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

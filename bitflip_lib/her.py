@@ -13,7 +13,9 @@ into rewarded examples. Strategies (for a counted step t of an agent whose episo
                trajectory is relabelled with one random achieved state for all its transitions.
 
 Rewards and done flags of relabelled transitions are recomputed with the environment's rule
-(:func:`bitflip_lib.env.goal_reached`). Everything is vectorised over agents and steps.
+(:func:`bitflip_lib.env.goal_reached`); ``steps_to_goal`` records how many steps the episode's
+own path took to the new goal (for the hindsight bound). Everything is vectorised over agents
+and steps.
 """
 from __future__ import annotations
 
@@ -66,6 +68,8 @@ def her_relabel(episode: EpisodeBatch, strategy: str = "future", k: int = 4, gen
             goal_t = _uniform_int(t, lengths[b], generator)
         else:  # episode
             goal_t = _uniform_int(torch.zeros_like(t), lengths[b], generator)
-    # The goal is the state reached *after* step goal_t.
+    # The goal is the state reached *after* step goal_t: the path got there in goal_t - t + 1
+    # steps (0: a goal from before step t, which the path from t did not reach).
     new_goal = episode.states[goal_t + 1, b]
-    return Transitions.with_goals(episode.states[t, b], episode.actions[t, b], episode.states[t + 1, b], new_goal)
+    steps = (goal_t - t + 1).clamp_min(0)
+    return Transitions.with_goals(episode.states[t, b], episode.actions[t, b], episode.states[t + 1, b], new_goal, steps)

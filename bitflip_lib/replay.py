@@ -14,6 +14,10 @@ class Transitions:
 
     state, goal, next_state: ``[B, n]``; action: ``[B]`` int64; reward: ``[B]`` float32 (1/0);
     done: ``[B]`` float32, 1.0 where ``next_state`` equals ``goal`` (no bootstrapping past it).
+    steps_to_goal: ``[B]`` int64 or ``None``: how many steps the path the episode actually took
+    needed from ``state`` to ``goal`` (this step included), 0 where it never got there or it is
+    not known. Only the hindsight bound (:attr:`~bitflip_lib.config.TrainConfig.hindsight_bound`)
+    reads it.
     """
 
     state: torch.Tensor
@@ -22,19 +26,33 @@ class Transitions:
     reward: torch.Tensor
     next_state: torch.Tensor
     done: torch.Tensor
+    steps_to_goal: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.action.shape[0]
 
     @classmethod
-    def with_goals(cls, state: torch.Tensor, action: torch.Tensor, next_state: torch.Tensor, goal: torch.Tensor) -> "Transitions":
+    def with_goals(cls, state: torch.Tensor, action: torch.Tensor, next_state: torch.Tensor, goal: torch.Tensor,
+                   steps_to_goal: torch.Tensor | None = None) -> "Transitions":
         """Transitions for the given goals, with reward and done from the environment's own rule."""
         reached = goal_reached(next_state, goal).float()
-        return cls(state, goal, action, reached, next_state, reached.clone())
+        return cls(state, goal, action, reached, next_state, reached.clone(), steps_to_goal)
+
+    def steps_or_zeros(self) -> torch.Tensor:
+        """``steps_to_goal``, or zeros (not known) when these transitions do not carry it."""
+        if self.steps_to_goal is None:
+            return torch.zeros(len(self), dtype=torch.long, device=self.action.device)
+        return self.steps_to_goal
 
     @classmethod
     def cat(cls, parts: list["Transitions"]) -> "Transitions":
-        return cls(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(cls)))
+        """One batch of several; ``steps_to_goal`` is kept if any part has it (zeros for the rest)."""
+        names = [f.name for f in fields(cls) if f.name != "steps_to_goal"]
+        joined = [torch.cat([getattr(p, name) for p in parts]) for name in names]
+        steps = None
+        if any(p.steps_to_goal is not None for p in parts):
+            steps = torch.cat([p.steps_or_zeros() for p in parts])
+        return cls(*joined, steps)
 
 
 @dataclass
@@ -64,9 +82,17 @@ class EpisodeBatch:
         return t, b
 
     def transitions(self) -> Transitions:
-        """The transitions as played, with the episode's own goals."""
+        """The transitions as played, with the episode's own goals.
+
+        ``steps_to_goal`` counts the steps from each transition to the end of its agent's
+        episode where that episode reached its goal, and is 0 where it did not.
+        """
         t, b = self.step_index()
-        return Transitions.with_goals(self.states[t, b], self.actions[t, b], self.states[t + 1, b], self.goal[b])
+        lengths = self.lengths
+        agents = torch.arange(lengths.shape[0], device=lengths.device)
+        succeeded = goal_reached(self.states[lengths, agents], self.goal)
+        steps = torch.where(succeeded[b], lengths[b] - t, torch.zeros_like(t))
+        return Transitions.with_goals(self.states[t, b], self.actions[t, b], self.states[t + 1, b], self.goal[b], steps)
 
 
 class ReplayBuffer:
@@ -87,6 +113,7 @@ class ReplayBuffer:
         self.action = torch.zeros(capacity, dtype=torch.long, device=self.device)
         self.reward = torch.zeros(capacity, device=self.device)
         self.done = torch.zeros(capacity, device=self.device)
+        self.steps_to_goal = torch.zeros(capacity, dtype=torch.int32, device=self.device)
         self.position = 0  # next slot to write
         self.size = 0
 
@@ -113,9 +140,10 @@ class ReplayBuffer:
             raise TypeError(f"transitions' action must have an integer dtype (bit indices), got {batch.action.dtype}")
         if count == 0:
             return
+        steps = batch.steps_or_zeros()
         if count > self.capacity:  # only the newest ones would survive anyway
-            batch = Transitions(*(getattr(batch, f.name)[-self.capacity :] for f in fields(Transitions)))
-            count = self.capacity
+            batch = Transitions(*(getattr(batch, f.name)[-self.capacity :] for f in fields(Transitions) if f.name != "steps_to_goal"))
+            steps, count = steps[-self.capacity :], self.capacity
         slots = (self.position + torch.arange(count, device=self.device)) % self.capacity
         self.state[slots] = batch.state.to(self.device, torch.uint8)
         self.goal[slots] = batch.goal.to(self.device, torch.uint8)
@@ -123,6 +151,7 @@ class ReplayBuffer:
         self.action[slots] = batch.action.to(self.device)
         self.reward[slots] = batch.reward.to(self.device, torch.float32)
         self.done[slots] = batch.done.to(self.device, torch.float32)
+        self.steps_to_goal[slots] = steps.to(self.device, torch.int32)
         self.position = (self.position + count) % self.capacity
         self.size = min(self.size + count, self.capacity)
 
@@ -140,4 +169,5 @@ class ReplayBuffer:
             self.reward[idx],
             self.next_state[idx].float(),
             self.done[idx],
+            self.steps_to_goal[idx].long(),
         )

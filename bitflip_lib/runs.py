@@ -57,7 +57,8 @@ ARCH_LABELS: dict[str, str] = {"uvfa": "UVFA", "har": "HAR", "mlp": "MLP", "deep
 _NAMED_FIELDS = ("n", "arch", "her", "k", "seed", "preset", "device")
 
 _OVERRIDE_WORDS = {"buffer_capacity": "buffer", "gradient_steps": "grad steps", "batch_size": "batch",
-                   "double_dqn": "double DQN", "polyak": "Polyak", "lr_end": "lr cosine to"}
+                   "double_dqn": "double DQN", "polyak": "Polyak", "lr_end": "lr cosine to",
+                   "hindsight_bound": "hindsight bound"}
 
 
 def method_label(arch: str, her: str) -> str:

@@ -104,6 +104,8 @@ class TrainResult:
     wall_seconds: float = 0.0
     device: str = "cpu"
     network: nn.Module | None = None
+    target_network: nn.Module | None = None
+    """The Polyak-averaged target network at the end (``None`` when the run had none)."""
     stopped_by: str = "max_iterations"
 
     @property
@@ -227,7 +229,8 @@ def train(
 
     network = build_network(config, device) if network is None else network.to(device)
     learner = DQNLearner(network, gamma, config.lr, config.amsgrad, config.polyak, config.clip_targets,
-                         config.loss, config.double_dqn, td_target_fn=td_target, polyak_fn=polyak_update)
+                         config.loss, config.double_dqn, td_target_fn=td_target, polyak_fn=polyak_update,
+                         hindsight_bound=config.hindsight_bound)
     lr_schedule = None
     if config.lr_end is not None:  # a cosine from lr to lr_end over the whole budget, stepped per iteration
         lr_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(learner.optimizer, config.max_iterations, config.lr_end)
@@ -239,7 +242,7 @@ def train(
     buffer = ReplayBuffer(n, config.buffer_capacity, device)
     env = BitFlipEnv(n, config.num_train_agents, config.max_steps, device=device, generator=generator)
 
-    result = TrainResult(config=config, device=describe_device(device), network=network)
+    result = TrainResult(config=config, device=describe_device(device), network=network, target_network=learner.target)
     bar = None
     if progress and progress_bars_enabled():
         from tqdm.auto import tqdm

@@ -46,6 +46,7 @@ BAD_VALUES = [  # (field, value, words of the message that say what is allowed)
     ("clip_targets", "no", "True or False"),  # was taken as true
     ("loss", "l1", "one of mse, huber"),
     ("double_dqn", None, "True or False"),
+    ("hindsight_bound", 1, "True or False"),
     ("batch_size", 0, "an integer >= 1"),
     ("gradient_steps", -1, "an integer >= 0"),
     ("buffer_capacity", 0, "an integer >= 1"),

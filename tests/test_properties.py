@@ -182,7 +182,7 @@ INVALID = {
     "eps_end": number_outside(lambda x: 0 <= x <= 1),
     "eps_decay": number_outside(lambda x: 0 < x <= 1),
     **{name: st.one_of(st.integers(), st.floats(), st.text(max_size=3), st.none())
-       for name in ("amsgrad", "clip_targets", "double_dqn", "early_stop", "har_normalize_distance")},
+       for name in ("amsgrad", "clip_targets", "double_dqn", "hindsight_bound", "early_stop", "har_normalize_distance")},
     "hidden": st.one_of(st.integers(), st.text(max_size=3),
                         st.tuples(st.lists(st.integers(1, 64), max_size=2), bad_width, st.lists(st.integers(1, 64), max_size=2))
                         .map(lambda parts: (*parts[0], parts[1], *parts[2]))),

@@ -145,3 +145,16 @@ def test_progress_bars_can_be_switched_off(monkeypatch, capsys):
     monkeypatch.setenv("BITFLIP_PROGRESS", "1")
     train(make_config(n=4, max_iterations=2, gradient_steps=1, num_eval_agents=16, early_stop=False), progress=True)
     assert "n=4 har" in capsys.readouterr().err
+
+
+def test_result_keeps_the_target_network_when_there_is_one():
+    config = make_config(n=5, arch="mlp", max_iterations=3, early_stop=False, gradient_steps=2, num_eval_agents=16)
+    result = train(config, progress=False)
+    target = result.target_network
+    assert target is not None and target is not result.network
+    assert not any(p.requires_grad for p in target.parameters())
+    # Polyak-averaged: close to the online weights but not equal after a few steps.
+    online_w, target_w = result.network.body[0].weight, target.body[0].weight
+    assert not torch.equal(online_w, target_w)
+    assert train(make_config(n=5, arch="mlp", max_iterations=2, polyak=None, gradient_steps=1,
+                             num_eval_agents=16), progress=False).target_network is None
