@@ -203,3 +203,42 @@ def wrong_move_margins(network: nn.Module, played: dict[str, torch.Tensor], gamm
     return {"wrong_moves": int(t_index.numel()), "margin_mean": float(margin.mean()),
             "margin_over_gap_median": float((margin / gap).median()),
             "distance_of_wrong_moves_mean": float(d.mean())}
+
+
+def pairs_at_distance(n: int, distance: int, count: int, generator: torch.Generator,
+                      must_differ: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` random (state, goal) pairs exactly ``distance`` bits apart (bit ``must_differ`` among them)."""
+    if not 1 <= distance <= n:
+        raise ValueError(f"distance must be in [1, {n}], got {distance}")
+    state = torch.randint(0, 2, (count, n), generator=generator).float()
+    scores = torch.rand(count, n, generator=generator)
+    if must_differ is not None:
+        scores[:, must_differ] = 2.0  # always among the top `distance`
+    differ = torch.zeros(count, n, dtype=torch.bool)
+    differ.scatter_(1, scores.topk(distance, dim=1).indices, True)
+    return state, torch.where(differ, 1.0 - state, state)
+
+
+@torch.no_grad()
+def right_move_rate(network: nn.Module, n: int, distances: Sequence[int], count: int = 1024, seed: int = 0) -> dict[int, float]:
+    """For random pairs exactly d bits apart: how often the argmax flips one of the d differing bits."""
+    generator = torch.Generator().manual_seed(seed)
+    rates = {}
+    for d in distances:
+        state, goal = pairs_at_distance(n, d, count, generator)
+        action = network(state, goal).max(1).indices
+        rates[int(d)] = float((state[torch.arange(count), action] != goal[torch.arange(count), action]).float().mean())
+    return rates
+
+
+@torch.no_grad()
+def right_move_rate_by_bit(network: nn.Module, n: int, distance: int = 1, count: int = 64, seed: int = 0) -> list[float]:
+    """For each bit i: pairs ``distance`` apart with bit i among the differing bits; how often the
+    argmax flips a differing bit. At distance 1 that is "does the network see that bit i is the one left"."""
+    generator = torch.Generator().manual_seed(seed)
+    rates = []
+    for bit in range(n):
+        state, goal = pairs_at_distance(n, distance, count, generator, must_differ=bit)
+        action = network(state, goal).max(1).indices
+        rates.append(float((state[torch.arange(count), action] != goal[torch.arange(count), action]).float().mean()))
+    return rates

@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from bitflip_lib.failures import (compare_rules, describe_trajectories, effective_rank, hidden_features,
+from bitflip_lib.failures import (compare_rules, describe_trajectories, effective_rank, hidden_features, pairs_at_distance,
+                                  right_move_rate, right_move_rate_by_bit,
                                   play_greedy, probe_batch, wrong_move_margins)
 from bitflip_lib.networks import make_network
 
@@ -96,3 +97,17 @@ def test_hidden_features_of_an_mlp_and_refusals():
         hidden_features(make_network("har", 7), state, goal)
     with pytest.raises(ValueError, match="rule must be one of"):
         play_greedy(mlp, 7, 4, rule="softmax")
+
+
+def test_pairs_at_distance_and_right_move_rates():
+    g = torch.Generator().manual_seed(0)
+    state, goal = pairs_at_distance(9, 3, 200, g, must_differ=4)
+    assert bool(((state != goal).sum(1) == 3).all()) and bool((state[:, 4] != goal[:, 4]).all())
+    assert right_move_rate(Oracle(), 9, [1, 5, 9]) == {1: 1.0, 5: 1.0, 9: 1.0}
+    # Always flipping bit 0 is right exactly when bit 0 differs: d/n of the pairs at distance d.
+    rates = right_move_rate(AlwaysBitZero(), 10, [1, 5, 10], count=4000)
+    assert rates[10] == 1.0 and rates[1] == pytest.approx(0.1, abs=0.02) and rates[5] == pytest.approx(0.5, abs=0.03)
+    by_bit = right_move_rate_by_bit(AlwaysBitZero(), 6, distance=1, count=16)
+    assert by_bit == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]  # the one bit this policy sees
+    with pytest.raises(ValueError, match="distance must be in"):
+        pairs_at_distance(5, 0, 3, g)

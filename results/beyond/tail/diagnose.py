@@ -6,7 +6,9 @@ Reruns the cell's exact configuration on the CPU (one thread), checks that its s
 matches the stored one point for point, measures the effective rank (srank) of the MLP's hidden
 layer every 50 iterations on a fixed probe batch, and at the end plays 1024 fresh agents for the
 whole episode with the online and the target network, by argmax, with tie-breaks and with small
-epsilons (bitflip_lib.failures). Writes results/beyond/tail/<cell>.json.
+epsilons, and measures how often the argmax picks a right flip at each distance and, at distance
+1, for each bit (bitflip_lib.failures). Writes results/beyond/tail/<cell>.json, and the two
+trained networks to results/beyond/tail/<cell>.networks.pt for further probes.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from pathlib import Path
 import torch
 
 from bitflip_lib.failures import (compare_rules, effective_rank, hidden_features, play_greedy, probe_batch,
-                                  wrong_move_margins)
+                                  right_move_rate, right_move_rate_by_bit, wrong_move_margins)
 from bitflip_lib.runs import load_run, source_commit, write_json_atomic
 from bitflip_lib.trainer import build_network, evaluate, train
 
@@ -71,9 +73,15 @@ def main() -> int:
             "evaluate": evaluate(net, config.n, 1024, seed=7),  # the trainer's rule, on another 1024 agents
             "rules": compare_rules(net, config.n, 1024, seed=0),
             "margins": wrong_move_margins(net, played, config.effective_gamma),
-            "srank": effective_rank(features), "dead_units": int((features.max(0).values <= 0).sum())}
+            "srank": effective_rank(features), "dead_units": int((features.max(0).values <= 0).sum()),
+            "right_move_rate": right_move_rate(net, config.n, [d for d in (1, 2, 3, 5, 8, 12, 18, 25, 35, 50, 75, 100)
+                                                                if d <= config.n]),
+            "right_move_rate_by_bit_at_1": right_move_rate_by_bit(net, config.n, distance=1, count=64)}
     out = Path(args.out) / f"{stored.name}.json"
     write_json_atomic(out, report)
+    torch.save({"config": config.to_dict(), "online": result.network.state_dict(),
+                "target": None if result.target_network is None else result.target_network.state_dict()},
+               Path(args.out) / f"{stored.name}.networks.pt")
     online = report["networks"]["online"]["rules"]["argmax"]
     print(f"reproduced: {reproduced}; success {online['success_rate']:.3f}; {online['failures']} failing, "
           f"{online['cycling']} of them cycling; srank {ranks[0]['srank']} -> {ranks[-1]['srank']} of {width}; "
