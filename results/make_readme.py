@@ -47,6 +47,8 @@ BEYOND = RESULTS / "beyond"
 TEMPLATE = RESULTS / "README.template.md"
 NOTEBOOK = RESULTS / "README.md"
 FILES = (ROOT / "README.md",)
+NOT_RUNS = ("bench", "tail")
+"""Folders of other JSON files: benchmark output, and beyond/tail's diagnosis reports."""
 """Files with ``<!-- generated -->`` blocks (results/README.md is generated whole from TEMPLATE)."""
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 FIELD = re.compile(r"\{\{(?P<name>[\w-]+)\}\}")
@@ -202,6 +204,55 @@ def screen_block() -> str:
                   for r in found])
 
 
+def bound_runs() -> list[StoredRun]:
+    """The HER-MLP runs with the hindsight bound (beyond/mlp_n50_bound, beyond/mlp_n100_bound), by n and seed."""
+    found = [r for folder in ("mlp_n50_bound", "mlp_n100_bound") if (BEYOND / folder).is_dir() for r in study(folder)]
+    return sorted(found, key=lambda r: (r.n, r.seed))
+
+
+def bound_block() -> str:
+    rows = [[r.n, r.seed, describe_overrides(r.overrides), r.solved_at or "not solved", r.iterations,
+             r.first_at(0.5) or "-", r.first_at(0.9) or "-", f"{r.best_success:.3f}", f"{r.success_rate:.3f}",
+             minutes(r.wall_seconds), f"{r.wall_seconds / r.iterations:.2f}"] for r in bound_runs()]
+    return table(["n", "seed", "settings", "solved at", "iterations", "success 0.5 at", "0.9 at", "best", "last",
+                  "wall time", "s / iteration"], rows)
+
+
+@functools.cache
+def tail_reports() -> tuple[dict, ...]:
+    """The reports of results/beyond/tail/diagnose.py, one per diagnosed cell."""
+    import json
+
+    return tuple(json.loads(p.read_text()) for p in sorted((BEYOND / "tail").glob("*.json")))
+
+
+def tail_block() -> str:
+    rows = []
+    for report in tail_reports():
+        for label, net in report["networks"].items():
+            for rule, r in net["rules"].items():
+                rows.append([f"n = {report['n']}, `{report['cell']}`", label, rule, f"{r['success_rate']:.3f}", r["failures"],
+                             r["cycling"], "-" if r["cycle_length_mean"] is None else f"{r['cycle_length_mean']:.1f}",
+                             "-" if r["cycle_distance_mean"] is None else f"{r['cycle_distance_mean']:.1f}",
+                             "-" if r["start_distance_failing"] is None else f"{r['start_distance_failing']:.1f}",
+                             f"{r['start_distance_all']:.1f}"])
+    return table(["cell", "network", "action rule", "success", "failing", "of them cycling", "cycle length",
+                  "distance where the loop closes", "start distance (failing)", "start distance (all)"], rows)
+
+
+def tail_rank_block() -> str:
+    rows = []
+    for report in tail_reports():
+        ranks = report["rank"]
+        margins = report["networks"]["online"]["margins"]
+        rows.append([f"n = {report['n']}, `{report['cell']}`", "yes" if report["reproduced"] else "NO",
+                     f"{ranks[0]['srank']} -> {min(x['srank'] for x in ranks)} -> {ranks[-1]['srank']} of {report['width']}",
+                     max(x["dead_units"] for x in ranks), margins["wrong_moves"],
+                     "-" if margins["margin_over_gap_median"] is None else f"{margins['margin_over_gap_median']:.2f}"])
+    return table(["cell", "rerun matches the stored curve", "srank: start -> lowest -> end", "most dead units",
+                  "wrong moves of failing agents", "median margin / optimal gap"], rows)
+
+
 def transfer_run() -> StoredRun:
     (run,) = study("har_n20_transfer")
     return run
@@ -243,7 +294,7 @@ def buffer_only() -> StoredRun:
 def manifest_block() -> str:
     """Every hash-named file of every folder, with the overrides its hash stands for."""
     out = []
-    for folder in sorted({p.parent for p in RESULTS.rglob("*.json") if p.parent.name != "bench"}):
+    for folder in sorted({p.parent for p in RESULTS.rglob("*.json") if p.parent.name not in NOT_RUNS}):
         found = load_runs(folder)
         by_hash: dict[str, list[StoredRun]] = {}
         for r in found:
@@ -288,6 +339,9 @@ FIELDS: dict[str, Callable[[], str]] = {
     "mlp-ablation": mlp_ablation_block,
     "mlp-big-batch": big_batch_block,
     "mlp-screen": screen_block,
+    "mlp-bound": bound_block,
+    "tail": tail_block,
+    "tail-rank": tail_rank_block,
     "har-transfer": transfer_block,
     "har-1024": har1024_block,
     "deepsets": deepsets_block,

@@ -699,3 +699,81 @@ def test_vanilla_deepsets_is_a_lottery_some_seeds_solved_others_below_0_1_after_
     found = deepsets("none")
     assert any(r.solved for r in found)
     assert any(not r.solved and r.iterations == r.max_iterations and r.best_success < 0.1 for r in found)
+
+
+# --------------------------------------------------------------------------------------------
+# Beyond the write-up: why the last agents fail (results/beyond/tail) and the hindsight bound
+# (results/beyond/mlp_n50_bound)
+# --------------------------------------------------------------------------------------------
+TAIL_CELL = "default_n50_mlp_future-k4_s0_33a56e9a"
+
+
+@functools.cache
+def tail_report() -> dict:
+    import json
+
+    return json.loads((BEYOND / "tail" / f"{TAIL_CELL}.json").read_text())
+
+
+def test_tail_diagnosis_reran_the_stored_best_seed0_cell_exactly():
+    report = tail_report()
+    assert report["reproduced"] is True and report["iterations"] == 1000 and report["solved_at"] is None
+    assert (BEYOND / "mlp_n50" / f"{TAIL_CELL}.json").is_file()
+
+
+@pytest.mark.parametrize("network", ["online", "target"])
+def test_tail_every_failing_agent_cycles_with_length_2_under_the_argmax_about_10_bits_away(network):
+    argmax = tail_report()["networks"][network]["rules"]["argmax"]
+    assert 0.95 <= argmax["success_rate"] < 0.99 and argmax["failures"] >= 10
+    assert argmax["cycling"] == argmax["failures"] and argmax["cycle_length_mean"] == 2.0
+    assert 8 <= argmax["cycle_distance_mean"] <= 12
+    assert argmax["start_distance_failing"] > argmax["start_distance_all"]
+
+
+@pytest.mark.parametrize("network", ["online", "target"])
+def test_tail_a_tie_break_within_0_01_rescues_most_failures_epsilon_0_05_few(network):
+    rules = tail_report()["networks"][network]["rules"]
+    failing = rules["argmax"]["failures"]
+    assert rules["tie_break 0.01"]["failures"] <= failing / 3
+    assert rules["epsilon 0.05"]["failures"] >= failing * 0.6
+
+
+def test_tail_wrong_flips_are_near_ties_a_few_percent_of_the_optimal_gap():
+    assert tail_report()["networks"]["online"]["margins"]["margin_over_gap_median"] < 0.1
+
+
+def test_tail_target_network_is_within_a_percent_of_the_online_one():
+    nets = tail_report()["networks"]
+    assert abs(nets["target"]["rules"]["argmax"]["success_rate"] - nets["online"]["rules"]["argmax"]["success_rate"]) <= 0.01
+
+
+def test_tail_no_representation_collapse_srank_stays_above_170_of_256_with_under_20_dead_units():
+    report = tail_report()
+    ranks = [r["srank"] for r in report["rank"]]
+    assert report["width"] == 256 and ranks[0] >= 230 and 170 <= min(ranks) <= 200
+    assert max(r["dead_units"] for r in report["rank"]) < 20
+
+
+@functools.cache
+def bound_runs() -> tuple[StoredRun, ...]:
+    return tuple(sorted(load_runs(BEYOND / "mlp_n50_bound"), key=lambda r: r.seed))
+
+
+def test_hindsight_bound_n50_three_seeds_of_the_best_recipe_plus_the_bound_none_solved_in_1000():
+    found = bound_runs()
+    assert [r.seed for r in found] == [0, 1, 2]
+    for r in found:
+        assert r.overrides == {**big_batch()[0].overrides, "hindsight_bound": True}, r.name
+        assert not r.solved and r.iterations == 1000 and 0.97 <= r.best_success < 1.0
+
+
+def test_hindsight_bound_n50_best_success_at_or_above_every_run_without_it():
+    without = max(r.best_success for r in big_batch_story_runs() if r.overrides.get("lr_end") == 0.0001)
+    assert min(r.best_success for r in bound_runs()) >= without
+
+
+def test_hindsight_bound_n50_seed0_reaches_0_5_later_seed1_ends_higher_than_without():
+    with_bound = {r.seed: r for r in bound_runs()}
+    plain0, plain1 = big_batch()[0], seed1_n50()[0]
+    assert with_bound[0].first_at(0.5) >= plain0.first_at(0.5) + 50
+    assert with_bound[1].success_rate >= plain1.success_rate + 0.01
