@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from bitflip_lib.env import BitFlipEnv
+from bitflip_lib.env import BitFlipEnv, flip_bits, hamming_distance
 
 RULES = ("argmax", "tie_break", "epsilon")
 
@@ -67,7 +67,6 @@ def play_greedy(
     env = BitFlipEnv(n, num_agents, max_steps, device="cpu", seed=seed)
     state, goal = env.reset()
     generator = torch.Generator().manual_seed(seed + 1)
-    rows = torch.arange(num_agents)
     states, distances, actions = [state.clone()], [env.distance.clone()], []
     was_training = network.training
     network.eval()
@@ -75,15 +74,11 @@ def play_greedy(
     for _ in range(env.max_steps):
         playing = distance > 0
         action = _actions(network(state, goal), rule, tolerance, epsilon, generator)
-        action = torch.where(playing, action, torch.full_like(action, -1))
-        flip = action.clamp(min=0)
-        old = state[rows, flip]
-        distance = torch.where(playing, distance + torch.where(old != goal[rows, flip], -1, 1), distance)
-        state = state.clone()
-        state[rows, flip] = torch.where(playing, 1.0 - old, old)
+        state = flip_bits(state, action, playing)  # finished agents stay where they are
+        distance = hamming_distance(state, goal)
         states.append(state)
-        distances.append(distance.clone())
-        actions.append(action)
+        distances.append(distance)
+        actions.append(torch.where(playing, action, torch.full_like(action, -1)))
     network.train(was_training)
     return {"states": torch.stack(states), "goal": goal, "distance": torch.stack(distances),
             "actions": torch.stack(actions)}
@@ -219,15 +214,20 @@ def pairs_at_distance(n: int, distance: int, count: int, generator: torch.Genera
     return state, torch.where(differ, 1.0 - state, state)
 
 
+def _flips_a_differing_bit(network: nn.Module, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+    """Per row: does the argmax flip one of the bits where ``state`` and ``goal`` differ?"""
+    action = network(state, goal).max(1).indices
+    rows = torch.arange(state.shape[0])
+    return state[rows, action] != goal[rows, action]
+
+
 @torch.no_grad()
 def right_move_rate(network: nn.Module, n: int, distances: Sequence[int], count: int = 1024, seed: int = 0) -> dict[int, float]:
     """For random pairs exactly d bits apart: how often the argmax flips one of the d differing bits."""
     generator = torch.Generator().manual_seed(seed)
     rates = {}
     for d in distances:
-        state, goal = pairs_at_distance(n, d, count, generator)
-        action = network(state, goal).max(1).indices
-        rates[int(d)] = float((state[torch.arange(count), action] != goal[torch.arange(count), action]).float().mean())
+        rates[int(d)] = float(_flips_a_differing_bit(network, *pairs_at_distance(n, d, count, generator)).float().mean())
     return rates
 
 
@@ -238,7 +238,6 @@ def right_move_rate_by_bit(network: nn.Module, n: int, distance: int = 1, count:
     generator = torch.Generator().manual_seed(seed)
     rates = []
     for bit in range(n):
-        state, goal = pairs_at_distance(n, distance, count, generator, must_differ=bit)
-        action = network(state, goal).max(1).indices
-        rates.append(float((state[torch.arange(count), action] != goal[torch.arange(count), action]).float().mean()))
+        pairs = pairs_at_distance(n, distance, count, generator, must_differ=bit)
+        rates.append(float(_flips_a_differing_bit(network, *pairs).float().mean()))
     return rates

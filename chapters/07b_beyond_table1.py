@@ -246,6 +246,11 @@ print("median margin of a wrong flip over the best right one, as a share of the 
       round(tail["networks"]["online"]["margins"]["margin_over_gap_median"], 3))
 print("effective rank of the hidden layer (of 256):", [r["srank"] for r in tail["rank"]][::5])
 assert rules["argmax"]["cycling"] == rules["argmax"]["failures"] > 0 and rules["argmax"]["cycle_length_mean"] == 2.0
+assert rules["tie_break 0.01"]["failures"] <= rules["argmax"]["failures"] / 3  # a tie-break rescues most
+assert tail["networks"]["online"]["margins"]["margin_over_gap_median"] < 0.1  # near-ties
+assert min(r["srank"] for r in tail["rank"]) >= 170  # no collapse
+target_rules = tail["networks"]["target"]["rules"]
+assert abs(target_rules["argmax"]["success_rate"] - rules["argmax"]["success_rate"]) <= 0.01  # target: no better
 
 # %% [markdown]
 # Every failing agent is stuck in a **2-cycle**: it flips a wrong bit, flips it back, and repeats
@@ -266,6 +271,8 @@ bound = sorted(study["mlp_n50_bound"], key=lambda r: r.seed)
 display(table([[r.seed, r.first_at(0.5), r.first_at(0.9) or "-", f"{r.best_success:.3f}", r.solved_at or "not solved"]
                for r in bound], ["seed", "success 0.5 at", "0.9 at", "best", "solved at"]))
 assert len(bound) == 3 and not any(r.solved for r in bound) and min(r.best_success for r in bound) >= 0.97
+without = [r for r in ablation[50] if r.overrides.get("batch_size") == 2048 and r.overrides.get("lr_end") == 0.0001]
+assert min(r.best_success for r in bound) >= max(r.best_success for r in without)  # the bound shortens the creep
 
 # %% [markdown]
 # **n = 100.** We know of no result for a generic network at n = 100. One run scales the best

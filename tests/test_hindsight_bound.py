@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from bitflip_lib import BitFlipEnv
+from bitflip_lib.env import hamming_distance as hamming
 from bitflip_lib.cli import main as cli_main
 from bitflip_lib.config import make_config
 from bitflip_lib.dqn import DQNLearner, td_target
@@ -17,10 +18,6 @@ from bitflip_lib.trainer import play_episode, train
 def random_episode(n=6, agents=64, seed=0):
     g = torch.Generator().manual_seed(seed)
     return play_episode(BitFlipEnv(n, agents, seed=seed), lambda state, goal: torch.randint(0, n, (agents,), generator=g))
-
-
-def hamming(a, b):
-    return (a != b).sum(1)
 
 
 @pytest.mark.parametrize("strategy", [s for s in HER_STRATEGIES if s != "none"])

@@ -27,6 +27,11 @@ from bitflip_lib.trainer import build_network, evaluate, train
 HERE = Path(__file__).resolve().parent
 
 
+def dead_units(features: torch.Tensor) -> int:
+    """Hidden units that are zero on every probe input."""
+    return int((features.max(0).values <= 0).sum())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cell", help="a stored run (JSON) of an MLP")
@@ -44,8 +49,7 @@ def main() -> int:
 
     def rank_now(iteration: int) -> dict:
         features = hidden_features(network, probe_state, probe_goal)
-        return {"iteration": iteration, "srank": effective_rank(features),
-                "dead_units": int((features.max(0).values <= 0).sum())}
+        return {"iteration": iteration, "srank": effective_rank(features), "dead_units": dead_units(features)}
 
     ranks = [rank_now(0)]
 
@@ -73,7 +77,7 @@ def main() -> int:
             "evaluate": evaluate(net, config.n, 1024, seed=7),  # the trainer's rule, on another 1024 agents
             "rules": compare_rules(net, config.n, 1024, seed=0),
             "margins": wrong_move_margins(net, played, config.effective_gamma),
-            "srank": effective_rank(features), "dead_units": int((features.max(0).values <= 0).sum()),
+            "srank": effective_rank(features), "dead_units": dead_units(features),
             "right_move_rate": right_move_rate(net, config.n, [d for d in (1, 2, 3, 5, 8, 12, 18, 25, 35, 50, 75, 100)
                                                                 if d <= config.n]),
             "right_move_rate_by_bit_at_1": right_move_rate_by_bit(net, config.n, distance=1, count=64)}
