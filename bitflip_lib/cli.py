@@ -88,6 +88,14 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _unit_interval(text: str) -> float:
+    """A number in [0, 1) (advantage learning's alpha)."""
+    value = _finite(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
 def _add_config_options(p: argparse.ArgumentParser, grid: bool) -> None:
     """Options shared by ``train`` and ``sweep`` (TrainConfig fields)."""
     many = {"nargs": "+"} if grid else {}
@@ -107,6 +115,8 @@ def _add_config_options(p: argparse.ArgumentParser, grid: bool) -> None:
     p.add_argument("--double-dqn", action="store_true", help="double DQN targets")
     p.add_argument("--hindsight-bound", action="store_true",
                    help="raise each TD target to at least what the episode's own path to the goal achieved")
+    p.add_argument("--action-gap", type=_unit_interval, metavar="ALPHA",
+                   help="advantage learning: widen the gap between the best flip and the rest, alpha in [0, 1)")
     p.add_argument("--lr", type=_positive_float, help="Adam learning rate")
     p.add_argument("--lr-end", type=_positive_float, help="decay the learning rate to this along a cosine over the budget")
     p.add_argument("--gradient-steps", type=_nonnegative_int, help="gradient steps per iteration")
@@ -130,7 +140,7 @@ def _overrides(args: argparse.Namespace) -> dict:
                          "(with --no-target it is plain DQN): give one of them, not both")
     mapping = {"k": "k", "max_iterations": "max_iterations", "max_seconds": "max_seconds", "gamma": "gamma",
                "polyak": "polyak", "lr": "lr", "lr_end": "lr_end", "gradient_steps": "gradient_steps", "batch_size": "batch_size",
-               "buffer_capacity": "buffer_capacity", "eval_agents": "num_eval_agents"}
+               "buffer_capacity": "buffer_capacity", "eval_agents": "num_eval_agents", "action_gap": "action_gap"}
     out = {field: getattr(args, arg) for arg, field in mapping.items() if getattr(args, arg) is not None}
     if args.hidden:
         out["hidden"] = tuple(args.hidden)

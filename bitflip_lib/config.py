@@ -97,6 +97,10 @@ class TrainConfig:
     hindsight_bound: bool = False
     """Bound each TD target from below by the discounted return of the path the episode really
     took to the transition's goal (see :class:`~bitflip_lib.dqn.DQNLearner`)."""
+    action_gap: float = 0.0
+    """Advantage learning's alpha in [0, 1): lower each target by alpha times how far the taken
+    action falls short of the best one, so wrong flips settle further below the right ones
+    (see :class:`~bitflip_lib.dqn.DQNLearner`); 0 is plain DQN."""
     batch_size: int = 256
     gradient_steps: int = 32
     """Gradient steps per iteration (K); 0 plays and stores without learning."""
@@ -162,6 +166,7 @@ class TrainConfig:
         _number(self, "lr", lambda x: 0 < x < math.inf, "a finite number > 0")
         _number(self, "lr_end", lambda x: 0 < x <= self.lr, f"a number in (0, lr = {self.lr}]", none="None for a constant rate")
         _number(self, "polyak", lambda x: 0 < x <= 1, "a number in (0, 1]", none="None for no target network")
+        _number(self, "action_gap", lambda x: 0 <= x < 1, "a number in [0, 1) (0 for plain DQN)")
         _number(self, "max_seconds", lambda x: x > 0, "a number > 0", none="None for no time limit")
         _number(self, "solved_threshold", lambda x: 0 <= x <= 1, "a number in [0, 1]")
         for name in ("eps_start", "eps_end"):

@@ -127,6 +127,12 @@ class DQNLearner:
             value at once instead of one bootstrapped step per round (the lower bound of
             He et al., 2017, "Learning to Play in a Day: Faster Deep Reinforcement Learning by
             Optimality Tightening").
+        action_gap: advantage learning's alpha in [0, 1) (Bellemare et al., 2016, "Increasing the
+            Action Gap: New Operators for Reinforcement Learning"): subtract
+            ``alpha * (max_b Q_target(s, g, b) - Q_target(s, g, a))`` from each target. The best
+            action's value is unchanged and every worse action settles ``1 / (1 - alpha)`` times
+            further below it, so a small error in the network no longer flips the greedy choice.
+            0 is plain DQN.
     """
 
     def __init__(
@@ -142,6 +148,7 @@ class DQNLearner:
         td_target_fn: Callable | None = None,
         polyak_fn: Callable | None = None,
         hindsight_bound: bool = False,
+        action_gap: float = 0.0,
     ) -> None:
         self.online = network
         self.target = copy.deepcopy(network) if tau is not None else None
@@ -151,7 +158,7 @@ class DQNLearner:
         self.gamma, self.tau, self.clip_targets = gamma, tau, clip_targets
         self.loss_name, self.loss_fn, self.double_dqn = loss, LOSSES[loss], double_dqn
         self.td_target_fn, self.polyak_fn = td_target_fn, polyak_fn or polyak_update
-        self.hindsight_bound = hindsight_bound
+        self.hindsight_bound, self.action_gap = hindsight_bound, action_gap
 
     def update(self, batch: Transitions) -> dict[str, float]:
         """One gradient step on a batch; returns loss, mean Q and mean target as 0-d tensors.
@@ -171,6 +178,12 @@ class DQNLearner:
                 steps = batch.steps_or_zeros()
                 achieved = torch.where(steps > 0, self.gamma ** (steps - 1).to(q.dtype), torch.zeros_like(q))
                 target = torch.maximum(target, achieved)
+            if self.action_gap > 0:  # advantage learning: widen the gap between the best flip and the rest
+                here = evaluator(batch.state, batch.goal)
+                shortfall = here.max(dim=1).values - here.gather(1, batch.action.unsqueeze(1)).squeeze(1)
+                target = target - self.action_gap * shortfall
+                if self.clip_targets:
+                    target = target.clamp(0.0, 1.0)
         loss = self.loss_fn(q, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

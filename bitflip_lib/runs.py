@@ -58,7 +58,7 @@ _NAMED_FIELDS = ("n", "arch", "her", "k", "seed", "preset", "device")
 
 _OVERRIDE_WORDS = {"buffer_capacity": "buffer", "gradient_steps": "grad steps", "batch_size": "batch",
                    "double_dqn": "double DQN", "polyak": "Polyak", "lr_end": "lr cosine to",
-                   "hindsight_bound": "hindsight bound"}
+                   "hindsight_bound": "hindsight bound", "action_gap": "advantage learning alpha"}
 
 
 def method_label(arch: str, her: str) -> str:

@@ -230,7 +230,7 @@ def train(
     network = build_network(config, device) if network is None else network.to(device)
     learner = DQNLearner(network, gamma, config.lr, config.amsgrad, config.polyak, config.clip_targets,
                          config.loss, config.double_dqn, td_target_fn=td_target, polyak_fn=polyak_update,
-                         hindsight_bound=config.hindsight_bound)
+                         hindsight_bound=config.hindsight_bound, action_gap=config.action_gap)
     lr_schedule = None
     if config.lr_end is not None:  # a cosine from lr to lr_end over the whole budget, stepped per iteration
         lr_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(learner.optimizer, config.max_iterations, config.lr_end)

@@ -47,6 +47,9 @@ BAD_VALUES = [  # (field, value, words of the message that say what is allowed)
     ("loss", "l1", "one of mse, huber"),
     ("double_dqn", None, "True or False"),
     ("hindsight_bound", 1, "True or False"),
+    ("action_gap", 1.0, "[0, 1)"),  # alpha = 1 has no fixed point
+    ("action_gap", -0.1, "[0, 1)"),
+    ("action_gap", True, "[0, 1)"),
     ("batch_size", 0, "an integer >= 1"),
     ("gradient_steps", -1, "an integer >= 0"),
     ("buffer_capacity", 0, "an integer >= 1"),
