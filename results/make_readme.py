@@ -204,18 +204,28 @@ def screen_block() -> str:
                   for r in found])
 
 
-def bound_runs() -> list[StoredRun]:
-    """The HER-MLP runs with the hindsight bound (beyond/mlp_n50_bound, beyond/mlp_n100_bound), by n and seed."""
-    found = [r for folder in ("mlp_n50_bound", "mlp_n100_bound") if (BEYOND / folder).is_dir() for r in study(folder)]
+def seed_runs(*folders: str) -> list[StoredRun]:
+    """The runs stored in some folders of results/beyond (those that exist), by n and seed."""
+    found = [r for folder in folders if (BEYOND / folder).is_dir() for r in study(folder)]
     return sorted(found, key=lambda r: (r.n, r.seed))
 
 
-def bound_block() -> str:
+def seeds_block(*folders: str) -> str:
     rows = [[r.n, r.seed, describe_overrides(r.overrides), r.solved_at or "not solved", r.iterations,
              r.first_at(0.5) or "-", r.first_at(0.9) or "-", f"{r.best_success:.3f}", f"{r.success_rate:.3f}",
-             minutes(r.wall_seconds), f"{r.wall_seconds / r.iterations:.2f}"] for r in bound_runs()]
+             minutes(r.wall_seconds), f"{r.wall_seconds / r.iterations:.2f}"] for r in seed_runs(*folders)]
     return table(["n", "seed", "settings", "solved at", "iterations", "success 0.5 at", "0.9 at", "best", "last",
                   "wall time", "s / iteration"], rows)
+
+
+def bound_block() -> str:
+    """The HER-MLP runs with the hindsight bound (beyond/mlp_n50_bound, beyond/mlp_n100_bound)."""
+    return seeds_block("mlp_n50_bound", "mlp_n100_bound")
+
+
+def gap_block() -> str:
+    """The HER-MLP runs with the bound and advantage learning (beyond/mlp_n50_gap, beyond/mlp_n100_gap)."""
+    return seeds_block("mlp_n50_gap", "mlp_n100_gap")
 
 
 @functools.cache
@@ -340,6 +350,7 @@ FIELDS: dict[str, Callable[[], str]] = {
     "mlp-big-batch": big_batch_block,
     "mlp-screen": screen_block,
     "mlp-bound": bound_block,
+    "mlp-gap": gap_block,
     "tail": tail_block,
     "tail-rank": tail_rank_block,
     "har-transfer": transfer_block,

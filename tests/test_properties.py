@@ -176,6 +176,7 @@ INVALID = {
     "lr": number_outside(lambda x: 0 < x < math.inf),
     "lr_end": number_outside(lambda x: 0 < x <= 1e-3, optional=True),  # the default lr is 1e-3
     "polyak": number_outside(lambda x: 0 < x <= 1, optional=True),
+    "action_gap": number_outside(lambda x: 0 <= x < 1),
     "max_seconds": number_outside(lambda x: x > 0, optional=True),
     "solved_threshold": number_outside(lambda x: 0 <= x <= 1),
     "eps_start": number_outside(lambda x: 0 <= x <= 1),

@@ -777,3 +777,28 @@ def test_hindsight_bound_n50_seed0_reaches_0_5_later_seed1_ends_higher_than_with
     plain0, plain1 = big_batch()[0], seed1_n50()[0]
     assert with_bound[0].first_at(0.5) >= plain0.first_at(0.5) + 50
     assert with_bound[1].success_rate >= plain1.success_rate + 0.01
+
+
+@functools.cache
+def gap_runs() -> tuple[StoredRun, ...]:
+    return tuple(sorted(load_runs(BEYOND / "mlp_n50_gap"), key=lambda r: r.seed))
+
+
+def test_action_gap_n50_is_the_bound_recipe_plus_advantage_learning_0_75():
+    found = gap_runs()
+    assert [r.seed for r in found] == [0, 1]
+    for r in found:
+        assert r.overrides == {**bound_runs()[0].overrides, "action_gap": 0.75}, r.name
+
+
+def test_action_gap_n50_solved_within_1000_iterations():
+    solved = {r.seed: r.solved_at for r in gap_runs() if r.solved}
+    assert sorted(solved) == [0, 1]
+    assert all(at <= 1000 for at in solved.values())
+
+
+def test_action_gap_n50_reaches_0_5_and_0_9_at_least_50_iterations_before_the_bound_alone_on_every_seed():
+    bound = {r.seed: r for r in bound_runs()}
+    for r in gap_runs():
+        assert r.first_at(0.5) <= bound[r.seed].first_at(0.5) - 50, r.name
+        assert r.first_at(0.9) <= bound[r.seed].first_at(0.9) - 50, r.name
