@@ -224,8 +224,8 @@ def bound_block() -> str:
 
 
 def gap_block() -> str:
-    """The HER-MLP runs with the bound and advantage learning (beyond/mlp_n50_gap, beyond/mlp_n100_gap)."""
-    return seeds_block("mlp_n50_gap", "mlp_n100_gap")
+    """The HER-MLP runs with the bound and advantage learning (beyond/mlp_n50_gap)."""
+    return seeds_block("mlp_n50_gap")
 
 
 @functools.cache
