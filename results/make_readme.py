@@ -219,8 +219,8 @@ def seeds_block(*folders: str) -> str:
 
 
 def bound_block() -> str:
-    """The HER-MLP runs with the hindsight bound (beyond/mlp_n50_bound, beyond/mlp_n100_bound)."""
-    return seeds_block("mlp_n50_bound", "mlp_n100_bound")
+    """The HER-MLP runs with the hindsight bound (beyond/mlp_n50_bound)."""
+    return seeds_block("mlp_n50_bound")
 
 
 def gap_block() -> str:
