@@ -403,6 +403,11 @@ FIELDS: dict[str, Callable[[], str]] = {
     "har-1024-buffer-only-perfect": lambda: listing(i for i, v in zip(*buffer_only().curve("success_rate")) if v == 1.0),
     "mlp-n100-summary": lambda: (lambda r: f"{r.iterations} iterations ({minutes(r.wall_seconds)}), best success "
                                  f"{r.best_success:.3f}, mean final distance {span(r.columns['mean_distance'])} bits")(study("mlp_n100")[0]),
+    "mlp-n100-gap-summary": lambda: (lambda r: f"It ran {r.iterations} iterations ({minutes(r.wall_seconds)}, stopped by "
+                                     f"its {'time' if r.stopped_by == 'max_seconds' else 'iteration'} budget, "
+                                     f"{r.wall_seconds / r.iterations:.2f} s per iteration, beside another run for most of it) "
+                                     f"with best success {r.best_success:.3f}; the mean final distance went from "
+                                     f"{r.columns['mean_distance'][0]:.1f} bits to {r.columns['mean_distance'][-1]:.1f}")(study("mlp_n100_gap")[0]),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -805,3 +806,36 @@ def test_action_gap_n50_reaches_0_5_and_0_9_earlier_than_the_bound_alone_by_the_
 def test_action_gap_n50_costs_more_per_iteration_3_5_s_against_2_2_s():
     assert [round(r.wall_seconds / r.iterations, 1) for r in gap_runs()] == [3.5, 3.6, 3.5]
     assert [round(r.wall_seconds / r.iterations, 1) for r in bound_runs()[:2]] == [2.2, 2.2]
+
+
+def gap_n100_run() -> StoredRun:
+    found = load_runs(BEYOND / "mlp_n100_gap")
+    assert len(found) == 1, "results/beyond/mlp_n100_gap should hold one run"
+    return found[0]
+
+
+def test_action_gap_n100_is_the_n100_recipe_with_batch_2048_the_bound_and_alpha_0_75():
+    (old,) = load_runs(BEYOND / "mlp_n100")
+    added = {"batch_size": 2048, "hindsight_bound": True, "action_gap": 0.75, "max_iterations": 1000, "max_seconds": 5400.0}
+    assert gap_n100_run().overrides == {**old.overrides, **added}
+    assert gap_n100_run().seed == 0
+
+
+def test_action_gap_n100_stopped_by_its_90_minute_budget_at_979_iterations_with_no_goal_reached():
+    run = gap_n100_run()
+    assert run.stopped_by == "max_seconds" and run.iterations == 979
+    assert not run.solved and run.best_success == 0.0
+
+
+def test_action_gap_n100_mean_distance_falls_from_49_5_to_40_9_bits():
+    assert [round(d, 1) for d in (distance(gap_n100_run())[0], distance(gap_n100_run())[-1])] == [49.5, 40.9]
+
+
+def test_action_gap_n100_distance_falls_in_every_100_iteration_window_from_300_on():
+    run = gap_n100_run()
+    windows = [statistics.mean(d for i, d in zip(run.columns["iteration"], distance(run)) if start <= i < start + 100)
+               for start in range(300, 1000, 100)]
+    assert all(later < earlier for earlier, later in zip(windows, windows[1:])), windows
+    flat = [statistics.mean(d for i, d in zip(run.columns["iteration"], distance(run)) if start <= i < start + 100)
+            for start in range(0, 300, 100)]
+    assert all(w > 50 for w in flat), flat  # before iteration 300: no closer than a random string
