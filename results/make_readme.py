@@ -228,6 +228,17 @@ def gap_block() -> str:
     return seeds_block("mlp_n50_gap")
 
 
+def n100_gap_summary() -> str:
+    """One sentence on the n = 100 run with the bound and advantage learning (beyond/mlp_n100_gap)."""
+    (run,) = study("mlp_n100_gap")
+    budget = "time" if run.stopped_by == "max_seconds" else "iteration"
+    _, distances = run.curve("mean_distance")
+    return (f"It ran {run.iterations} iterations ({minutes(run.wall_seconds)}, stopped by its {budget} budget, "
+            f"{run.wall_seconds / run.iterations:.2f} s per iteration, beside another run for most of it) with best "
+            f"success {run.best_success:.3f}; the mean final distance went from {distances[0]:.1f} bits to "
+            f"{distances[-1]:.1f}")
+
+
 @functools.cache
 def tail_reports() -> tuple[dict, ...]:
     """The reports of results/beyond/tail/diagnose.py, one per diagnosed cell."""
@@ -403,11 +414,7 @@ FIELDS: dict[str, Callable[[], str]] = {
     "har-1024-buffer-only-perfect": lambda: listing(i for i, v in zip(*buffer_only().curve("success_rate")) if v == 1.0),
     "mlp-n100-summary": lambda: (lambda r: f"{r.iterations} iterations ({minutes(r.wall_seconds)}), best success "
                                  f"{r.best_success:.3f}, mean final distance {span(r.columns['mean_distance'])} bits")(study("mlp_n100")[0]),
-    "mlp-n100-gap-summary": lambda: (lambda r: f"It ran {r.iterations} iterations ({minutes(r.wall_seconds)}, stopped by "
-                                     f"its {'time' if r.stopped_by == 'max_seconds' else 'iteration'} budget, "
-                                     f"{r.wall_seconds / r.iterations:.2f} s per iteration, beside another run for most of it) "
-                                     f"with best success {r.best_success:.3f}; the mean final distance went from "
-                                     f"{r.columns['mean_distance'][0]:.1f} bits to {r.columns['mean_distance'][-1]:.1f}")(study("mlp_n100_gap")[0]),
+    "mlp-n100-gap-summary": n100_gap_summary,
 }
 
 

@@ -828,14 +828,18 @@ def test_action_gap_n100_stopped_by_its_90_minute_budget_at_979_iterations_with_
 
 
 def test_action_gap_n100_mean_distance_falls_from_49_5_to_40_9_bits():
-    assert [round(d, 1) for d in (distance(gap_n100_run())[0], distance(gap_n100_run())[-1])] == [49.5, 40.9]
+    distances = distance(gap_n100_run())
+    assert [round(distances[0], 1), round(distances[-1], 1)] == [49.5, 40.9]
+
+
+def window_means(run: StoredRun, starts: range, width: int = 100) -> list[float]:
+    """The mean final distance over the evaluations in [start, start + width), one per start."""
+    points = list(zip(*run.curve("mean_distance")))
+    return [statistics.mean(d for i, d in points if start <= i < start + width) for start in starts]
 
 
 def test_action_gap_n100_distance_falls_in_every_100_iteration_window_from_300_on():
-    run = gap_n100_run()
-    windows = [statistics.mean(d for i, d in zip(run.columns["iteration"], distance(run)) if start <= i < start + 100)
-               for start in range(300, 1000, 100)]
-    assert all(later < earlier for earlier, later in zip(windows, windows[1:])), windows
-    flat = [statistics.mean(d for i, d in zip(run.columns["iteration"], distance(run)) if start <= i < start + 100)
-            for start in range(0, 300, 100)]
+    falling = window_means(gap_n100_run(), range(300, 1000, 100))
+    assert all(later < earlier for earlier, later in zip(falling, falling[1:])), falling
+    flat = window_means(gap_n100_run(), range(0, 300, 100))
     assert all(w > 50 for w in flat), flat  # before iteration 300: no closer than a random string
