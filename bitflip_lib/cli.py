@@ -27,6 +27,7 @@ from pathlib import Path
 
 from bitflip_lib.bench import SECTIONS as BENCH_SECTIONS
 from bitflip_lib.bench import run_bench
+from bitflip_lib.config import PRESETS
 from bitflip_lib.her import HER_STRATEGIES
 from bitflip_lib.networks import ARCHITECTURES
 from bitflip_lib.sweep import unused_setting
@@ -103,8 +104,8 @@ def _add_config_options(p: argparse.ArgumentParser, grid: bool) -> None:
     p.add_argument("--arch", choices=ARCHITECTURES, default=None if grid else "har", **many,
                    help="Q-network architecture")
     p.add_argument("--her", choices=(*HER_STRATEGIES, "preset"), default=None if grid else "preset", **many,
-                   help="HER strategy; 'preset' = the preset's own (future for default, seed30 for writeup)")
-    p.add_argument("--preset", choices=("default", "writeup"), default="default", help="named settings to start from")
+                   help="HER strategy; 'preset' = the preset's own (future for default, writeup30 for writeup)")
+    p.add_argument("--preset", choices=tuple(PRESETS), default="default", help="named settings to start from")
     p.add_argument("--k", type=_positive_int, help="relabelled goals per transition (future, episode)")
     p.add_argument("--max-iterations", type=_positive_int, help="iteration budget (default 3000)")
     p.add_argument("--max-seconds", type=_positive_float, help="wall-clock budget per run")

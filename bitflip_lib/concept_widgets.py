@@ -255,7 +255,7 @@ class HERStepper(widgets.VBox):
     def _relabel(self) -> None:
         k, seed = self.controls["k"].value, self.controls["seed"].value
         self.relabelled = {s: her_relabel(self.episode, s, k, torch.Generator().manual_seed(seed + 2))
-                           for s in HER_STRATEGIES if s != "none"}
+                           for s in HER_STRATEGIES if s not in ("none", "writeup30-whole")}
         self.update()
 
     def goals_at(self, strategy: str, t: int) -> list[tuple[torch.Tensor, float]]:
@@ -289,8 +289,9 @@ class HERStepper(widgets.VBox):
             f"<div>Step t = {t}: goals each strategy adds for this transition &rarr; reward "
             "(green: bits where the next state already equals that goal)</div>"
             "<table cellpadding='3'><tr><th>strategy</th><th>new goals &rarr; reward</th><th>whole episode</th></tr>" + "".join(lines) + "</table>"
-            f"<div>The episode itself earned {original} reward(s) for its real goal. <code>seed30</code> relabels only "
-            "30% of the episodes (all steps with one goal), so it often adds nothing here.</div>")
+            f"<div>The episode itself earned {original} reward(s) for its real goal. <code>writeup30</code> relabels only "
+            "30% of the episodes (one goal each, the steps up to where the path first reaches it), so it often "
+            "adds nothing here.</div>")
         self.redraws += 1
 
 

@@ -2,9 +2,15 @@
 
 * ``default``: the best settings this project has found (HER ``future`` k = 4, 32 gradient
   steps of batch 256 per iteration, Polyak 0.05, gamma ``max(0.98, 1 - 1/n)``).
-* ``writeup``: the write-up's set-up (gamma 0.9, Adam with AMSGrad lr 1e-3, Polyak 0.01,
-  5 gradient steps per iteration, its 30% HER variant, early stop after 100 evaluations at 1.00,
-  raw Hamming distance into HAR). The write-up does not state its batch size; 256 is used.
+* ``writeup``: the settings of the code that made the write-up's Table 1 (Chau's public
+  repository, louis845/BitSeqRLToyProblem): gamma 0.9, Adam with AMSGrad lr 1e-3, Polyak 0.01,
+  5 gradient steps of batch 2048 drawn without replacement per iteration, epsilon x0.999 per
+  gradient step, its 30% HER variant (``writeup30``), hidden layers 128 x 128 with GELU for HAR's
+  phi and the MLP, raw Hamming distance into HAR, solved = 100 evaluations in a row at 1.00.
+* ``writeup_v1``: the course's first reading of the write-up, kept because its whole grid was
+  run with it: the same as ``writeup`` except batch 256 drawn with replacement, HAR's phi
+  2 -> 64 -> 64 -> 1 with ReLU, the MLP 256 wide, and HER relabelling every transition of a
+  picked trajectory (``writeup30-whole``).
 """
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ import torch
 
 from bitflip_lib.dqn import EPS_SCHEDULES, LOSSES
 from bitflip_lib.her import HER_STRATEGIES
-from bitflip_lib.networks import ARCHITECTURES
+from bitflip_lib.networks import ACTIVATIONS, ARCHITECTURES
 
 MAX_SEED = 2**63 - 1
 """Largest seed: torch generators take 64-bit seeds, and evaluation draws from ``seed + 1_000_003``."""
@@ -74,7 +80,9 @@ class TrainConfig:
     """Q-network: ``uvfa`` (write-up), ``mlp`` (HER paper), ``har`` (handcrafted), ``deepsets``
     (permutation-equivariant, not told the distance)."""
     her: str = "future"
-    """HER strategy: ``none`` (vanilla DQN), ``final``, ``future``, ``episode``, ``seed30``."""
+    """HER strategy: ``none`` (vanilla DQN), ``final``, ``future``, ``episode``, or the write-up's
+    30% variant ``writeup30`` (``writeup30-whole``: the course's first reading of it); see
+    :mod:`bitflip_lib.her`."""
     k: int = 4
     """New goals per transition for ``future`` and ``episode``."""
     seed: int = 0
@@ -102,6 +110,10 @@ class TrainConfig:
     action falls short of the best one, so wrong flips settle further below the right ones
     (see :class:`~bitflip_lib.dqn.DQNLearner`); 0 is plain DQN."""
     batch_size: int = 256
+    batch_without_replacement: bool = False
+    """Draw each batch's transitions without replacement (the write-up's code; a batch larger than
+    the buffer then holds every stored transition as often as it fits, and the rest drawn
+    without replacement); False draws with replacement."""
     gradient_steps: int = 32
     """Gradient steps per iteration (K); 0 plays and stores without learning."""
     buffer_capacity: int = 2**15
@@ -132,6 +144,9 @@ class TrainConfig:
     hidden: tuple[int, ...] | None = None
     """Hidden widths: MLP default (256,), HAR's phi and DeepSets' per-bit head default (64, 64);
     UVFA uses its 128-d embedding."""
+    activation: str = "relu"
+    """Activation of the hidden layers of the MLP, HAR's phi and DeepSets: ``relu`` or ``gelu``
+    (the write-up's code); the UVFA's encoders always use GELU, as the write-up's."""
     har_normalize_distance: bool = True
     """HAR sees distance / n (True) or the raw distance (False)."""
     device: str = "auto"
@@ -160,6 +175,7 @@ class TrainConfig:
         _choice(self, "arch", ARCHITECTURES, "the Q-network architecture")
         _choice(self, "her", HER_STRATEGIES, "the HER strategy")
         _choice(self, "loss", LOSSES, "the TD loss")
+        _choice(self, "activation", ACTIVATIONS, "the hidden layers' activation")
         _choice(self, "eps_schedule", EPS_SCHEDULES, "the epsilon schedule")
         _choice(self, "preset", tuple(PRESETS), "the preset")
         _number(self, "gamma", lambda x: 0 < x <= 1, "a number in (0, 1]", none="None for max(0.98, 1 - 1/n)")
@@ -172,7 +188,8 @@ class TrainConfig:
         for name in ("eps_start", "eps_end"):
             _number(self, name, lambda x: 0 <= x <= 1, "a number in [0, 1]")
         _number(self, "eps_decay", lambda x: 0 < x <= 1, "a number in (0, 1] (the factor applied per gradient step)")
-        for name in ("amsgrad", "clip_targets", "double_dqn", "hindsight_bound", "early_stop", "har_normalize_distance"):
+        for name in ("amsgrad", "clip_targets", "double_dqn", "hindsight_bound", "early_stop", "har_normalize_distance",
+                     "batch_without_replacement"):
             if not isinstance(getattr(self, name), bool):
                 _refuse(name, getattr(self, name), "True or False", wrong_type=True)
         hidden = self.hidden
@@ -193,34 +210,44 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+# The write-up's code (louis845/BitSeqRLToyProblem at 925dc9f), which made the numbers of its
+# Table 1; tests/test_config.py pins each value with the file and line it comes from.
+_WRITEUP_CODE = {
+    "her": "writeup30",
+    "gamma": 0.9,
+    "lr": 1e-3,
+    "amsgrad": True,
+    "polyak": 0.01,
+    "clip_targets": True,
+    "loss": "mse",
+    "batch_size": 2048,
+    "batch_without_replacement": True,
+    "gradient_steps": 5,
+    "buffer_capacity": 2**15,
+    "num_train_agents": 16,
+    "num_eval_agents": 1024,
+    "max_iterations": 3000,
+    "solved_threshold": 1.0,
+    "solved_window": 100,
+    "eps_start": 1.0,
+    "eps_end": 0.1,
+    "eps_decay": 0.999,
+    "hidden": (128, 128),
+    "activation": "gelu",
+    "har_normalize_distance": False,
+}
+
 PRESETS: dict[str, dict] = {
     "default": {},
-    "writeup": {
-        "her": "seed30",
-        "gamma": 0.9,
-        "lr": 1e-3,
-        "amsgrad": True,
-        "polyak": 0.01,
-        "clip_targets": True,
-        "loss": "mse",
-        "batch_size": 256,
-        "gradient_steps": 5,
-        "buffer_capacity": 2**15,
-        "num_train_agents": 16,
-        "num_eval_agents": 1024,
-        "max_iterations": 3000,
-        "solved_threshold": 1.0,
-        "solved_window": 100,
-        "eps_start": 1.0,
-        "eps_end": 0.1,
-        "eps_decay": 0.999,
-        "har_normalize_distance": False,
-    },
+    "writeup": _WRITEUP_CODE,
+    "writeup_v1": {**_WRITEUP_CODE, "her": "writeup30-whole", "batch_size": 256, "batch_without_replacement": False,
+                   "hidden": None, "activation": "relu"},
 }
+"""Named settings (see the module docstring); :func:`make_config` starts from one of them."""
 
 
 def make_config(preset: str = "default", **overrides) -> TrainConfig:
-    """A :class:`TrainConfig` from a named preset (``default`` or ``writeup``), with fields overridden."""
+    """A :class:`TrainConfig` from a named preset (a key of :data:`PRESETS`), with fields overridden."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     known = {f.name for f in dataclasses.fields(TrainConfig)}

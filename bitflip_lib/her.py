@@ -9,8 +9,13 @@ into rewarded examples. Strategies (for a counted step t of an agent whose episo
 * ``future``:  k new goals per transition, each the state reached after a step t' drawn
                uniformly from [t, L - 1] (the same episode, at or after the step).
 * ``episode``: k new goals per transition, each the state reached after any step of the episode.
-* ``seed30``:  the write-up's variant: 30% of the trajectories are picked, and each picked
-               trajectory is relabelled with one random achieved state for all its transitions.
+* ``writeup30``: the write-up's variant, as its code does it: 30% of the trajectories are
+               picked, each gets one goal, a state its episode reached (drawn uniformly), and the
+               picked trajectory is relabelled from its start up to the step that first reaches
+               that goal; a trajectory that starts at the goal adds nothing.
+* ``writeup30-whole``: the course's first reading of that variant: the same picks and goals,
+               but every transition of the picked trajectory is relabelled, including those after
+               the goal was reached (kept to rerun the runs stored with it).
 
 Rewards and done flags of relabelled transitions are recomputed with the environment's rule
 (:func:`bitflip_lib.env.goal_reached`); ``steps_to_goal`` records how many steps the episode's
@@ -23,8 +28,9 @@ import torch
 
 from bitflip_lib.replay import EpisodeBatch, Transitions
 
-HER_STRATEGIES = ("none", "final", "future", "episode", "seed30")
-SEED30_FRACTION = 0.3
+HER_STRATEGIES = ("none", "final", "future", "episode", "writeup30", "writeup30-whole")
+WRITEUP30_FRACTION = 0.3
+"""Share of the trajectories the write-up's variant relabels (its code draws each with probability 0.3)."""
 
 
 def _uniform_int(low: torch.Tensor, high: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -38,7 +44,7 @@ def her_relabel(episode: EpisodeBatch, strategy: str = "future", k: int = 4, gen
 
     Args:
         episode: the played episode (see :class:`~bitflip_lib.replay.EpisodeBatch`).
-        strategy: one of ``none, final, future, episode, seed30``.
+        strategy: one of :data:`HER_STRATEGIES`.
         k: new goals per transition for ``future`` and ``episode``.
         generator: random generator on the episode's device, for reproducibility.
     """
@@ -52,11 +58,19 @@ def her_relabel(episode: EpisodeBatch, strategy: str = "future", k: int = 4, gen
     if strategy == "none" or t.numel() == 0:
         return Transitions.with_goals(*(x[:0] for x in (episode.states[0], episode.actions[0], episode.states[0], episode.goal)))
 
-    if strategy == "seed30":
+    if strategy in ("writeup30", "writeup30-whole"):
         agents = lengths.shape[0]
-        picked = (torch.rand(agents, generator=generator, device=lengths.device) < SEED30_FRACTION) & (lengths > 0)
+        picked = (torch.rand(agents, generator=generator, device=lengths.device) < WRITEUP30_FRACTION) & (lengths > 0)
         goal_step = _uniform_int(torch.zeros_like(lengths), lengths.clamp_min(1), generator)  # one per agent
         keep = picked[b]
+        if strategy == "writeup30":
+            # Keep step t only while the path has not yet stood on the new goal: up to the step that
+            # first reaches it (the goal may have been passed before goal_step), none after it.
+            goal = episode.states[goal_step + 1, torch.arange(agents, device=lengths.device)]  # [B, n]
+            on_goal = (episode.states == goal.unsqueeze(0)).all(-1)  # [T + 1, B]
+            first_reach = on_goal.float().argmax(0)  # first t' with states[t'] == goal
+            keep &= t < first_reach[b]
+            goal_step = first_reach - 1  # the step whose next state first equals the goal
         t, b = t[keep], b[keep]
         goal_t = goal_step[b]
     else:

@@ -20,6 +20,20 @@ import torch
 from torch import nn
 
 ARCHITECTURES = ("uvfa", "mlp", "har", "deepsets")
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
+"""Hidden-layer activations by name (the write-up's code uses GELU, the HER paper ReLU)."""
+
+
+def mlp_layers(width: int, hidden: Sequence[int], out: int, activation: str = "relu") -> nn.Sequential:
+    """``Linear -> activation`` for each hidden width, then a final ``Linear`` to ``out`` outputs."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
+        width = h
+    layers.append(nn.Linear(width, out))
+    return nn.Sequential(*layers)
 
 
 def _check_inputs(state: torch.Tensor, goal: torch.Tensor, n: int | None) -> None:
@@ -102,18 +116,16 @@ class UVFA(nn.Module):
 
 
 class MLP(nn.Module):
-    """The HER paper's network: ``[s, g] -> hidden layers (ReLU) -> n Q-values``."""
+    """The HER paper's network: ``[s, g] -> hidden layers (ReLU) -> n Q-values``.
 
-    def __init__(self, n: int, hidden: Sequence[int] = (256,)) -> None:
+    (The write-up's code has the same kind of network, 128 x 128 with GELU, which it did not use
+    for its Table 1.)
+    """
+
+    def __init__(self, n: int, hidden: Sequence[int] = (256,), activation: str = "relu") -> None:
         super().__init__()
         self.n = n
-        layers: list[nn.Module] = []
-        width = 2 * n
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        layers.append(nn.Linear(width, n))
-        self.body = nn.Sequential(*layers)
+        self.body = mlp_layers(2 * n, hidden, n, activation)
 
     def forward(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         _check_inputs(state, goal, self.n)
@@ -133,21 +145,17 @@ class HAR(nn.Module):
 
     Args:
         n: the number of bits it was built for (informational: it accepts any n).
-        hidden: hidden layer widths of ``phi``.
+        hidden: hidden layer widths of ``phi`` (the write-up's code: 128, 128).
         normalize_distance: feed ``distance / n`` (in [0, 1]) instead of the raw count.
+        activation: ``relu`` or ``gelu`` (the write-up's code) between phi's layers.
     """
 
-    def __init__(self, n: int | None = None, hidden: Sequence[int] = (64, 64), normalize_distance: bool = True) -> None:
+    def __init__(self, n: int | None = None, hidden: Sequence[int] = (64, 64), normalize_distance: bool = True,
+                 activation: str = "relu") -> None:
         super().__init__()
         self.n = n
         self.normalize_distance = normalize_distance
-        layers: list[nn.Module] = []
-        width = 2
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        layers.append(nn.Linear(width, 1))
-        self.phi = nn.Sequential(*layers)
+        self.phi = mlp_layers(2, hidden, 1, activation)
 
     def distance_feature(self, distance: torch.Tensor, n: int) -> torch.Tensor:
         return distance / n if self.normalize_distance else distance
@@ -220,22 +228,19 @@ class DeepSets(nn.Module):
         n: the number of bits it was built for (informational: it accepts any n).
         hidden: hidden layer widths of the per-bit head.
         embed: width of each bit's embedding (and of the encoder's hidden layer).
+        activation: ``relu`` or ``gelu`` between the layers of the encoder and the head.
     """
 
     KINDS = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     """The four kinds of bit, ``(s_i, g_i)``; kind ``2 s_i + g_i`` is row ``2 s_i + g_i``."""
 
-    def __init__(self, n: int | None = None, hidden: Sequence[int] = (64, 64), embed: int = 64) -> None:
+    def __init__(self, n: int | None = None, hidden: Sequence[int] = (64, 64), embed: int = 64,
+                 activation: str = "relu") -> None:
         super().__init__()
         self.n, self.embed = n, embed
-        self.encoder = nn.Sequential(nn.Linear(2, embed), nn.ReLU(), nn.Linear(embed, embed), nn.ReLU())
-        layers: list[nn.Module] = []
-        width = 2 * embed
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        layers.append(nn.Linear(width, 1))
-        self.head = nn.Sequential(*layers)
+        act = ACTIVATIONS[activation]
+        self.encoder = nn.Sequential(nn.Linear(2, embed), act(), nn.Linear(embed, embed), act())
+        self.head = mlp_layers(2 * embed, hidden, 1, activation)
 
     def per_bit_forward(self, state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """The definition, bit by bit: ``[B, n]`` Q-values (equal to :meth:`forward`, n/4 times dearer)."""

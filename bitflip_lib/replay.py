@@ -155,13 +155,23 @@ class ReplayBuffer:
         self.position = (self.position + count) % self.capacity
         self.size = min(self.size + count, self.capacity)
 
-    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Transitions:
-        """``batch_size`` transitions drawn uniformly with replacement, bits as float32."""
+    def sample(self, batch_size: int, generator: torch.Generator | None = None, replace: bool = True) -> Transitions:
+        """``batch_size`` transitions drawn uniformly, bits as float32.
+
+        With ``replace=False`` (the write-up's code) a batch holds no transition twice; a batch
+        larger than the buffer holds every stored transition as many whole times as fit, and the
+        rest drawn without replacement.
+        """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         if self.size == 0:
             raise RuntimeError("cannot sample from an empty replay buffer: add transitions first")
-        idx = torch.randint(0, self.size, (batch_size,), generator=generator, device=self.device)
+        if replace:
+            idx = torch.randint(0, self.size, (batch_size,), generator=generator, device=self.device)
+        else:
+            whole, rest = divmod(batch_size, self.size)
+            drawn = torch.randperm(self.size, generator=generator, device=self.device)[:rest]
+            idx = torch.cat([torch.arange(self.size, device=self.device).repeat(whole), drawn])
         return Transitions(
             self.state[idx].float(),
             self.goal[idx].float(),

@@ -58,7 +58,8 @@ _NAMED_FIELDS = ("n", "arch", "her", "k", "seed", "preset", "device")
 
 _OVERRIDE_WORDS = {"buffer_capacity": "buffer", "gradient_steps": "grad steps", "batch_size": "batch",
                    "double_dqn": "double DQN", "polyak": "Polyak", "lr_end": "lr cosine to",
-                   "hindsight_bound": "hindsight bound", "action_gap": "advantage learning alpha"}
+                   "hindsight_bound": "hindsight bound", "action_gap": "advantage learning alpha",
+                   "batch_without_replacement": "batches without replacement"}
 
 
 def method_label(arch: str, her: str) -> str:
@@ -235,6 +236,12 @@ class StoredRun:
     def solved_at(self) -> int | None:
         """The iteration at which the preset's success rule was first met (``None``: never)."""
         return self.summary.get("solved_at")
+
+    @property
+    def confirmed_at(self) -> int | None:
+        """The iteration at which the solved streak was complete (``solved_at`` plus the rest of the
+        window): the moment the write-up's counts report (``None``: never solved)."""
+        return self.summary.get("confirmed_at")
 
     @property
     def solved(self) -> bool:

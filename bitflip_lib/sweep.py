@@ -71,7 +71,7 @@ def grid(
     """Every combination of n x arch x HER strategy x seed, as validated configurations.
 
     ``hers`` may contain ``'preset'``, meaning the preset's own HER strategy (``future`` for
-    ``default``, ``seed30`` for ``writeup``). With ``cheap_first`` the cells are ordered by a
+    ``default``, ``writeup30`` for ``writeup``). With ``cheap_first`` the cells are ordered by a
     rough cost estimate (HAR before MLP before UVFA, HER before vanilla, small n first, seeds
     interleaved), so a sweep that is cut short has done as many cells as possible.
 

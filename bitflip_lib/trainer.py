@@ -100,6 +100,11 @@ class TrainResult:
     config: TrainConfig
     history: list[dict] = field(default_factory=list)
     solved_at: int | None = None
+    """The first iteration of the first streak of ``solved_window`` evaluations at or above the threshold."""
+    confirmed_at: int | None = None
+    """The iteration at which that streak was complete, when the task was declared solved (and an
+    early-stopping run stopped): ``solved_at + solved_window - 1`` when every iteration is
+    evaluated. The write-up's "early stopping at episode N" is this moment (N counts from 0)."""
     iterations: int = 0
     wall_seconds: float = 0.0
     device: str = "cpu"
@@ -136,6 +141,7 @@ class TrainResult:
             "preset": c.preset,
             "iterations": self.iterations,
             "solved_at": self.solved_at,
+            "confirmed_at": self.confirmed_at,
             "success_rate": final.get("success_rate"),
             "mean_distance": final.get("mean_distance"),
             "wall_seconds": round(self.wall_seconds, 3),
@@ -187,8 +193,10 @@ def build_network(config: TrainConfig, device: torch.device) -> nn.Module:
     kwargs: dict = {}
     if config.arch == "har":
         kwargs["normalize_distance"] = config.har_normalize_distance
-    if config.hidden is not None and config.arch in ("mlp", "har", "deepsets"):
-        kwargs["hidden"] = tuple(config.hidden)
+    if config.arch in ("mlp", "har", "deepsets"):
+        kwargs["activation"] = config.activation
+        if config.hidden is not None:
+            kwargs["hidden"] = tuple(config.hidden)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         network = make_network(config.arch, config.n, **kwargs)
@@ -274,7 +282,7 @@ def train(
         # 3. Learn.
         losses, qs, targets = [], [], []
         for _ in range(config.gradient_steps):
-            batch = buffer.sample(config.batch_size, generator)
+            batch = buffer.sample(config.batch_size, generator, replace=not config.batch_without_replacement)
             stats = learner.update(batch)
             losses.append(stats["loss"])
             qs.append(stats["mean_q"])
@@ -309,7 +317,7 @@ def train(
             if streak == 1:
                 first_in_streak = iteration
             if streak >= config.solved_window and result.solved_at is None:
-                result.solved_at = first_in_streak
+                result.solved_at, result.confirmed_at = first_in_streak, iteration
         record["wall_seconds"] = time.perf_counter() - start
         result.history.append(record)
         result.iterations = iteration

@@ -52,7 +52,7 @@ def test_writeup_preset_uses_its_own_her(capsys):
                            "--device", "cpu", "--eval-agents", "16")
     assert code == 0
     summary = json.loads(out)
-    assert summary["her"] == "seed30" and summary["preset"] == "writeup"
+    assert summary["her"] == "writeup30" and summary["preset"] == "writeup"
 
 
 @pytest.mark.parametrize("argv", [
@@ -169,7 +169,7 @@ def assert_one_line_error(code: int, out: str, err: str, *words: str) -> None:
     (["train", "--n", "5", "--double-dqn", "--no-target"], ("--double-dqn", "--no-target")),
     (["train", "--n", "5", "--her", "none", "--k", "8"], ("--k", "none")),
     (["train", "--n", "5", "--her", "final", "--k", "8"], ("--k", "final")),
-    (["train", "--n", "5", "--preset", "writeup", "--k", "8"], ("--k", "seed30")),
+    (["train", "--n", "5", "--preset", "writeup", "--k", "8"], ("--k", "writeup30")),
     (["sweep", "--n", "5", "--her", "none", "final", "--k", "8", "--seeds", "0"], ("--k",)),
     (["sweep", "--n", "5", "--seeds", "0", "--ray-gpus", "0.5"], ("--ray-gpus", "--ray")),
     (["sweep", "--n", "5", "--seeds", "0", "--ray", "--threads", "1"], ("--threads", "--ray")),

@@ -8,12 +8,66 @@ import pytest
 from bitflip_lib.config import PRESETS, TrainConfig, make_config
 
 
-def test_writeup_preset_matches_the_writeup():
-    c = make_config("writeup", n=20)
-    assert (c.gamma, c.lr, c.amsgrad, c.polyak, c.gradient_steps, c.buffer_capacity) == (0.9, 1e-3, True, 0.01, 5, 2**15)
-    assert (c.num_train_agents, c.num_eval_agents, c.eps_start, c.eps_end, c.eps_decay) == (16, 1024, 1.0, 0.1, 0.999)
-    assert c.her == "seed30" and c.solved_threshold == 1.0 and c.solved_window == 100 and c.clip_targets
-    assert c.preset == "writeup"
+# The settings of the code that printed the write-up's Table 1 counts: louis845/BitSeqRLToyProblem
+# at commit 925dc9f, run through src/runtime.py's train_DQN_agent by the two notebooks
+# bitflipping_dqn_target_her_implementation.ipynb and bitflipping_dqn_target_implementation.ipynb,
+# which pass only n, the device, episodes=3000, use_HER and model_type. Each line cites where.
+WRITEUP_CODE = [
+    ("gamma", 0.9),                      # src/agents/agent_dqn_target.py:32  gamma: float=0.9
+    ("lr", 1e-3),                        # agent_dqn_target.py:36  learning_rate: float=0.001
+    ("amsgrad", True),                   # agent_dqn_target.py:48  optim.Adam(..., amsgrad=True); its weight_decay (l.37) is never passed
+    ("polyak", 0.01),                    # agent_dqn_target.py:31,144  tau=0.99: target <- 0.99 target + 0.01 online, every gradient step
+    ("clip_targets", True),              # agent_dqn_target.py:127  target.clip(0.0, 1.0)
+    ("loss", "mse"),                     # agent_dqn_target.py:130  nn.functional.mse_loss
+    ("double_dqn", False),               # agent_dqn_target.py:126  max over the target network's own values
+    ("batch_size", 2048),                # src/runtime.py:28  batch_size: int=2048 (no notebook overrides it)
+    ("batch_without_replacement", True), # src/models/buffer_bitflipping_target.py:163-170  np.random.choice(..., replace=False)
+    ("gradient_steps", 5),               # agent_dqn_target.py:110  def replay(self, batch_size, opt_steps=5)
+    ("buffer_capacity", 2**15),          # runtime.py:39  max_buffer_size=2 ** 15
+    ("num_train_agents", 16),            # runtime.py:27  num_explore_agents: int=16
+    ("num_eval_agents", 1024),           # runtime.py:27  num_valid_agents: int=1024
+    ("max_steps", None),                 # runtime.py:57  num_steps = n
+    ("max_iterations", 3000),            # the notebooks' episodes=3000 (runtime.py:27's default is 10000)
+    ("eval_every", 1),                   # runtime.py:99-123  an evaluation after every episode
+    ("solved_threshold", 1.0),           # runtime.py:125  np.allclose(success_rates[-100:], 1.0): all 1024 agents
+    ("solved_window", 100),              # runtime.py:125  the last 100 evaluations
+    ("eps_start", 1.0),                  # agent_dqn_target.py:33
+    ("eps_end", 0.1),                    # agent_dqn_target.py:34
+    ("eps_decay", 0.999),                # agent_dqn_target.py:35, applied per gradient step at l.135
+    ("eps_schedule", "exponential"),     # agent_dqn_target.py:135  max(epsilon * 0.999, 0.1)
+    ("her", "writeup30"),                # src/agents/agent_dqn_target_her.py:25-63 (tests/test_her.py replays it)
+    ("hidden", (128, 128)),              # src/models/model_dqn_bitflipping_target.py:61-63 (HAR), 18-20 (the MLP)
+    ("activation", "gelu"),              # model_dqn_bitflipping_target.py:74-75 (HAR), 25-26 (the MLP)
+    ("har_normalize_distance", False),   # model_dqn_bitflipping_target.py:67-68  the raw sum of squared differences
+    # Left at the library's defaults, which are what the code does:
+    ("lr_end", None),                    # agent_dqn_target.py:48  no learning-rate schedule
+    ("early_stop", True),                # runtime.py:125-128  break at the first complete streak
+    ("hindsight_bound", False),          # agent_dqn_target.py:126-127  the plain clipped target ...
+    ("action_gap", 0.0),                 # ... with nothing added or subtracted
+]
+
+
+@pytest.mark.parametrize("field, value", WRITEUP_CODE, ids=[f for f, _ in WRITEUP_CODE])
+def test_writeup_preset_is_the_writeup_code(field, value):
+    assert getattr(make_config("writeup", n=20), field) == value
+
+
+def test_writeup_preset_leaves_nothing_else_at_a_value_the_code_does_not_have():
+    # Every setting the preset does not list keeps the library's default; the ones a run of the
+    # write-up's code fixes are all pinned above, so a new field cannot slip in unpinned.
+    pinned = {field for field, _ in WRITEUP_CODE}
+    assert set(PRESETS["writeup"]) <= pinned
+    unpinned = {f.name for f in dataclasses.fields(TrainConfig)} - pinned
+    # n, arch and seed are the cell; k is unused by writeup30; the rest do not change what is computed.
+    assert unpinned == {"n", "arch", "k", "seed", "max_seconds", "eps_decay_steps", "device", "preset"}
+
+
+def test_writeup_v1_is_the_writeup_preset_with_the_first_reading_s_four_differences():
+    code, first = make_config("writeup", n=20).to_dict(), make_config("writeup_v1", n=20).to_dict()
+    differ = {key: (first[key], code[key]) for key in code if code[key] != first[key]}
+    assert differ == {"her": ("writeup30-whole", "writeup30"), "batch_size": (256, 2048),
+                      "batch_without_replacement": (False, True), "hidden": (None, (128, 128)),
+                      "activation": ("relu", "gelu"), "preset": ("writeup_v1", "writeup")}
 
 
 def test_automatic_gamma_approaches_one_with_n():
@@ -26,7 +80,9 @@ BAD_VALUES = [  # (field, value, words of the message that say what is allowed)
     ("n", 0, "an integer >= 1"),
     ("n", 2.0, "an integer >= 1"),
     ("arch", "cnn", "one of uvfa, mlp, har"),
-    ("her", "always", "one of none, final, future, episode, seed30"),
+    ("her", "always", "one of none, final, future, episode, writeup30, writeup30-whole"),
+    ("activation", "tanh", "one of relu, gelu"),
+    ("batch_without_replacement", 1, "True or False"),
     ("k", 0, "an integer >= 1"),
     ("seed", 1.5, "an integer >= 0"),  # was a torch error that did not name the field
     ("seed", -1, "an integer >= 0"),

@@ -12,7 +12,7 @@ from bitflip_lib.config import MAX_SEED, PRESETS, TrainConfig
 from bitflip_lib.dqn import EPS_SCHEDULES, LOSSES
 from bitflip_lib.env import BitFlipEnv, goal_reached, hamming_distance
 from bitflip_lib.her import HER_STRATEGIES, her_relabel
-from bitflip_lib.networks import ARCHITECTURES
+from bitflip_lib.networks import ACTIVATIONS, ARCHITECTURES
 from bitflip_lib.replay import EpisodeBatch, Transitions
 from bitflip_lib.trainer import play_episode
 
@@ -94,14 +94,15 @@ def test_her_relabelling_rules_hold_for_any_episode(n, agents, max_steps, seed, 
     assert torch.equal(out.reward, goal_reached(out.next_state, out.goal).float())
     assert torch.equal(out.done, out.reward)
     # How many: k new goals per played transition for future and episode, so the relabelled
-    # share of what is stored is k / (k + 1); one for final; whole picked trajectories for seed30.
+    # share of what is stored is k / (k + 1); one for final; parts of picked trajectories for writeup30.
     copies = {"future": k, "episode": k, "final": 1}.get(strategy)
     if copies is not None:
         assert len(out) == copies * len(played)
         stored = len(Transitions.cat([played, out]))
         assert math.isclose(len(out) / stored, copies / (copies + 1))
     # Where the goals come from: a goal is a state the same agent reached after a step t' with
-    # t' in [t, L - 1] (future), t' = L - 1 (final), any t' (episode, seed30).
+    # t' in [t, L - 1] (future), t' = L - 1 (final), any t' (episode, writeup30-whole), and for
+    # writeup30 the step that first reaches it (see below).
     t, b = episode.step_index()
     lengths = episode.lengths
 
@@ -114,7 +115,7 @@ def test_her_relabelling_rules_hold_for_any_episode(n, agents, max_steps, seed, 
         return (torch.equal(out.state[i], episode.states[ti, bi]) and int(out.action[i]) == int(episode.actions[ti, bi])
                 and torch.equal(out.next_state[i], episode.states[ti + 1, bi]))
 
-    if strategy != "seed30":
+    if copies is not None:
         # The copies follow episode.step_index(), copy after copy (her_relabel's documented order).
         t, b = t.repeat(copies), b.repeat(copies)
         for i in range(len(out)):
@@ -122,10 +123,21 @@ def test_her_relabelling_rules_hold_for_any_episode(n, agents, max_steps, seed, 
             assert same_step(i, ti, bi), f"transition {i} is not step ({ti}, {bi}) of the episode"
             assert goal_allowed(i, ti, bi), f"{strategy}: the goal of transition {i} is not reached at an allowed step"
         return
-    # seed30 relabels whole trajectories of some agents, with one goal each: some set of agents
-    # must give exactly these transitions, in step_index() order, with allowed goals.
+    # writeup30-whole relabels whole trajectories of some agents, with one goal each; writeup30 the
+    # steps of those trajectories before the goal is first stood on. Some set of agents must give
+    # exactly these transitions, in step_index() order, with allowed goals.
     def explains(picked: set[int]) -> bool:
         steps = [(int(ti), int(bi)) for ti, bi in zip(t, b) if int(bi) in picked]
+        if strategy == "writeup30":
+            # Each picked agent's goal is the goal of its step-0 row (rows follow step_index(), so
+            # those come first, by agent); its kept steps are those before it first stands on it.
+            if len(out) < len(picked):
+                return False
+            goal_of = {bi: out.goal[i] for i, bi in enumerate(sorted(picked))}
+            steps = [(ti, bi) for ti, bi in steps if not (episode.states[: ti + 1, bi] == goal_of[bi]).all(1).any()]
+            reached = [(episode.states[ti + 1, bi] == goal_of[bi]).all() for ti, bi in steps]
+            if out.reward.tolist() != [float(r) for r in reached]:
+                return False
         if len(steps) != len(out) or not all(same_step(i, ti, bi) for i, (ti, bi) in enumerate(steps)):
             return False
         goals = {}
@@ -135,7 +147,7 @@ def test_her_relabelling_rules_hold_for_any_episode(n, agents, max_steps, seed, 
         return True
 
     assert any(explains({bi for bi in range(agents) if mask >> bi & 1}) for mask in range(2**agents)), \
-        "seed30: not the whole trajectories of some agents, each with one goal it reached"
+        f"{strategy}: not (the first part of) the trajectories of some agents, each with one goal it reached"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,6 +183,7 @@ INVALID = {
     "her": choice_other_than(HER_STRATEGIES),
     "loss": choice_other_than(LOSSES),
     "eps_schedule": choice_other_than(EPS_SCHEDULES),
+    "activation": choice_other_than(ACTIVATIONS),
     "preset": choice_other_than(PRESETS),
     "gamma": number_outside(lambda x: 0 < x <= 1, optional=True),
     "lr": number_outside(lambda x: 0 < x < math.inf),
@@ -183,7 +196,8 @@ INVALID = {
     "eps_end": number_outside(lambda x: 0 <= x <= 1),
     "eps_decay": number_outside(lambda x: 0 < x <= 1),
     **{name: st.one_of(st.integers(), st.floats(), st.text(max_size=3), st.none())
-       for name in ("amsgrad", "clip_targets", "double_dqn", "hindsight_bound", "early_stop", "har_normalize_distance")},
+       for name in ("amsgrad", "clip_targets", "double_dqn", "hindsight_bound", "early_stop", "har_normalize_distance",
+                    "batch_without_replacement")},
     "hidden": st.one_of(st.integers(), st.text(max_size=3),
                         st.tuples(st.lists(st.integers(1, 64), max_size=2), bad_width, st.lists(st.integers(1, 64), max_size=2))
                         .map(lambda parts: (*parts[0], parts[1], *parts[2]))),

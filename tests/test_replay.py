@@ -40,6 +40,22 @@ def test_sample_uniform_and_float():
     assert torch.allclose(counts, torch.full((3,), 1 / 3), atol=0.04)
 
 
+def test_sample_without_replacement_never_repeats_and_tiles_a_small_buffer():
+    buf = ReplayBuffer(3, capacity=100)
+    buf.add(make(100))
+    generator = torch.Generator().manual_seed(0)
+    batch = buf.sample(60, generator, replace=False)
+    idx = torch.randperm(100, generator=torch.Generator().manual_seed(0))[:60]  # the draw it makes: 60 distinct slots
+    assert len(set(idx.tolist())) == 60 and torch.equal(batch.action, buf.action[idx])
+    # A batch larger than the buffer (the write-up's first iterations: 2048 from a few hundred):
+    # every stored transition twice, then 50 distinct ones.
+    small = ReplayBuffer(3, capacity=100)
+    small.add(make(75))
+    counts = torch.bincount(small.sample(200, generator, replace=False).action, minlength=3)
+    stored = torch.bincount(small.action[:75], minlength=3)
+    assert int(counts.sum()) == 200 and bool((counts >= 2 * stored).all()) and bool((counts <= 3 * stored).all())
+
+
 def test_errors():
     with pytest.raises(RuntimeError, match="empty"):
         ReplayBuffer(3).sample(2)

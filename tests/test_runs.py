@@ -51,7 +51,7 @@ def test_runs_writes_atomically_under_the_run_s_name(tmp_path):
 def test_run_names_are_deterministic_and_distinguish_overrides():
     a = make_config("default", n=5, arch="har", seed=1)
     assert run_name(a) == "default_n5_har_future-k4_s1" and run_name(make_config("writeup", n=5, arch="uvfa")) == \
-        "writeup_n5_uvfa_seed30_s0"
+        "writeup_n5_uvfa_writeup30_s0"
     tweaked = run_name(a.replace(polyak=0.1))
     assert tweaked.startswith("default_n5_har_future-k4_s1_") and tweaked != run_name(a)
     assert run_name(a.replace(device="cuda")) == run_name(a)  # results do not depend on where they ran

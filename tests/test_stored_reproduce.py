@@ -26,8 +26,8 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 CHEAP_CELLS = [
     "default/default_n10_har_none_s2.json",
     "default/default_n5_mlp_future-k4_s2.json",
-    "writeup/writeup_n5_mlp_seed30_s2.json",
-    "writeup/writeup_n5_uvfa_seed30_s0.json",
+    "writeup_v1/writeup_v1_n5_mlp_writeup30-whole_s2.json",
+    "writeup_v1/writeup_v1_n5_uvfa_writeup30-whole_s0.json",
 ]
 # Fields that describe the run, not what the seed gave.
 RUN_FIELDS = {"wall_seconds", "seconds_per_iteration", "finished_utc", "device", "torch", "version", "commit", "dirty"}

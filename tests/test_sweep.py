@@ -17,7 +17,7 @@ TINY = {"max_iterations": 3, "num_eval_agents": 16, "gradient_steps": 2, "batch_
 def test_cell_names_are_deterministic_and_distinguish_overrides():
     a = make_config("default", n=5, arch="har", seed=1)
     assert cell_name(a) == cell_name(make_config("default", n=5, arch="har", seed=1)) == "default_n5_har_future-k4_s1"
-    assert cell_name(make_config("writeup", n=5, arch="uvfa")) == "writeup_n5_uvfa_seed30_s0"
+    assert cell_name(make_config("writeup", n=5, arch="uvfa")) == "writeup_n5_uvfa_writeup30_s0"
     tweaked = cell_name(a.replace(polyak=0.1))
     assert tweaked.startswith("default_n5_har_future-k4_s1_") and tweaked != cell_name(a)
     assert cell_name(a.replace(device="cuda")) == cell_name(a)  # results do not depend on where they ran
@@ -27,8 +27,8 @@ def test_cell_names_are_deterministic_and_distinguish_overrides():
 def test_grid_covers_every_combination_cheapest_first():
     configs = grid([10, 5], archs=["uvfa", "har"], hers=["none", "preset"], seeds=[0, 1], preset="writeup")
     assert len(configs) == 2 * 2 * 2 * 2
-    assert {c.her for c in configs} == {"none", "seed30"}
-    assert configs[0].arch == "har" and configs[0].n == 5 and configs[0].her == "seed30"
+    assert {c.her for c in configs} == {"none", "writeup30"}
+    assert configs[0].arch == "har" and configs[0].n == 5 and configs[0].her == "writeup30"
     assert configs[-1].arch == "uvfa" and configs[-1].n == 10 and configs[-1].her == "none"
     with pytest.raises(ValueError):
         grid([5], archs=["nope"])

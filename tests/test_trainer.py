@@ -48,7 +48,7 @@ def test_uvfa_shortcuts_change_neither_evaluation_nor_a_training_run():
     torch.manual_seed(0)
     uvfa = make_network("uvfa", 8)
     assert evaluate(uvfa, 8, num_agents=512, seed=3) == pytest.approx(evaluate(PlainForward(uvfa), 8, num_agents=512, seed=3))
-    config = make_config("writeup", n=8, arch="uvfa", her="seed30", max_iterations=3, gradient_steps=4,
+    config = make_config("writeup", n=8, arch="uvfa", her="writeup30", max_iterations=3, gradient_steps=4,
                          num_eval_agents=128, device="cpu")
     cpu = torch.device("cpu")
     fast = train(config, progress=False, network=build_network(config, cpu))
@@ -129,6 +129,24 @@ def test_solved_at_is_start_of_the_window():
     start = result.solved_at - 1
     assert all(r >= 0.99 for r in rates[start : start + 3])
     assert start == 0 or rates[start - 1] < 0.99
+
+
+@pytest.mark.parametrize("eval_every", [1, 2])
+def test_confirmed_at_is_the_iteration_that_completes_the_window(eval_every):
+    # The write-up prints this moment ("early stopping at episode N", N from 0): its streak's last evaluation.
+    config = make_config(n=5, arch="har", max_iterations=40, solved_window=4, num_eval_agents=256, eval_every=eval_every)
+    result = train(config, progress=False)
+    result.assert_solved()
+    assert result.confirmed_at == result.solved_at + 3 * eval_every == result.iterations
+    assert result.summary()["confirmed_at"] == result.confirmed_at
+    evaluated = [h["iteration"] for h in result.history if "success_rate" in h]
+    assert evaluated[-4] == result.solved_at and evaluated[-1] == result.confirmed_at
+
+
+def test_unsolved_run_has_no_confirmed_at():
+    result = train(make_config(n=12, arch="uvfa", her="none", max_iterations=2, gradient_steps=1,
+                               num_eval_agents=16), progress=False)
+    assert result.solved_at is None and result.confirmed_at is None
 
 
 @pytest.mark.gpu
