@@ -5,9 +5,9 @@ Everything runs on a CPU; a CUDA GPU is used when present (see :func:`default_de
 """
 from __future__ import annotations
 
-from bitflip_lib.device import default_device, describe_device
-from bitflip_lib.switches import quick_mode
 from bitflip_lib.env import BitFlipEnv, StepResult, goal_reached, hamming_distance, optimal_steps
+from bitflip_lib.runtime.device import default_device, describe_device
+from bitflip_lib.runtime.switches import quick_mode
 
 __version__ = "0.1.0"
 

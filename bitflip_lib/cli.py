@@ -25,13 +25,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bitflip_lib.bench import SECTIONS as BENCH_SECTIONS
-from bitflip_lib.bench import run_bench
 from bitflip_lib.config import PRESETS
 from bitflip_lib.her import HER_STRATEGIES
+from bitflip_lib.lab.bench import SECTIONS as BENCH_SECTIONS
+from bitflip_lib.lab.bench import run_bench
+from bitflip_lib.lab.sweep import unused_setting
 from bitflip_lib.networks import ARCHITECTURES
-from bitflip_lib.sweep import unused_setting
-
 
 _LOCAL_RAY = "local"  # ``--ray`` without an address
 
@@ -241,7 +240,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary["evaluated_at"] = transfer
         record_extra["evaluated_at"] = transfer
     if args.save:
-        from bitflip_lib.runs import StoredRun, write_run
+        from bitflip_lib.lab.runs import StoredRun, write_run
 
         save = Path(args.save)
         write_run(StoredRun.from_result(result, **record_extra), save.parent, filename=save.name)
@@ -251,9 +250,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from bitflip_lib.config import make_config
-    from bitflip_lib.runs import StoredRun, load_runs
-    from bitflip_lib.sweep import cell_name, grid, run_sweep, run_sweep_ray
-    from bitflip_lib.table1 import render_table, table_cells
+    from bitflip_lib.lab.runs import StoredRun, load_runs
+    from bitflip_lib.lab.sweep import cell_name, grid, run_sweep, run_sweep_ray
+    from bitflip_lib.lab.table1 import render_table, table_cells
 
     command = "bitflip sweep"
     if args.ray is None and args.ray_gpus:
@@ -295,8 +294,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from bitflip_lib.runs import load_runs
-    from bitflip_lib.table1 import TABLE_NS, render_table, table_cells
+    from bitflip_lib.lab.runs import load_runs
+    from bitflip_lib.lab.table1 import TABLE_NS, render_table, table_cells
 
     filters = {"overrides": {}} if not args.all_settings else {}
     runs = _build(load_runs, args.results, recursive=args.recursive, **filters)
@@ -322,7 +321,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if args.only or args.skip or args.quick:
             raise UsageError("bitflip bench: --peers runs the peer comparison alone: leave out --only, --skip and --quick")
         try:
-            from bitflip_lib.peers import run_peer_bench
+            from bitflip_lib.lab.peers import run_peer_bench
             run_peer_bench(ns=args.peer_n, seed=0, max_seconds=args.peer_budget, as_json=args.json)
         except ImportError as err:
             raise UsageError(f"bitflip bench --peers: {err}") from None
@@ -393,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wall-clock seconds each --peers run may take (default 600)")
     p.set_defaults(func=cmd_bench)
 
-    from bitflip_lib.generation_cli import add_generate_parser  # chapter 8: `bitflip generate`
+    from bitflip_lib.generation.cli import add_generate_parser  # chapter 8: `bitflip generate`
     add_generate_parser(sub)
     sub.add_parser("grade", help="grade the exercises (arguments go to the grader; try 'bitflip grade --help')",
                    add_help=False)

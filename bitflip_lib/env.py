@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import torch
 
-from bitflip_lib.device import default_device
+from bitflip_lib.runtime.device import default_device
 
 
 def _check_pair(state: torch.Tensor, goal: torch.Tensor) -> None:

@@ -20,9 +20,9 @@ from typing import NamedTuple
 
 import torch
 
-from bitflip_lib.device import default_device
 from bitflip_lib.dqn import EpsilonSchedule
 from bitflip_lib.env import BitFlipEnv
+from bitflip_lib.runtime.device import default_device
 from bitflip_lib.theory import optimal_q
 
 MAX_TABLE_ENTRIES = 2**27  # 134M float32 numbers = 512 MiB: more than a laptop should spend here
@@ -315,7 +315,7 @@ def q_learning(
         epsilon: a constant exploration rate, or an :class:`~bitflip_lib.dqn.EpsilonSchedule`
             evaluated at the iteration number.
         callback: called after every evaluation with its history record and the table (for live
-            plots, e.g. :class:`~bitflip_lib.widgets.TabularDashboard`); returning True stops.
+            plots, e.g. :class:`~bitflip_lib.ui.dashboards.TabularDashboard`); returning True stops.
         Other arguments as in :func:`q_learning_update` and :class:`~bitflip_lib.env.BitFlipEnv`.
 
     Q-learning is off-policy, so even epsilon = 1 (purely random behaviour) learns Q*, as long

@@ -18,15 +18,15 @@ from torch import nn
 
 from bitflip_lib import __version__
 from bitflip_lib.config import TrainConfig
-from bitflip_lib.device import default_device, describe_device
-from bitflip_lib.switches import progress_bars_enabled
 from bitflip_lib.dqn import DQNLearner, EpsilonSchedule
 from bitflip_lib.dqn import epsilon_greedy as default_epsilon_greedy
 from bitflip_lib.env import BitFlipEnv
 from bitflip_lib.her import her_relabel
-from bitflip_lib.memory import trim_after_evaluation
 from bitflip_lib.networks import make_network
 from bitflip_lib.replay import EpisodeBatch, ReplayBuffer, Transitions
+from bitflip_lib.runtime.device import default_device, describe_device
+from bitflip_lib.runtime.memory import trim_after_evaluation
+from bitflip_lib.runtime.switches import progress_bars_enabled
 
 Callback = Callable[[dict], "bool | None"]
 EVAL_SEED_OFFSET = 1_000_003  # evaluation draws its agents from a stream of its own
@@ -82,7 +82,7 @@ def evaluate(
         steps_taken[running] += 1
     final_distance[running] = distance
     network.train(was_training)
-    trim_after_evaluation(device)  # the shrinking batches above fragment glibc's heap: see bitflip_lib.memory
+    trim_after_evaluation(device)  # the shrinking batches above fragment glibc's heap: see bitflip_lib.runtime.memory
     success = final_distance == 0
     solved = int(success.sum())
     return {

@@ -44,8 +44,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from bitflip_lib import BitFlipEnv, default_device, describe_device, hamming_distance, quick_mode
-from bitflip_lib import diagrams, theory
+from bitflip_lib import (
+    BitFlipEnv,
+    default_device,
+    describe_device,
+    hamming_distance,
+    quick_mode,
+    theory,
+)
+from bitflip_lib.ui import diagrams
 
 QUICK = quick_mode()
 print(f"Running in {'quick' if QUICK else 'full'} mode")
@@ -306,7 +313,7 @@ plt.show()
 # standard errors). How many flips would it take at $n = 20$ to make a reward likely?
 
 # %%
-from bitflip_lib.concept_widgets import RandomReachExplorer
+from bitflip_lib.ui.explorers import RandomReachExplorer
 
 reach = RandomReachExplorer(n=10)
 assert f"exact <b>{theory.random_success_probability(10):.3g}</b>" in reach.text.value
@@ -366,7 +373,7 @@ for L in (10, 50, 100):
 # **Train**: try $n = 5$, then $n = 15$, and compare with the table of expected rewards.
 
 # %%
-from bitflip_lib.widgets import TrainingDashboard
+from bitflip_lib.ui.dashboards import TrainingDashboard
 
 DASH_BUDGET = 3 if QUICK else 200
 dash = TrainingDashboard(n=5, arch="uvfa", her="none", max_iterations=DASH_BUDGET, seed=0)

@@ -247,7 +247,7 @@ assert round(action_gap(max(0.98, 1 - 1 / 20), 20), 3) == 0.027 and round(action
 # $\gamma = 0.9$, and which $\gamma$ keeps it largest at $d = 20$?
 
 # %%
-from bitflip_lib.concept_widgets import FlipGapExplorer
+from bitflip_lib.ui.explorers import FlipGapExplorer
 
 FlipGapExplorer(gamma=0.9, d=5)
 
@@ -357,7 +357,7 @@ assert decaying.final["success_rate"] >= 0.95
 # (they end on the diagonal). Change $\varepsilon$, $\alpha$ or $\gamma$ and press **Train**.
 
 # %%
-from bitflip_lib.widgets import TabularDashboard
+from bitflip_lib.ui.dashboards import TabularDashboard
 
 live = TabularDashboard(n=3 if QUICK else 4, iterations=60 if QUICK else 400, eval_every=20 if QUICK else 40)
 live.run()

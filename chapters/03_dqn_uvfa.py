@@ -42,15 +42,16 @@ import math
 import torch
 from IPython.display import display
 
-from bitflip_lib import BitFlipEnv, default_device, diagrams, quick_mode
+from bitflip_lib import BitFlipEnv, default_device, quick_mode
 from bitflip_lib.config import make_config
 from bitflip_lib.dqn import EpsilonSchedule, epsilon_greedy, td_target
 from bitflip_lib.networks import MLP, UVFA
-from bitflip_lib.plots import new_figure, plot_metric, plot_training
 from bitflip_lib.replay import EpisodeBatch, ReplayBuffer
 from bitflip_lib.theory import expected_rewarded_transitions, random_success_probability
 from bitflip_lib.trainer import train
-from bitflip_lib.widgets import TrainingDashboard
+from bitflip_lib.ui import diagrams
+from bitflip_lib.ui.dashboards import TrainingDashboard
+from bitflip_lib.ui.plots import new_figure, plot_metric, plot_training
 
 QUICK = quick_mode()
 DEVICE = default_device(announce=True)

@@ -40,14 +40,15 @@ import math
 
 import torch
 
-from bitflip_lib import BitFlipEnv, default_device, diagrams, quick_mode
+from bitflip_lib import BitFlipEnv, default_device, quick_mode
 from bitflip_lib.config import make_config
 from bitflip_lib.dqn import epsilon_greedy
 from bitflip_lib.her import HER_STRATEGIES, her_relabel
-from bitflip_lib.plots import new_figure, plot_seed_bands, plot_training
 from bitflip_lib.replay import EpisodeBatch, Transitions
 from bitflip_lib.theory import random_success_probability
 from bitflip_lib.trainer import play_episode, train
+from bitflip_lib.ui import diagrams
+from bitflip_lib.ui.plots import new_figure, plot_seed_bands, plot_training
 
 QUICK = quick_mode()
 DEVICE = default_device(announce=True)
@@ -171,7 +172,7 @@ assert int(relabelled["final"].reward[-1]) == 1  # the last transition reaches s
 # each goal earns; change k, or the seed for a new episode.
 
 # %%
-from bitflip_lib.concept_widgets import HERStepper
+from bitflip_lib.ui.explorers import HERStepper
 
 stepper = HERStepper(n=5, seed=0, k=2)
 assert all(r == float(bool((stepper.episode.states[1, 0] == g).all())) for g, r in stepper.goals_at("future", 0))
@@ -381,7 +382,7 @@ else:
 # and **Stop** stops it; the next cell runs a tiny run, as a check that the dashboard works.
 
 # %%
-from bitflip_lib.widgets import TrainingDashboard
+from bitflip_lib.ui.dashboards import TrainingDashboard
 
 dash = TrainingDashboard(n=10, arch="mlp", her="future", k=4, max_iterations=500)
 dash

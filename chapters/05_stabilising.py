@@ -43,8 +43,13 @@ import matplotlib.pyplot as plt
 import torch
 
 from bitflip_lib import default_device, quick_mode
-from bitflip_lib.analysis import max_metric, metric_matrix, rewarded_fraction, run_ablation
 from bitflip_lib.config import make_config
+from bitflip_lib.diagnosis.analysis import (
+    max_metric,
+    metric_matrix,
+    rewarded_fraction,
+    run_ablation,
+)
 from bitflip_lib.dqn import polyak_update, td_target
 from bitflip_lib.theory import optimal_q
 
@@ -302,7 +307,7 @@ assert final_success["polyak + clip"] > max(final_success["plain"], final_succes
 # compare; **Clear runs** starts afresh.
 
 # %%
-from bitflip_lib.widgets import TrainingDashboard
+from bitflip_lib.ui.dashboards import TrainingDashboard
 
 DASH_BUDGET = 3 if QUICK else 100
 dash = TrainingDashboard(n=N, arch="mlp", her="future", gamma=0.98, polyak=None, clip_targets=False,

@@ -44,14 +44,22 @@ from collections import defaultdict
 import matplotlib.pyplot as plt
 import torch
 
-from bitflip_lib import default_device, diagrams, quick_mode
-from bitflip_lib.analysis import (har_greedy_is_optimal, har_greedy_margin, har_phi, optimal_q_gap, quotient_size,
-                                  run_ablation, transfer_success)
+from bitflip_lib import default_device, quick_mode
 from bitflip_lib.config import make_config
+from bitflip_lib.diagnosis.analysis import (
+    har_greedy_is_optimal,
+    har_greedy_margin,
+    har_phi,
+    optimal_q_gap,
+    quotient_size,
+    run_ablation,
+    transfer_success,
+)
 from bitflip_lib.networks import HAR, MLP, UVFA
-from bitflip_lib.plots import plot_training
 from bitflip_lib.tabular import value_iteration
 from bitflip_lib.trainer import build_network, evaluate, train
+from bitflip_lib.ui import diagrams
+from bitflip_lib.ui.plots import plot_training
 
 QUICK = quick_mode()
 print(f"Running in {'quick' if QUICK else 'full'} mode")
@@ -202,7 +210,7 @@ assert bool((margin[: len(unseen)] > 0).all())  # this network extrapolates with
 # $\gamma^{d+1}$; right, the margin the greedy policy acts on (red where its sign is wrong).
 
 # %%
-from bitflip_lib.concept_widgets import PhiExplorer
+from bitflip_lib.ui.explorers import PhiExplorer
 
 phi_view = PhiExplorer({"trained at n = 20": small.network, "before training (same seed)": build_network(small.config, DEVICE)},
                        gamma=small.config.effective_gamma, n=20)
@@ -389,7 +397,7 @@ if not QUICK:
 # Train a HAR as you choose: vanilla against `future` at n = 30 on several seeds, gamma 0.9 at n = 100, or n = 500.
 
 # %%
-from bitflip_lib.widgets import TrainingDashboard
+from bitflip_lib.ui.dashboards import TrainingDashboard
 
 dash = TrainingDashboard(n=50, arch="har", her="future", max_iterations=100, num_eval_agents=256)
 dash

@@ -46,10 +46,19 @@ from IPython.display import Markdown, display
 
 from bitflip_lib import default_device, quick_mode
 from bitflip_lib.config import make_config
-from bitflip_lib.plots import new_figure, plot_iterations_vs_n, plot_metric
-from bitflip_lib.runs import run_name
-from bitflip_lib.table1 import PRESETS, TABLE_NS, WRITEUP_TABLE1, comparison, load_grid, missing_runs, render_table, table_cells
+from bitflip_lib.lab.runs import run_name
+from bitflip_lib.lab.table1 import (
+    PRESETS,
+    TABLE_NS,
+    WRITEUP_TABLE1,
+    comparison,
+    load_grid,
+    missing_runs,
+    render_table,
+    table_cells,
+)
 from bitflip_lib.trainer import train
+from bitflip_lib.ui.plots import new_figure, plot_iterations_vs_n, plot_metric
 
 QUICK = quick_mode()
 print("QUICK mode (small budgets)" if QUICK else "FULL mode")
@@ -361,7 +370,7 @@ assert len(checked) == len(RERUN_QUICK if QUICK else RERUN_FULL)
 # 1. **Add a seed.** Pick a cell, run it with a seed the table does not have into a folder of
 #    your own, and check whether your seed agrees with the three stored ones, e.g.
 #    `bitflip sweep --preset writeup --arch har --her preset --n 20 --seeds 3 --out my_results`,
-#    then `load_runs("my_results")` from `bitflip_lib.runs`.
+#    then `load_runs("my_results")` from `bitflip_lib.lab.runs`.
 # 2. **Find the luckiest cell.** With `table_cells(load_grid(RESULTS, "default"))`, find the
 #    cell whose fastest and slowest solving seeds are furthest apart (`cell.solved_at` lists
 #    them). Plot its three curves with `plot_metric`. Is the fast seed learning or lucky?

@@ -52,8 +52,8 @@ from IPython.display import Markdown, display
 
 from bitflip_lib import quick_mode
 from bitflip_lib.config import make_config
-from bitflip_lib.plots import new_figure, plot_metric, plot_training
-from bitflip_lib.runs import describe_overrides, load_runs
+from bitflip_lib.lab.runs import describe_overrides, load_runs
+from bitflip_lib.ui.plots import new_figure, plot_metric, plot_training
 
 QUICK = quick_mode()
 print("QUICK mode (small budgets)" if QUICK else "FULL mode")
@@ -232,7 +232,7 @@ display(table([[describe_overrides({k: v for k, v in r.overrides.items() if k no
 
 # %% [markdown]
 # **Why the last few percent?** We reran the best seed-0 run (its curve matched the stored one
-# point for point) and took its final network apart (`bitflip_lib.failures`): 1024 fresh agents
+# point for point) and took its final network apart (`bitflip_lib.diagnosis.failures`): 1024 fresh agents
 # play the whole episode, and we look at how each failing agent fails.
 
 # %%
@@ -416,7 +416,7 @@ for big_n, stats in ((m, evaluate(deep.network, m, 256, device=DEVICE)) for m in
 # ## Exercises
 #
 # 1. **Transfer the other way.** Train HER-HAR at n = 200 for a few iterations and evaluate it at
-#    n = 10 with `transfer_success` from `bitflip_lib.analysis`. Does it work, and why?
+#    n = 10 with `transfer_success` from `bitflip_lib.diagnosis.analysis`. Does it work, and why?
 # 2. **The buffer at n = 256.** Compute what one iteration stores at n = 256 and how many
 #    iterations the default buffer holds, then train HER-HAR there with the default settings
 #    (`bitflip train --n 256 --arch har`). Does it need the bigger buffer?

@@ -39,11 +39,31 @@ import matplotlib.pyplot as plt
 import torch
 
 from bitflip_lib import default_device, quick_mode
-from bitflip_lib.generation import (GenerationEnv, SparseReward, all_strings, conditional_log_probs, empirical_distribution,
-                                    exact_log_probs, kl_optimum, make_reward, policy_from_soft_q, random_strings,
-                                    reinforce_loss, reward_distribution, rollout, soft_values, total_variation)
-from bitflip_lib.generation_train import (GenerateConfig, mode_probabilities, parameters_vector, seeded_policy,
-                                          train_generator, train_hindsight)
+from bitflip_lib.generation.sequences import (
+    GenerationEnv,
+    SparseReward,
+    all_strings,
+    conditional_log_probs,
+    empirical_distribution,
+    exact_log_probs,
+    kl_optimum,
+    make_reward,
+    policy_from_soft_q,
+    random_strings,
+    reinforce_loss,
+    reward_distribution,
+    rollout,
+    soft_values,
+    total_variation,
+)
+from bitflip_lib.generation.training import (
+    GenerateConfig,
+    mode_probabilities,
+    parameters_vector,
+    seeded_policy,
+    train_generator,
+    train_hindsight,
+)
 
 QUICK = quick_mode()
 DEVICE = default_device(announce=True)
@@ -345,7 +365,7 @@ assert abs(float(V_small[0][0]) - float(rewards8.max())) < 0.01  # soft max -> m
 # the left panel collapse onto one mode; try the sparse reward at $L = 10$. The cell after it runs a tiny blocking run.
 
 # %%
-from bitflip_lib.widgets_generation import GenerationPlayground
+from bitflip_lib.ui.playground import GenerationPlayground
 
 play = GenerationPlayground(length=6, reward="multimodal", beta=0.5, steps=300)
 play

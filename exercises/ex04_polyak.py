@@ -90,7 +90,7 @@ check("ex04_polyak", polyak_update)
 
 # %%
 from bitflip_lib.config import make_config
-from bitflip_lib.runs import best_success
+from bitflip_lib.lab.runs import best_success
 from bitflip_lib.trainer import train
 
 taus = [0.01, 0.05, 0.2]

@@ -130,7 +130,7 @@ assert relabelled_rewards / relabelled_total > 0.10, relabelled_rewards / relabe
 
 # %%
 from bitflip_lib.config import make_config
-from bitflip_lib.runs import best_success
+from bitflip_lib.lab.runs import best_success
 from bitflip_lib.trainer import train
 
 seeds = [0] if QUICK else [0, 1]

@@ -78,8 +78,8 @@ check("ex09_reinforce", reinforce_surrogate)
 # and without the batch-mean baseline, and compare how much the estimates scatter around their average.
 
 # %%
-from bitflip_lib.generation import make_reward
-from bitflip_lib.generation_train import seeded_policy
+from bitflip_lib.generation.sequences import make_reward
+from bitflip_lib.generation.training import seeded_policy
 
 policy = seeded_policy(6, (64,), 0, torch.device("cpu"))
 reward = make_reward("dense", 6, seed=0, sharpness=0.5)

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from bitflip_lib.runs import StoredRun, describe_overrides, load_runs  # noqa: E402
-from bitflip_lib.table1 import (  # noqa: E402
+from bitflip_lib.lab.runs import StoredRun, describe_overrides, load_runs  # noqa: E402
+from bitflip_lib.lab.table1 import (  # noqa: E402
     ARCHS,
     PRESETS,
     SEEDS,

@@ -39,8 +39,7 @@
 # %% tags=["graded"]
 import torch
 
-from bitflip_lib import BitFlipEnv, quick_mode
-from bitflip_lib import tabular
+from bitflip_lib import BitFlipEnv, quick_mode, tabular
 
 # %%
 QUICK = quick_mode()

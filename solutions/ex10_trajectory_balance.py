@@ -72,8 +72,14 @@ check("ex10_trajectory_balance", trajectory_balance_loss)
 # %%
 import math
 
-from bitflip_lib.generation import all_strings, exact_log_probs, make_reward, reward_distribution, total_variation
-from bitflip_lib.generation_train import seeded_policy
+from bitflip_lib.generation.sequences import (
+    all_strings,
+    exact_log_probs,
+    make_reward,
+    reward_distribution,
+    total_variation,
+)
+from bitflip_lib.generation.training import seeded_policy
 
 L = 6
 reward = make_reward("multimodal", L, seed=0, num_modes=3)

@@ -8,9 +8,9 @@ import torch
 from bitflip_lib.cli import main as cli_main
 from bitflip_lib.config import make_config
 from bitflip_lib.dqn import DQNLearner, td_target
+from bitflip_lib.lab.runs import describe_overrides
 from bitflip_lib.networks import MLP, taken_action_values
 from bitflip_lib.replay import Transitions
-from bitflip_lib.runs import describe_overrides
 from bitflip_lib.trainer import train
 
 

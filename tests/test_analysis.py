@@ -1,4 +1,4 @@
-"""Behaviour tests for bitflip_lib.analysis (chapters 5 and 6)."""
+"""Behaviour tests for bitflip_lib.diagnosis.analysis (chapters 5 and 6)."""
 from __future__ import annotations
 
 import math
@@ -6,8 +6,9 @@ import math
 import pytest
 import torch
 
-from bitflip_lib import analysis
-from bitflip_lib.analysis import (
+from bitflip_lib.config import make_config
+from bitflip_lib.diagnosis import analysis
+from bitflip_lib.diagnosis.analysis import (
     max_metric,
     metric_matrix,
     optimal_q_gap,
@@ -16,7 +17,6 @@ from bitflip_lib.analysis import (
     run_ablation,
     transfer_success,
 )
-from bitflip_lib.config import make_config
 from bitflip_lib.networks import HAR, MLP, har_greedy_is_optimal, har_greedy_margin, har_phi
 
 

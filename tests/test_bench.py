@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from bitflip_lib.bench import (
+from bitflip_lib.lab.bench import (
     bench,
     env_throughput,
     format_bench,
@@ -50,7 +50,7 @@ def test_bench_rejects_unknown_sections():
 
 def test_memory_growth_reports_start_peak_and_end(monkeypatch):
     readings = iter(range(100, 10_000, 7))  # a resident size that keeps growing, one reading per call
-    monkeypatch.setattr("bitflip_lib.bench.resident_memory_mb", lambda: float(next(readings)))
+    monkeypatch.setattr("bitflip_lib.lab.bench.resident_memory_mb", lambda: float(next(readings)))
     figures = memory_growth(n=4, iterations=3, device="cpu")
     assert figures["iterations"] == 3 and figures["arch"] == "uvfa"
     assert figures["rss_start_mb"] == 100

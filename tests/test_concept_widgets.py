@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from bitflip_lib import theory
-from bitflip_lib.concept_widgets import FlipGapExplorer, HERStepper, PhiExplorer, RandomReachExplorer
 from bitflip_lib.networks import HAR
+from bitflip_lib.ui.explorers import FlipGapExplorer, HERStepper, PhiExplorer, RandomReachExplorer
 
 
 def test_random_reach_explorer_shows_the_exact_chance_and_a_simulation_that_agrees():

@@ -8,12 +8,12 @@ import sys
 import pytest
 import torch
 
-from bitflip_lib import device as device_module
-from bitflip_lib.device import configure_threads, describe_device
+from bitflip_lib.runtime import device as device_module
+from bitflip_lib.runtime.device import configure_threads, describe_device
 
 
 def _threads_in_fresh_process(env: dict[str, str], code: str = "") -> str:
-    script = ("import torch\nfrom bitflip_lib.device import default_device, describe_device\n"
+    script = ("import torch\nfrom bitflip_lib.runtime.device import default_device, describe_device\n"
               f"{code}\ndefault_device()\nprint(describe_device('cpu'))")
     clean = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "BITFLIP_THREADS")}
     return subprocess.run([sys.executable, "-c", script], env={**clean, **env}, capture_output=True, text=True,

@@ -11,8 +11,8 @@ import pytest
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
-from bitflip_lib import diagrams
 from bitflip_lib.networks import MLP, UVFA
+from bitflip_lib.ui import diagrams
 
 
 def _texts(fig: Figure) -> list[str]:

@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import pytest
 from matplotlib import pyplot as plt
 
-from bitflip_lib import diagrams
 from bitflip_lib.networks import HAR
+from bitflip_lib.ui import diagrams
 
 EPISODE = ["00110", "10110", "10100", "11100", "11101"]
 

@@ -1,11 +1,20 @@
-"""bitflip_lib.failures: trajectories, cycles, action rules, margins and effective rank."""
+"""bitflip_lib.diagnosis.failures: trajectories, cycles, action rules, margins and effective rank."""
 import pytest
 import torch
 from torch import nn
 
-from bitflip_lib.failures import (compare_rules, describe_trajectories, effective_rank, hidden_features, pairs_at_distance,
-                                  right_move_rate, right_move_rate_by_bit,
-                                  play_greedy, probe_batch, wrong_move_margins)
+from bitflip_lib.diagnosis.failures import (
+    compare_rules,
+    describe_trajectories,
+    effective_rank,
+    hidden_features,
+    pairs_at_distance,
+    play_greedy,
+    probe_batch,
+    right_move_rate,
+    right_move_rate_by_bit,
+    wrong_move_margins,
+)
 from bitflip_lib.networks import make_network
 
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from bitflip_lib.generation import (
+from bitflip_lib.generation.sequences import (
     AutoregressivePolicy,
     DenseReward,
     DistanceScore,
@@ -34,7 +34,7 @@ from bitflip_lib.generation import (
     total_variation,
     trajectory_balance_loss,
 )
-from bitflip_lib.generation_train import (
+from bitflip_lib.generation.training import (
     GenerateConfig,
     parameters_vector,
     seeded_policy,
@@ -397,7 +397,7 @@ def test_playground_trains_both_samplers_and_validates():
     import matplotlib
 
     matplotlib.use("Agg")
-    from bitflip_lib.widgets_generation import GenerationPlayground
+    from bitflip_lib.ui.playground import GenerationPlayground
 
     with pytest.raises(ValueError, match="length"):
         GenerationPlayground(length=12)

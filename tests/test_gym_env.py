@@ -12,7 +12,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env  # noqa: E402
 from gymnasium.utils.passive_env_checker import check_obs  # noqa: E402
 
 from bitflip_lib.env import BitFlipEnv  # noqa: E402
-from bitflip_lib.gym_env import ENV_ID, BitFlipGoalEnv, BitFlipVectorEnv  # noqa: E402
+from bitflip_lib.lab.gym_env import ENV_ID, BitFlipGoalEnv, BitFlipVectorEnv  # noqa: E402
 
 
 def test_gymnasium_make_finds_the_registered_id():
@@ -114,7 +114,7 @@ def test_vector_env_truncates_at_its_step_limit():
 
 def test_sb3_dqn_with_her_learns_the_course_env_at_small_n():
     pytest.importorskip("stable_baselines3", reason="stable-baselines3 is an optional extra: pip install -e '.[peers]'")
-    from bitflip_lib.peers import make_sb3_dqn, sb3_success_rate, sb3_time_to_solve
+    from bitflip_lib.lab.peers import make_sb3_dqn, sb3_success_rate, sb3_time_to_solve
 
     untrained = sb3_success_rate(make_sb3_dqn(n=4, seed=0), n=4, episodes=512, seed=1)
     # SB3's own test settings, a budget of 3000 steps, greedy evaluations on 512 fresh random goals.

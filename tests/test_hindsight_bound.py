@@ -4,14 +4,14 @@ import pytest
 import torch
 
 from bitflip_lib import BitFlipEnv
-from bitflip_lib.env import hamming_distance as hamming
 from bitflip_lib.cli import main as cli_main
 from bitflip_lib.config import make_config
 from bitflip_lib.dqn import DQNLearner, td_target
+from bitflip_lib.env import hamming_distance as hamming
 from bitflip_lib.her import HER_STRATEGIES, her_relabel
+from bitflip_lib.lab.runs import describe_overrides
 from bitflip_lib.networks import MLP
 from bitflip_lib.replay import ReplayBuffer, Transitions
-from bitflip_lib.runs import describe_overrides
 from bitflip_lib.trainer import play_episode, train
 
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-import bitflip_lib.memory as memory
+import bitflip_lib.runtime.memory as memory
 from bitflip_lib.networks import make_network
 from bitflip_lib.trainer import evaluate
 

@@ -10,10 +10,10 @@ from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
 from bitflip_lib.config import make_config
-from bitflip_lib.plots import default_labels, plot_iterations_vs_n, plot_metric, plot_seed_bands, plot_training
-from bitflip_lib.runs import StoredRun
-from bitflip_lib.table1 import table_cells
+from bitflip_lib.lab.runs import StoredRun
+from bitflip_lib.lab.table1 import table_cells
 from bitflip_lib.trainer import TrainResult, train
+from bitflip_lib.ui.plots import default_labels, plot_iterations_vs_n, plot_metric, plot_seed_bands, plot_training
 
 
 @pytest.fixture(autouse=True)

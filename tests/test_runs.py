@@ -1,4 +1,4 @@
-"""Stored runs: named, written and loaded by bitflip_lib.runs, and every file in results/ follows the scheme."""
+"""Stored runs: named, written and loaded by bitflip_lib.lab.runs, and every file in results/ follows the scheme."""
 from __future__ import annotations
 
 import json
@@ -6,10 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from bitflip_lib import sweep
 from bitflip_lib.config import make_config
-from bitflip_lib.runs import (RECORD_KEYS, DamagedRunError, StoredRun, best_success, describe_overrides, load_run,
-                              load_runs, run_name, thin_curve, write_run)
+from bitflip_lib.lab import sweep
+from bitflip_lib.lab.runs import (
+    RECORD_KEYS,
+    DamagedRunError,
+    StoredRun,
+    best_success,
+    describe_overrides,
+    load_run,
+    load_runs,
+    run_name,
+    thin_curve,
+    write_run,
+)
 from bitflip_lib.trainer import TrainResult, train
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -142,7 +152,7 @@ def test_a_new_run_records_the_commit_that_produced_it(tmp_path):
     import shutil
     import subprocess
 
-    from bitflip_lib.runs import SOURCE_ROOT, source_commit
+    from bitflip_lib.lab.runs import SOURCE_ROOT, source_commit
 
     record = StoredRun.from_result(fake_result()).to_record()
     assert list(record) == list(RECORD_KEYS) and source_commit() == (record["commit"], record["dirty"])

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bitflip_lib.runs import StoredRun, describe_overrides, load_runs
-from bitflip_lib.table1 import TABLE_NS, WRITEUP_TABLE1, Cell, load_grid, missing_runs, table_cells
+from bitflip_lib.lab.runs import StoredRun, describe_overrides, load_runs
+from bitflip_lib.lab.table1 import TABLE_NS, WRITEUP_TABLE1, Cell, load_grid, missing_runs, table_cells
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 BEYOND = RESULTS / "beyond"

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bitflip_lib.runs import config_from_dict
-from bitflip_lib.sweep import run_cell
+from bitflip_lib.lab.runs import config_from_dict
+from bitflip_lib.lab.sweep import run_cell
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 CHEAP_CELLS = [

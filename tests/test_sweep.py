@@ -8,8 +8,8 @@ import json
 import pytest
 
 from bitflip_lib.config import make_config
-from bitflip_lib.runs import config_from_dict, load_runs, run_name
-from bitflip_lib.sweep import cell_name, grid, run_sweep
+from bitflip_lib.lab.runs import config_from_dict, load_runs, run_name
+from bitflip_lib.lab.sweep import cell_name, grid, run_sweep
 
 TINY = {"max_iterations": 3, "num_eval_agents": 16, "gradient_steps": 2, "batch_size": 16, "device": "cpu"}
 
@@ -185,7 +185,7 @@ def one_thread():
 
 @pytest.mark.timeout(600)  # a Ray that does not start must fail the test, not hang the suite
 def test_a_ray_sweep_writes_the_local_runners_files(local_ray, one_thread, tmp_path):
-    from bitflip_lib.sweep import run_sweep_ray
+    from bitflip_lib.lab.sweep import run_sweep_ray
 
     configs = grid([3, 4], archs=["har"], hers=["future", "none"], seeds=[0], **TINY)
     run_sweep(configs, tmp_path / "local", progress=False)
@@ -207,7 +207,7 @@ def test_a_killed_ray_sweep_resumes(local_ray, one_thread, tmp_path):
     import sys
     import time
 
-    from bitflip_lib.sweep import run_sweep_ray
+    from bitflip_lib.lab.sweep import run_sweep_ray
 
     out = tmp_path / "ray"
     argv = [sys.executable, "-m", "bitflip_lib", "sweep", "--n", "3", "4", "--arch", "har", "--her", "future",

@@ -1,14 +1,23 @@
-"""bitflip_lib.table1: the write-up's numbers, cells over seeds, verdicts and the rendered table."""
+"""bitflip_lib.lab.table1: the write-up's numbers, cells over seeds, verdicts and the rendered table."""
 from __future__ import annotations
-
-import pytest
 
 from pathlib import Path
 
+import pytest
+
 from bitflip_lib.config import make_config
-from bitflip_lib.runs import StoredRun, write_run
-from bitflip_lib.table1 import (TABLE_NS, WRITEUP_TABLE1, comparison, format_cell, load_grid, missing_runs,
-                                render_table, table_cells, writeup_verdict)
+from bitflip_lib.lab.runs import StoredRun, write_run
+from bitflip_lib.lab.table1 import (
+    TABLE_NS,
+    WRITEUP_TABLE1,
+    comparison,
+    format_cell,
+    load_grid,
+    missing_runs,
+    render_table,
+    table_cells,
+    writeup_verdict,
+)
 from bitflip_lib.trainer import TrainResult
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 
 import pytest
 
-from bitflip_lib.widgets import CONTROLLED_FIELDS, SESSION_RUNS, TabularDashboard, TrainingDashboard, verdict
+from bitflip_lib.ui.dashboards import CONTROLLED_FIELDS, SESSION_RUNS, TabularDashboard, TrainingDashboard, verdict
 
 TINY = dict(num_eval_agents=64, gradient_steps=2, device="cpu")  # fixed settings that keep runs fast
 
@@ -109,7 +109,7 @@ def test_stop_button_ends_a_background_run_via_the_callback():
 
 
 def test_training_error_is_shown_not_swallowed_silently(monkeypatch):
-    import bitflip_lib.widgets as w
+    import bitflip_lib.ui.dashboards as w
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")

@@ -16,8 +16,8 @@ from bitflip_lib import dqn
 from bitflip_lib.config import make_config
 from bitflip_lib.grading.helpers import devices, expect, expect_close, generator
 from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.lab.runs import best_success
 from bitflip_lib.networks import HAR, MLP, UVFA
-from bitflip_lib.runs import best_success
 from bitflip_lib.trainer import train
 
 

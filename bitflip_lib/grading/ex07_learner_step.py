@@ -19,9 +19,9 @@ from bitflip_lib import dqn, trainer
 from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.grading.helpers import devices, expect, expect_close, generator
 from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.lab.runs import best_success
 from bitflip_lib.networks import HAR, MLP, har_greedy_is_optimal
 from bitflip_lib.replay import Transitions
-from bitflip_lib.runs import best_success
 from bitflip_lib.trainer import TrainResult, build_network
 
 LR, GAMMA, TAU = 1e-2, 0.9, 0.3  # a large step and fraction, so that every mistake shows

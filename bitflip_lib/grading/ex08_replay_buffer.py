@@ -20,8 +20,8 @@ from bitflip_lib import trainer
 from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.grading.helpers import devices, expect, expect_tensor, generator
 from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.lab.runs import best_success
 from bitflip_lib.replay import Transitions
-from bitflip_lib.runs import best_success
 from bitflip_lib.trainer import TrainResult
 
 N = 8  # bits per transition in the checks: numbers up to 2^N - 1
@@ -157,8 +157,20 @@ def check_device(ns: Mapping) -> str:
 
 
 def train_with_buffer(config: TrainConfig, buffer_class: type) -> TrainResult:
-    """The library's :func:`~bitflip_lib.trainer.train` with ``buffer_class`` as its replay buffer."""
-    with mock.patch.object(trainer, "ReplayBuffer", buffer_class):
+    """The library's :func:`~bitflip_lib.trainer.train` with ``buffer_class`` as its replay buffer.
+
+    The exercise's ``sample(batch_size, generator)`` draws with replacement, so only settings that
+    ask for that are trained with it (the trainer passes ``replace``; a student's buffer need not
+    know it).
+    """
+    if config.batch_without_replacement:
+        raise ValueError("the student's replay buffer draws with replacement: train it with batch_without_replacement=False")
+
+    class StudentBuffer(buffer_class):
+        def sample(self, batch_size: int, generator=None, replace: bool = True):
+            return super().sample(batch_size, generator)
+
+    with mock.patch.object(trainer, "ReplayBuffer", StudentBuffer):
         return trainer.train(config, progress=False)
 
 

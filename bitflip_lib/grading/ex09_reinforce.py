@@ -5,7 +5,7 @@ per-step log-probabilities ``[B, L]`` of sampled strings and their rewards ``[B]
 ``-mean_i (R_i - b) * sum_t log pi(y_it | y_i,<t)`` whose gradient is the REINFORCE estimate of
 ``-grad E[R]``. ``baseline``: ``"none"``, ``"mean"`` (batch mean), a number or a ``[B]`` tensor;
 ValueError for an unknown name or mismatched shapes. Reference:
-:func:`bitflip_lib.generation.reinforce_loss` applied to ``step_log_probs.sum(1)``.
+:func:`bitflip_lib.generation.sequences.reinforce_loss` applied to ``step_log_probs.sum(1)``.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 import torch
 
-from bitflip_lib.generation import SparseReward, reinforce_loss
-from bitflip_lib.generation_train import seeded_policy
+from bitflip_lib.generation.sequences import SparseReward, reinforce_loss
+from bitflip_lib.generation.training import seeded_policy
 from bitflip_lib.grading.helpers import expect, expect_close, expect_tensor, generator
 from bitflip_lib.grading.report import Check, Exercise
 

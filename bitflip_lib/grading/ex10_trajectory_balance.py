@@ -4,7 +4,7 @@ The student writes ``trajectory_balance_loss(log_Z, step_log_probs, log_rewards)
 the batch of ``(log Z + sum_t log P_F(y_t | y_<t) - log R(y))^2`` (backward policy 1 on the
 generation tree), differentiable in both the policy's log-probabilities and the learned scalar
 ``log_Z``; ValueError for mismatched shapes. Reference:
-:func:`bitflip_lib.generation.trajectory_balance_loss`.
+:func:`bitflip_lib.generation.sequences.trajectory_balance_loss`.
 """
 from __future__ import annotations
 
@@ -13,9 +13,15 @@ from collections.abc import Mapping
 
 import torch
 
-from bitflip_lib.generation import MultiModalReward, all_strings, exact_log_probs, reward_distribution, total_variation
-from bitflip_lib.generation import trajectory_balance_loss as reference_loss
-from bitflip_lib.generation_train import seeded_policy
+from bitflip_lib.generation.sequences import (
+    MultiModalReward,
+    all_strings,
+    exact_log_probs,
+    reward_distribution,
+    total_variation,
+)
+from bitflip_lib.generation.sequences import trajectory_balance_loss as reference_loss
+from bitflip_lib.generation.training import seeded_policy
 from bitflip_lib.grading.helpers import expect, expect_close, expect_tensor, generator
 from bitflip_lib.grading.report import Check, Exercise
 

@@ -7,7 +7,7 @@ matches the stored one point for point, measures the effective rank (srank) of t
 layer every 50 iterations on a fixed probe batch, and at the end plays 1024 fresh agents for the
 whole episode with the online and the target network, by argmax, with tie-breaks and with small
 epsilons, and measures how often the argmax picks a right flip at each distance and, at distance
-1, for each bit (bitflip_lib.failures). Writes results/beyond/tail/<cell>.json, and the two
+1, for each bit (bitflip_lib.diagnosis.failures). Writes results/beyond/tail/<cell>.json, and the two
 trained networks to results/beyond/tail/<cell>.networks.pt for further probes.
 """
 from __future__ import annotations
@@ -19,9 +19,17 @@ from pathlib import Path
 
 import torch
 
-from bitflip_lib.failures import (compare_rules, effective_rank, hidden_features, play_greedy, probe_batch,
-                                  right_move_rate, right_move_rate_by_bit, wrong_move_margins)
-from bitflip_lib.runs import load_run, source_commit, write_json_atomic
+from bitflip_lib.diagnosis.failures import (
+    compare_rules,
+    effective_rank,
+    hidden_features,
+    play_greedy,
+    probe_batch,
+    right_move_rate,
+    right_move_rate_by_bit,
+    wrong_move_margins,
+)
+from bitflip_lib.lab.runs import load_run, source_commit, write_json_atomic
 from bitflip_lib.trainer import build_network, evaluate, train
 
 HERE = Path(__file__).resolve().parent

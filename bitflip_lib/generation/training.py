@@ -1,5 +1,5 @@
 """Training loops for chapter 8: REINFORCE, the KL-regularised objective, DPO, trajectory balance
-and hindsight supervision, on the generation task of :mod:`bitflip_lib.generation`.
+and hindsight supervision, on the generation task of :mod:`bitflip_lib.generation.sequences`.
 
 Each method reads top to bottom in :func:`train_generator` (one loop, one branch per loss), or
 :func:`train_hindsight` for the goal-conditioned generator. One seed controls everything: the
@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from bitflip_lib.device import default_device
-from bitflip_lib.generation import (
+from bitflip_lib.generation.sequences import (
     BASELINES,
     MAX_EXACT_LENGTH,
     REWARD_KINDS,
@@ -29,14 +28,15 @@ from bitflip_lib.generation import (
     hindsight_loss,
     kl_divergence,
     kl_optimum,
+    kl_regularised_reward,
     make_reward,
     random_strings,
     reinforce_loss,
-    kl_regularised_reward,
     reward_distribution,
     total_variation,
     trajectory_balance_loss,
 )
+from bitflip_lib.runtime.device import default_device
 
 METHODS = ("reinforce", "kl", "dpo", "gflownet", "hindsight")
 EXACT_UP_TO = 10

@@ -2,8 +2,8 @@
 
 A *cell* is one training run (one configuration, one seed). :func:`run_sweep` trains the cells
 one after the other and writes each, as soon as it finishes, to its own small JSON file in a
-results folder, as a :class:`~bitflip_lib.runs.StoredRun` (named by :func:`cell_name`, which is
-:func:`bitflip_lib.runs.run_name`: the configuration alone decides it). Rerunning the same sweep
+results folder, as a :class:`~bitflip_lib.lab.runs.StoredRun` (named by :func:`cell_name`, which is
+:func:`bitflip_lib.lab.runs.run_name`: the configuration alone decides it). Rerunning the same sweep
 therefore skips the cells already on disk: an interrupted sweep loses at most the cells that were
 running (files are written to a temporary name and renamed, so a half-written file never
 exists). A cell file damaged all the same (a full disk, a bad copy) is named on stderr, kept
@@ -13,13 +13,13 @@ aside as ``<name>.json.damaged`` and run again.
 on a local Ray or a cluster, into the same files.
 
 This module only runs cells. Naming, writing and loading stored runs is
-:mod:`bitflip_lib.runs`; the write-up's Table 1 (aggregating seeds, verdicts, rendering) is
-:mod:`bitflip_lib.table1`.
+:mod:`bitflip_lib.lab.runs`; the write-up's Table 1 (aggregating seeds, verdicts, rendering) is
+:mod:`bitflip_lib.lab.table1`.
 
 Example::
 
-    from bitflip_lib.runs import load_runs
-    from bitflip_lib.table1 import render_table, table_cells
+    from bitflip_lib.lab.runs import load_runs
+    from bitflip_lib.lab.table1 import render_table, table_cells
 
     configs = grid(ns=[5, 10], archs=["har"], hers=["none", "future"], seeds=[0, 1, 2])
     run_sweep(configs, "results/default")
@@ -33,11 +33,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from bitflip_lib.config import TrainConfig, make_config
-from bitflip_lib.switches import progress_bars_enabled
-from bitflip_lib.runs import DamagedRunError, StoredRun, load_run, run_name, write_run
+from bitflip_lib.lab.runs import DamagedRunError, StoredRun, load_run, run_name, write_run
+from bitflip_lib.runtime.switches import progress_bars_enabled
 
 cell_name = run_name
-"""The file stem of a cell: :func:`bitflip_lib.runs.run_name` of its configuration."""
+"""The file stem of a cell: :func:`bitflip_lib.lab.runs.run_name` of its configuration."""
 
 # Rough relative cost of one iteration, used to run cheap cells first.
 _ARCH_COST = {"har": 1.0, "mlp": 2.0, "uvfa": 8.0}

@@ -2,7 +2,7 @@
 
 ::
 
-    from bitflip_lib.widgets import TrainingDashboard
+    from bitflip_lib.ui.dashboards import TrainingDashboard
     dash = TrainingDashboard(n=10, arch="uvfa", her="none", max_iterations=300)
     dash                      # the controls, Train / Stop / Clear runs and the live plots
     result = dash.run()       # the same as pressing Train, but blocking; returns the TrainResult

@@ -18,7 +18,7 @@ a model writes a string token by token and only the finished string is scored, b
   distribution can be compared with its target exactly (:func:`total_variation`,
   :func:`kl_divergence`).
 
-The training loops live in :mod:`bitflip_lib.generation_train`. Strings are float32 tensors of
+The training loops live in :mod:`bitflip_lib.generation.training`. Strings are float32 tensors of
 zeros and ones, ``[batch, L]``; string index ``i`` of :func:`all_strings` is ``i`` written in
 binary with the first bit most significant, so the prefixes of length ``t`` are ``i >> (L - t)``.
 """
@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bitflip_lib.device import default_device
+from bitflip_lib.runtime.device import default_device
 
 MAX_EXACT_LENGTH = 16
 """Longest L that :func:`all_strings` enumerates (2^16 strings); the chapter uses L <= 10."""
@@ -270,7 +270,7 @@ class GenerationEnv:
 
     def __init__(self, reward: Reward, num_agents: int = 64, device: str | torch.device | None = None) -> None:
         if not isinstance(reward, Reward):
-            raise TypeError("reward must be a bitflip_lib.generation.Reward (SparseReward, DenseReward, MultiModalReward)")
+            raise TypeError("reward must be a bitflip_lib.generation.sequences.Reward (SparseReward, DenseReward, MultiModalReward)")
         if isinstance(num_agents, bool) or not isinstance(num_agents, int) or num_agents < 1:
             raise ValueError(f"num_agents must be an integer >= 1, got {num_agents!r}")
         self.reward, self.length, self.num_agents = reward, reward.length, num_agents

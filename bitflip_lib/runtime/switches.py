@@ -2,7 +2,7 @@
 
 ``BITFLIP_QUICK=1`` shrinks every notebook's budgets (the test command sets it; ``CI=true`` does
 too); ``BITFLIP_PROGRESS=0`` turns progress bars off. The thread policy and device choice are in
-:mod:`bitflip_lib.device`.
+:mod:`bitflip_lib.runtime.device`.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Device choice and the torch thread policy (the quick-mode and progress switches are in :mod:`bitflip_lib.switches`).
+"""Device choice and the torch thread policy (the quick-mode and progress switches are in :mod:`bitflip_lib.runtime.switches`).
 
 **Threads.** The course's networks are small (a few layers of at most a few hundred units, batches
 of 256): on a CPU one torch thread runs them about as fast as several, and several threads per

@@ -29,7 +29,7 @@ from bitflip_lib import theory
 from bitflip_lib.env import BitFlipEnv
 from bitflip_lib.her import HER_STRATEGIES, her_relabel
 from bitflip_lib.trainer import play_episode
-from bitflip_lib.widgets import figure_png
+from bitflip_lib.ui.dashboards import figure_png
 
 _STYLE = {"description_width": "150px"}
 _SLIDER = widgets.Layout(width="100%", max_width="430px", min_width="0")
@@ -333,7 +333,7 @@ class PhiExplorer(ConceptWidget):
         d.value = min(d.value, d.max)
 
     def draw(self, fig: Figure, network: str, n: int, d: int) -> str:
-        from bitflip_lib.analysis import har_phi
+        from bitflip_lib.diagnosis.analysis import har_phi
 
         d = min(d, n)
         with torch.no_grad():

@@ -2,7 +2,7 @@
 
 ::
 
-    from bitflip_lib.widgets_generation import GenerationPlayground
+    from bitflip_lib.ui.playground import GenerationPlayground
     play = GenerationPlayground(length=6, reward="multimodal", beta=0.5, steps=300)
     play                      # controls, Train / Stop, live plots of both samplers against their targets
     play.run(steps=20)        # the same as pressing Train, blocking (scripts, automated runs)
@@ -27,8 +27,14 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bitflip_lib.generation import empirical_distribution, exact_log_probs, make_reward, total_variation
-from bitflip_lib.generation_train import GenerateConfig, GenerationResult, seeded_policy, target_distribution, train_generator
+from bitflip_lib.generation.sequences import empirical_distribution, exact_log_probs, make_reward, total_variation
+from bitflip_lib.generation.training import (
+    GenerateConfig,
+    GenerationResult,
+    seeded_policy,
+    target_distribution,
+    train_generator,
+)
 
 PLAY_REWARDS = ("sparse", "dense", "multimodal")
 SPARSE_FLOOR = 1e-3  # the GFlowNet needs log R finite: the sparse reward gets this floor on both sides

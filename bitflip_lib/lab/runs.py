@@ -21,7 +21,7 @@ plotting helpers draw either.
 
 Example::
 
-    from bitflip_lib.runs import load_runs
+    from bitflip_lib.lab.runs import load_runs
     runs = load_runs("results/default", arch="har", n=20)
     runs[0].solved_at, runs[0].first_at(0.5), runs[0].success_by(10)
 """

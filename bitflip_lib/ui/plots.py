@@ -1,7 +1,7 @@
 """Plotting helpers for training runs: learning curves, seed bands, and Table 1 against n.
 
 The curve helpers draw anything that has a curve: a :class:`~bitflip_lib.trainer.TrainResult`
-just trained, or a :class:`~bitflip_lib.runs.StoredRun` read from ``results/`` (both have
+just trained, or a :class:`~bitflip_lib.lab.runs.StoredRun` read from ``results/`` (both have
 ``curve(metric) -> (iterations, values)``, ``solved_at`` and ``iterations``).
 
 Every function draws on a figure it creates (or on axes you pass) and returns the figure or
@@ -14,7 +14,7 @@ draws it at the end of the cell (``ax.figure`` is the figure). In a script call
 
 Typical use::
 
-    from bitflip_lib.plots import plot_training
+    from bitflip_lib.ui.plots import plot_training
     fig = plot_training([result_vanilla, result_her], labels=["vanilla", "HER"])
 """
 from __future__ import annotations
@@ -317,7 +317,7 @@ def plot_iterations_vs_n(
     """Iterations to solve against the number of bits, one colour per method: Table 1 as a picture.
 
     Args:
-        cells: the cells of one preset (:func:`bitflip_lib.table1.table_cells`), or any objects
+        cells: the cells of one preset (:func:`bitflip_lib.lab.table1.table_cells`), or any objects
             with ``method``, ``n``, ``median_solved_at`` and ``verdict``.
         methods: the methods to draw (default: every method in ``cells``).
         writeup: also draw the write-up's numbers for the same methods (dashed, square markers).
@@ -328,7 +328,7 @@ def plot_iterations_vs_n(
     only some seeds solved (the median of those), and a cross on the top edge a cell no seed
     solved ("fails"), the write-up's included.
     """
-    from bitflip_lib.table1 import FAILS, WRITEUP_TABLE1
+    from bitflip_lib.lab.table1 import FAILS, WRITEUP_TABLE1
 
     cells = list(cells.values()) if isinstance(cells, Mapping) else list(cells)
     if not cells:

@@ -8,7 +8,7 @@ of starts and goals), so they behave exactly like :class:`~bitflip_lib.env.BitFl
   again: in this task the state *is* what was achieved) and ``desired_goal``; a vectorised
   :meth:`~BitFlipGoalEnv.compute_reward`; ``terminated`` on reaching the goal and ``truncated``
   at the step limit (n steps by default). Registered as ``"BitFlip-v0"``, so after
-  ``import bitflip_lib.gym_env``, ``gymnasium.make("BitFlip-v0", n=15)`` works.
+  ``import bitflip_lib.lab.gym_env``, ``gymnasium.make("BitFlip-v0", n=15)`` works.
 * :class:`BitFlipVectorEnv`, a Gymnasium vector environment of ``num_envs`` agents stepped as one
   batch of torch tensors (on any device), with next-step autoreset like Gymnasium's own vector
   environments: a user of vector environments keeps the batched environment's speed.
@@ -30,11 +30,11 @@ try:
     from gymnasium.vector.utils import batch_space
 except ImportError as err:  # pragma: no cover - depends on what is installed
     raise ImportError(
-        "bitflip_lib.gym_env needs Gymnasium: pip install -e '.[peers]' (or pip install gymnasium)"
+        "bitflip_lib.lab.gym_env needs Gymnasium: pip install -e '.[peers]' (or pip install gymnasium)"
     ) from err
 
-from bitflip_lib.device import default_device
 from bitflip_lib.env import BitFlipEnv, flip_bits, goal_reached, hamming_distance, random_bits, random_goals
+from bitflip_lib.runtime.device import default_device
 
 ENV_ID = "BitFlip-v0"
 

@@ -14,7 +14,7 @@ with and without HER, with its UVFA network and its handcrafted HAR. This module
 
 Example::
 
-    from bitflip_lib.table1 import load_grid, render_table, table_cells
+    from bitflip_lib.lab.table1 import load_grid, render_table, table_cells
     print(render_table(table_cells(load_grid("results", "writeup"))))
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from bitflip_lib.config import make_config
-from bitflip_lib.runs import StoredRun, load_runs, method_label, run_name
+from bitflip_lib.lab.runs import StoredRun, load_runs, method_label, run_name
 
 FAILS = "fails"
 WRITEUP_TABLE1: dict[str, dict[int, int | str]] = {

@@ -16,8 +16,8 @@ import argparse
 import json
 import sys
 
-from bitflip_lib.generation import REWARD_KINDS
-from bitflip_lib.generation_train import METHODS, GenerateConfig, train_generator
+from bitflip_lib.generation.sequences import REWARD_KINDS
+from bitflip_lib.generation.training import METHODS, GenerateConfig, train_generator
 
 
 def _positive_int(text: str) -> int:

@@ -12,7 +12,7 @@
    (the full 3000-iteration run is in the stored sweep, ``results/writeup``);
 6. resident memory of a default vanilla UVFA run at n = 40 over 150 iterations (start, peak,
    end), with glibc heap trimming as configured (``BITFLIP_MALLOC_TRIM=0`` switches it off, to
-   compare; see :mod:`bitflip_lib.memory`).
+   compare; see :mod:`bitflip_lib.runtime.memory`).
 
 ``quick=True`` shrinks every size so the whole thing takes seconds (a smoke test of the code
 paths, not figures to quote). Timings depend on the machine and on what else runs on it.
@@ -29,10 +29,10 @@ import torch
 
 from bitflip_lib import __version__
 from bitflip_lib.config import make_config
-from bitflip_lib.device import default_device, describe_device
 from bitflip_lib.env import BitFlipEnv
-from bitflip_lib.memory import resident_memory_mb, trimming_enabled
 from bitflip_lib.networks import ARCHITECTURES
+from bitflip_lib.runtime.device import default_device, describe_device
+from bitflip_lib.runtime.memory import resident_memory_mb, trimming_enabled
 
 SECTIONS = ("env", "iteration", "har50", "har1024", "uvfa15", "memory")
 
@@ -104,7 +104,7 @@ def memory_growth(n: int = 40, iterations: int = 150, device: str | torch.device
     """Resident memory (MB) of this process during a default vanilla UVFA run: at the start, its peak, at the end.
 
     Evaluation (every iteration) is what fragments the heap, so this is the run that shows whether
-    :mod:`bitflip_lib.memory` keeps it flat. None figures where ``/proc`` is missing (not Linux).
+    :mod:`bitflip_lib.runtime.memory` keeps it flat. None figures where ``/proc`` is missing (not Linux).
     """
     from bitflip_lib.trainer import train
 

@@ -2,7 +2,7 @@
 trained on the course's own task and timed beside the course's learner.
 
 Both learners face the same task (random starts and random goals on n bits, n steps per episode:
-:class:`~bitflip_lib.gym_env.BitFlipGoalEnv`) and the same success criterion: a greedy evaluation
+:class:`~bitflip_lib.lab.gym_env.BitFlipGoalEnv`) and the same success criterion: a greedy evaluation
 on 1024 fresh episodes after every 16 episodes of experience (one course iteration), and
 "solved" once 5 evaluations in a row reach a success rate of at least 0.99. Time to solve is the
 wall time from the start of training to the evaluation that completes the run of five,
@@ -49,7 +49,7 @@ def make_sb3_dqn(n: int, settings: str = "sb3-tests", seed: int = 0):
     sb3 = _require_sb3()
     from stable_baselines3.her import HerReplayBuffer
 
-    from bitflip_lib.gym_env import BitFlipGoalEnv
+    from bitflip_lib.lab.gym_env import BitFlipGoalEnv
 
     if settings not in SB3_SETTINGS:
         raise ValueError(f"settings must be one of {sorted(SB3_SETTINGS)}, got {settings!r}")
@@ -61,10 +61,10 @@ def make_sb3_dqn(n: int, settings: str = "sb3-tests", seed: int = 0):
 def sb3_success_rate(model, n: int, episodes: int = EVAL_EPISODES, seed: int = 0) -> float:
     """Fraction of ``episodes`` fresh episodes that the model's greedy policy solves within n steps.
 
-    All episodes run at once in a :class:`~bitflip_lib.gym_env.BitFlipVectorEnv`; only each
+    All episodes run at once in a :class:`~bitflip_lib.lab.gym_env.BitFlipVectorEnv`; only each
     agent's first episode counts (the vector environment restarts finished agents).
     """
-    from bitflip_lib.gym_env import BitFlipVectorEnv
+    from bitflip_lib.lab.gym_env import BitFlipVectorEnv
 
     envs = BitFlipVectorEnv(num_envs=episodes, n=n, device="cpu")
     obs, _ = envs.reset(seed=seed)

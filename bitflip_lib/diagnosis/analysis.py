@@ -80,7 +80,7 @@ def metric_matrix(results: Sequence[TrainResult], key: str) -> tuple[torch.Tenso
 
 def max_metric(results: TrainResult | Iterable[TrainResult], key: str) -> float:
     """The largest value a metric took in any iteration of any of the runs (NaN if never recorded), e.g.
-    the peak ``mean_q``. (A run's best greedy success has its one rule: :func:`bitflip_lib.runs.best_success`.)"""
+    the peak ``mean_q``. (A run's best greedy success has its one rule: :func:`bitflip_lib.lab.runs.best_success`.)"""
     runs = [results] if isinstance(results, TrainResult) else list(results)
     values = [float(h[key]) for r in runs for h in r.history if h.get(key) is not None]
     return max(values) if values else float("nan")

@@ -1,7 +1,7 @@
 """Diagrams for the chapters, drawn with matplotlib (the course ships no image files).
 
 Each public function draws one picture on a new figure and returns the figure. Like
-:mod:`bitflip_lib.plots`, the figure is closed in pyplot at once, so a notebook cell shows it
+:mod:`bitflip_lib.ui.plots`, the figure is closed in pyplot at once, so a notebook cell shows it
 exactly once when it is the cell's last expression, and the functions work headless (``Agg``).
 The functions are independent of each other: a new diagram is a new function. The private
 helpers ``_canvas``, ``_box`` and ``_arrow`` are the shared drawing primitives.
@@ -17,7 +17,7 @@ helpers ``_canvas``, ``_box`` and ``_arrow`` are the shared drawing primitives.
 
 Typical use::
 
-    from bitflip_lib import diagrams
+    from bitflip_lib.ui import diagrams
     diagrams.hypercube_walk(n=3)
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bitflip_lib.plots import new_figure
+from bitflip_lib.ui.plots import new_figure
 
 MAX_CUBE_BITS = 5
 """Largest n that :func:`hypercube_walk` draws (2^5 = 32 strings still have readable labels)."""

@@ -1,6 +1,6 @@
 """Is a package index reachable? One quick HTTP HEAD, for ``./course`` before it installs PyTorch.
 
-Run as a script (``python bitflip_lib/_setup_probe.py URL [TIMEOUT]``) before the course library is
+Run as a script (``python tools/setup_probe.py URL [TIMEOUT]``) before the course library is
 installed, so it uses the standard library only. Exit status 0: the server answered (any status
 below 500); 1: it did not, within the timeout (default 3 s). pip would otherwise retry an
 unreachable index five times per package, about 75 s of warnings for a set-up that then uses PyPI.
@@ -25,7 +25,7 @@ def reachable(url: str, timeout: float = 3.0) -> bool:
 
 def main(argv: list[str]) -> int:
     if not 1 <= len(argv) <= 2:
-        print("usage: python bitflip_lib/_setup_probe.py URL [TIMEOUT_SECONDS]", file=sys.stderr)
+        print("usage: python tools/setup_probe.py URL [TIMEOUT_SECONDS]", file=sys.stderr)
         return 2
     return 0 if reachable(argv[0], float(argv[1]) if len(argv) > 1 else 3.0) else 1
 

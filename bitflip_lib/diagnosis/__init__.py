@@ -1,0 +1,1 @@
+"""Diagnosis: reward counts, ablations, HAR probes' uses, and why greedy agents fail."""

@@ -1,0 +1,1 @@
+"""The notebook UI: figures, diagrams, training dashboards and concept explorers."""
