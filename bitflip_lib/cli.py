@@ -26,11 +26,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bitflip_lib.config import PRESETS
+from bitflip_lib.dqn import EPS_SCHEDULES, LOSSES
 from bitflip_lib.her import HER_STRATEGIES
 from bitflip_lib.lab.bench import SECTIONS as BENCH_SECTIONS
 from bitflip_lib.lab.bench import run_bench
-from bitflip_lib.lab.sweep import unused_setting
-from bitflip_lib.networks import ARCHITECTURES
+from bitflip_lib.lab.runs import run_name
+from bitflip_lib.lab.studies import StudyConfig, make_run_config
+from bitflip_lib.lab.sweep import check_applies
+from bitflip_lib.networks import ACTIVATIONS, ANY_N_ARCHITECTURES, ARCHITECTURES
+from bitflip_lib.options import OptionSpec, add_options, given_options, refusal
 
 _LOCAL_RAY = "local"  # ``--ray`` without an address
 
@@ -44,118 +48,63 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-# Argument types: a value out of range is reported with its option's name, before any work.
-def _integer(text: str, low: int) -> int:
+def _positive_int(text: str) -> int:
+    """An integer >= 1 (options of the commands themselves: seeds count, budgets...)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    return _integer(text, 1)
-
-
-def _nonnegative_int(text: str) -> int:
-    return _integer(text, 0)
-
-
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = _finite(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 
-def _fraction(text: str) -> float:
-    """A number in (0, 1] (a discount, a Polyak fraction)."""
-    value = _finite(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
-def _unit_interval(text: str) -> float:
-    """A number in [0, 1) (advantage learning's alpha)."""
-    value = _finite(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
+# The training settings as options: every field of StudyConfig (TrainConfig's and the studies'),
+# derived by bitflip_lib.options. Today's names are kept where they differ from the field's.
+_FLAGS = {"num_eval_agents": "--eval-agents", "clip_targets": "--clip"}
+_CHOICES = {"arch": ARCHITECTURES, "her": (*HER_STRATEGIES, "preset"), "loss": tuple(LOSSES),
+            "eps_schedule": EPS_SCHEDULES, "activation": tuple(ACTIVATIONS), "preset": tuple(PRESETS)}
 
 
-def _add_config_options(p: argparse.ArgumentParser, grid: bool) -> None:
-    """Options shared by ``train`` and ``sweep`` (TrainConfig fields)."""
-    many = {"nargs": "+"} if grid else {}
-    p.add_argument("--n", type=_positive_int, required=True, **many, help="number of bits")
-    p.add_argument("--arch", choices=ARCHITECTURES, default=None if grid else "har", **many,
-                   help="Q-network architecture")
-    p.add_argument("--her", choices=(*HER_STRATEGIES, "preset"), default=None if grid else "preset", **many,
-                   help="HER strategy; 'preset' = the preset's own (future for default, writeup30 for writeup)")
-    p.add_argument("--preset", choices=tuple(PRESETS), default="default", help="named settings to start from")
-    p.add_argument("--k", type=_positive_int, help="relabelled goals per transition (future, episode)")
-    p.add_argument("--max-iterations", type=_positive_int, help="iteration budget (default 3000)")
-    p.add_argument("--max-seconds", type=_positive_float, help="wall-clock budget per run")
-    p.add_argument("--gamma", type=_fraction, help="discount in (0, 1] (default: preset's, or max(0.98, 1 - 1/n))")
-    p.add_argument("--polyak", type=_fraction, help="Polyak fraction tau of the target update, in (0, 1]")
-    p.add_argument("--no-target", action="store_true", help="no target network (bootstrap from the online one)")
-    p.add_argument("--no-clip", action="store_true", help="do not clip TD targets to [0, 1]")
-    p.add_argument("--double-dqn", action="store_true", help="double DQN targets")
-    p.add_argument("--hindsight-bound", action="store_true",
-                   help="raise each TD target to at least what the episode's own path to the goal achieved")
-    p.add_argument("--action-gap", type=_unit_interval, metavar="ALPHA",
-                   help="advantage learning: widen the gap between the best flip and the rest, alpha in [0, 1)")
-    p.add_argument("--lr", type=_positive_float, help="Adam learning rate")
-    p.add_argument("--lr-end", type=_positive_float, help="decay the learning rate to this along a cosine over the budget")
-    p.add_argument("--gradient-steps", type=_nonnegative_int, help="gradient steps per iteration")
-    p.add_argument("--batch-size", type=_positive_int, help="replay batch size")
-    p.add_argument("--buffer-capacity", type=_positive_int, help="replay buffer size in transitions")
-    p.add_argument("--hidden", type=_positive_int, nargs="+", help="hidden widths (mlp, har, deepsets; the uvfa has none)")
-    p.add_argument("--eval-agents", type=_positive_int, help="agents in each greedy evaluation (default 1024)")
-    p.add_argument("--no-early-stop", action="store_true", help="keep training after the task is solved")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1...")
+def _add_config_options(p: argparse.ArgumentParser, grid: bool) -> dict[str, OptionSpec]:
+    """The settings' options, shared by ``train`` and ``sweep``; returns their specs."""
+    p.add_argument("--n", type=_positive_int, required=True, nargs="+" if grid else None, help="number of bits")
+    specs = add_options(p, StudyConfig, skip=("n", "seed", "preset"), flags=_FLAGS, choices=_CHOICES,
+                        many=("arch", "her") if grid else ())
+    p.add_argument("--preset", choices=tuple(PRESETS), default="default",
+                   help="named settings to start from (every option not given keeps the preset's value)")
+    p.add_argument("--no-target", action="store_true", help="no target network (the same as --polyak none)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for torch (e.g. 1 on a shared machine)")
+    return specs
 
 
-def _overrides(args: argparse.Namespace) -> dict:
-    """TrainConfig overrides given on the command line (only those set), checked for contradictions."""
+def _settings(args: argparse.Namespace, specs: dict[str, OptionSpec]) -> dict:
+    """The settings given on the command line (only those set)."""
     command = f"bitflip {args.command}"
-    if args.no_target and args.polyak is not None:
-        raise UsageError(f"{command}: --polyak sets how the target network follows the online one, and --no-target "
-                         "removes the target network: give one of them, not both")
-    if args.no_target and args.double_dqn:
-        raise UsageError(f"{command}: --double-dqn needs a target network to value the online network's choice "
-                         "(with --no-target it is plain DQN): give one of them, not both")
-    mapping = {"k": "k", "max_iterations": "max_iterations", "max_seconds": "max_seconds", "gamma": "gamma",
-               "polyak": "polyak", "lr": "lr", "lr_end": "lr_end", "gradient_steps": "gradient_steps", "batch_size": "batch_size",
-               "buffer_capacity": "buffer_capacity", "eval_agents": "num_eval_agents", "action_gap": "action_gap"}
-    out = {field: getattr(args, arg) for arg, field in mapping.items() if getattr(args, arg) is not None}
-    if args.hidden:
-        out["hidden"] = tuple(args.hidden)
+    values = given_options(args, specs)
     if args.no_target:
-        out["polyak"] = None
-    if args.no_clip:
-        out["clip_targets"] = False
-    if args.double_dqn:
-        out["double_dqn"] = True
-    if args.hindsight_bound:
-        out["hindsight_bound"] = True
-    if args.no_early_stop:
-        out["early_stop"] = False
-    out["device"] = args.device
-    return out
+        if "polyak" in values:
+            raise UsageError(f"{command}: --polyak sets how the target network follows the online one, and --no-target "
+                             "removes the target network: give one of them, not both")
+        values["polyak"] = None
+    return values
 
 
 def _set_threads(args: argparse.Namespace) -> None:
@@ -165,27 +114,21 @@ def _set_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-def _check_applies(command: str, overrides: dict, archs: Sequence[str], hers: Sequence[str]) -> None:
-    """An option with no effect on any cell (``--hidden`` with ``--arch uvfa``...) is an error."""
-    for key in overrides:
-        reasons = {unused_setting(key, arch, her) for arch in archs for her in hers}
-        if None not in reasons:
-            target = (f"--arch {' '.join(archs)}" if key == "hidden" else f"--her {' '.join(hers)}")
-            raise UsageError(f"{command}: --{key.replace('_', '-')} has no effect with {target}: "
-                             f"{sorted(reasons)[0]}; leave it out")
-
-
-def _build(build, *args, **kwargs):
-    """``make_config``, ``grid``, ``load_runs``: a ValueError (a bad value, named by the library) is a
-    usage error, ``bitflip: error: ...`` on one line with status 2, not a traceback."""
+def _build(command: str, specs: dict[str, OptionSpec], build, *args, extra: dict | None = None, **kwargs):
+    """``make_run_config``, ``grid``, ``load_runs``: a ValueError (a bad value, named by the library) is a
+    usage error on one line with status 2, in the options' words, not a traceback."""
     try:
         return build(*args, **kwargs)
     except ValueError as err:
-        raise UsageError(f"bitflip: error: {' '.join(str(err).split())}") from None
+        message = str(err).replace("polyak=None", "--no-target")
+        raise UsageError(f"{command}: {refusal(message, specs, extra or {})}") from None
 
 
-def _writable_folder(command: str, flag: str, given: str, folder: Path, hint: str) -> None:
-    """Make sure results can be written in ``folder`` (created if missing) before any training."""
+def _writable_folder(command: str, flag: str, given: str, folder: Path, hint: str) -> Path:
+    """Make sure results can be written in ``folder`` (created if missing) before any training;
+    ``given`` is what the user typed for ``flag``."""
+    if not given.strip():
+        raise UsageError(f"{command}: {flag} is empty; {hint}")
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -198,20 +141,19 @@ def _writable_folder(command: str, flag: str, given: str, folder: Path, hint: st
         os.unlink(probe)
     except OSError as err:
         raise UsageError(f"{command}: {flag} {given}: cannot write in {folder} ({err.strerror or err}); {hint}") from None
+    return folder
 
 
 def train_config(args: argparse.Namespace):
-    """The validated :class:`~bitflip_lib.config.TrainConfig` of a parsed ``bitflip train`` command."""
-    from bitflip_lib.config import make_config
-
+    """The validated configuration of a parsed ``bitflip train`` command."""
     command = "bitflip train"
-    overrides = _overrides(args)
-    if args.her != "preset":
-        overrides["her"] = args.her
-    config = _build(make_config, args.preset, n=args.n, arch=args.arch, seed=args.seed, **overrides)
-    _check_applies(command, {key: value for key, value in overrides.items() if key != "her"}, [config.arch], [config.her])
-    if args.evaluate_at and config.arch not in ("har", "deepsets") and set(args.evaluate_at) != {config.n}:
-        raise UsageError(f"{command}: --evaluate-at with another n needs --arch har or deepsets "
+    values = _settings(args, args.specs)
+    config = _build(command, args.specs, make_run_config, args.preset, n=args.n, seed=args.seed, extra={"seed": "--seed"},
+                    **values)
+    given = {key: value for key, value in values.items() if key not in ("arch", "her")}
+    _build(command, args.specs, check_applies, given, [config.arch], [config.her])
+    if args.evaluate_at and config.arch not in ANY_N_ARCHITECTURES and set(args.evaluate_at) != {config.n}:
+        raise UsageError(f"{command}: --evaluate-at with another n needs --arch {' or '.join(ANY_N_ARCHITECTURES)} "
                          f"({config.arch} has a fixed input size)")
     return config
 
@@ -220,26 +162,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bitflip_lib.trainer import train
 
     config = train_config(args)
-    if args.save:
+    if args.save is not None:
         save = Path(args.save)
         if save.is_dir():
             raise UsageError(f"bitflip train: --save {args.save} is a folder; give a file name, e.g. {save / 'run.json'}")
+        if not save.name:
+            raise UsageError("bitflip train: --save is empty; give a file name, e.g. run.json")
         _writable_folder("bitflip train", "--save", args.save, save.parent, "choose a file in a folder you can write to")
     _set_threads(args)
     result = train(config, progress=not args.quiet)
     summary = result.summary()
     record_extra = {}
     if args.evaluate_at:
-        # The trained network, unchanged, on other numbers of bits (HAR accepts any n).
-        from bitflip_lib.trainer import evaluate
+        # The trained network, unchanged, on other numbers of bits (HAR and DeepSets accept any n).
+        from bitflip_lib.diagnosis.analysis import transfer_success
 
-        transfer = {}
-        for n in args.evaluate_at:
-            device = next(result.network.parameters()).device
-            transfer[str(n)] = evaluate(result.network, n, config.num_eval_agents, device=device, seed=config.seed + 7)
-        summary["evaluated_at"] = transfer
-        record_extra["evaluated_at"] = transfer
-    if args.save:
+        transfer = transfer_success(result.network, args.evaluate_at, config.num_eval_agents, seed=config.seed)
+        summary["evaluated_at"] = record_extra["evaluated_at"] = {str(n): ev for n, ev in transfer.items()}
+    if args.save is not None:
         from bitflip_lib.lab.runs import StoredRun, write_run
 
         save = Path(args.save)
@@ -249,9 +189,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from bitflip_lib.config import make_config
     from bitflip_lib.lab.runs import StoredRun, load_runs
-    from bitflip_lib.lab.sweep import cell_name, grid, run_sweep, run_sweep_ray
+    from bitflip_lib.lab.sweep import grid, run_sweep, run_sweep_ray
     from bitflip_lib.lab.table1 import render_table, table_cells
 
     command = "bitflip sweep"
@@ -265,31 +204,30 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             import ray  # noqa: F401
         except ImportError:
             raise UsageError(f"{command}: --ray needs Ray, an optional dependency: pip install ray") from None
-    overrides = _overrides(args)
-    archs = args.arch or ("uvfa", "har")
-    hers = args.her or ("none", "preset")
-    preset_her = _build(make_config, args.preset).her
-    _check_applies(command, overrides, archs, [preset_her if her == "preset" else her for her in hers])
-    configs = _build(grid, args.n, archs=archs, hers=hers, seeds=args.seeds, preset=args.preset, **overrides)
+    values = _settings(args, args.specs)
+    archs = values.pop("arch", None) or ("uvfa", "har")
+    hers = values.pop("her", None) or ("none", "preset")
+    configs = _build(command, args.specs, grid, args.n, archs=archs, hers=hers, seeds=args.seeds, preset=args.preset,
+                     extra={"seed": "--seeds"}, **values)
     if args.dry_run:
         for config in configs:
-            print(cell_name(config))
+            print(run_name(config))
         return 0
-    _writable_folder(command, "--out", args.out, Path(args.out), "give a new or existing folder you can write to")
+    out = _writable_folder(command, "--out", args.out, Path(args.out), "give a new or existing folder you can write to")
     _set_threads(args)
 
     def report(run: StoredRun, ran: bool) -> None:
         status = "ran" if ran else "kept"
         print(json.dumps({"cell": run.name, "status": status, "solved_at": run.solved_at,
-                          "iterations": run.iterations, "success_rate": run.success_rate,
-                          "wall_seconds": run.wall_seconds}), flush=True)
+                          "confirmed_at": run.confirmed_at, "iterations": run.iterations,
+                          "success_rate": run.success_rate, "wall_seconds": run.wall_seconds}), flush=True)
 
     if args.ray is None:
-        run_sweep(configs, args.out, progress=not args.quiet, on_cell=report)
+        run_sweep(configs, out, progress=not args.quiet, on_cell=report)
     else:
-        run_sweep_ray(configs, args.out, address=None if args.ray == _LOCAL_RAY else args.ray,
+        run_sweep_ray(configs, out, address=None if args.ray == _LOCAL_RAY else args.ray,
                       progress=not args.quiet, on_cell=report, gpus_per_cell=args.ray_gpus or 0.0)
-    print(render_table(table_cells(load_runs(args.out, preset=args.preset)), fmt="text"), file=sys.stderr)
+    print(render_table(table_cells(load_runs(out, preset=args.preset)), fmt="text"), file=sys.stderr)
     return 0
 
 
@@ -298,7 +236,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     from bitflip_lib.lab.table1 import TABLE_NS, render_table, table_cells
 
     filters = {"overrides": {}} if not args.all_settings else {}
-    runs = _build(load_runs, args.results, recursive=args.recursive, **filters)
+    runs = _build("bitflip table", {}, load_runs, args.results, recursive=args.recursive, **filters)
     cells = {preset: table_cells(r for r in runs if r.preset == preset) for preset in sorted({r.preset for r in runs})}
     if args.json:
         print(json.dumps([cell.to_dict() for preset in cells for cell in cells[preset].values()]))
@@ -344,8 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train one configuration; prints one JSON line")
-    _add_config_options(p, grid=False)
-    p.add_argument("--seed", type=_nonnegative_int, default=0)
+    p.set_defaults(specs=_add_config_options(p, grid=False))
+    p.add_argument("--seed", type=_seed, default=0, help="the one seed of the run (an integer >= 0)")
     p.add_argument("--evaluate-at", type=_positive_int, nargs="+", metavar="N",
                    help="after training, evaluate the network unchanged at these numbers of bits (HAR)")
     p.add_argument("--save", help="also store the compact result record (JSON) at this path")
@@ -353,8 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sweep", help="run a grid of configurations, saving each cell (resumable)")
-    _add_config_options(p, grid=True)
-    p.add_argument("--seeds", type=_nonnegative_int, nargs="+", default=[0, 1, 2])
+    p.set_defaults(specs=_add_config_options(p, grid=True))
+    p.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2], help="one run per seed (integers >= 0)")
     p.add_argument("--out", required=True, help="results directory (finished cells there are skipped)")
     p.add_argument("--dry-run", action="store_true", help="list the cells and exit")
     p.add_argument("--ray", nargs="?", const=_LOCAL_RAY, metavar="ADDRESS",

@@ -19,15 +19,22 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Real
+from typing import ClassVar
 
 import torch
 
-from bitflip_lib.dqn import EPS_SCHEDULES, LOSSES
+from bitflip_lib.dqn import EPS_SCHEDULES, LOSSES, DQNLearner
 from bitflip_lib.her import HER_STRATEGIES
 from bitflip_lib.networks import ACTIVATIONS, ARCHITECTURES
 
 MAX_SEED = 2**63 - 1
 """Largest seed: torch generators take 64-bit seeds, and evaluation draws from ``seed + 1_000_003``."""
+
+
+def default_gamma(n: int) -> float:
+    """The discount used when none is given: ``max(0.98, 1 - 1/n)``, so that gamma^n, the value of
+    a goal n flips away, does not vanish as n grows (chapter 6)."""
+    return max(0.98, 1.0 - 1.0 / n)
 
 
 def _refuse(name: str, value: object, allowed: str, wrong_type: bool = False) -> None:
@@ -69,10 +76,18 @@ def _parses_as_device(device: str | torch.device) -> bool:
     return True
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines one training run. One ``seed`` controls environment, exploration,
-    network initialisation and replay sampling."""
+    network initialisation and replay sampling.
+
+    Checked once, when made (``ValueError`` naming the field, the value and what is allowed), and
+    frozen: :meth:`replace` makes a checked copy with some fields changed.
+    """
+
+    learner_class: ClassVar[type[DQNLearner]] = DQNLearner
+    """The learner :func:`~bitflip_lib.trainer.train` builds (a study's settings, a subclass of
+    this class, may name a subclass of it: see :mod:`bitflip_lib.lab.studies`)."""
 
     n: int = 10
     """Number of bits."""
@@ -95,6 +110,7 @@ class TrainConfig:
     """If set, the learning rate falls from ``lr`` to ``lr_end`` along a cosine over the
     ``max_iterations`` budget (updated once per iteration); ``None`` keeps it constant."""
     amsgrad: bool = True
+    """Use the AMSGrad variant of Adam (the write-up did)."""
     polyak: float | None = 0.05
     """Fraction tau of the Polyak target update; ``None`` disables the target network."""
     clip_targets: bool = True
@@ -102,14 +118,9 @@ class TrainConfig:
     loss: str = "mse"
     """``mse`` or ``huber`` (:data:`bitflip_lib.dqn.LOSSES`)."""
     double_dqn: bool = False
-    hindsight_bound: bool = False
-    """Bound each TD target from below by the discounted return of the path the episode really
-    took to the transition's goal (see :class:`~bitflip_lib.dqn.DQNLearner`)."""
-    action_gap: float = 0.0
-    """Advantage learning's alpha in [0, 1): lower each target by alpha times how far the taken
-    action falls short of the best one, so wrong flips settle further below the right ones
-    (see :class:`~bitflip_lib.dqn.DQNLearner`); 0 is plain DQN."""
+    """Double DQN targets: the online network picks the next action, the target network values it."""
     batch_size: int = 256
+    """Transitions per gradient step, drawn from the replay buffer."""
     batch_without_replacement: bool = False
     """Draw each batch's transitions without replacement (the write-up's code; a batch larger than
     the buffer then holds every stored transition as often as it fits, and the rest drawn
@@ -117,6 +128,7 @@ class TrainConfig:
     gradient_steps: int = 32
     """Gradient steps per iteration (K); 0 plays and stores without learning."""
     buffer_capacity: int = 2**15
+    """Transitions the replay buffer keeps (the oldest are overwritten)."""
     num_train_agents: int = 16
     """Agents playing one training episode each per iteration."""
     num_eval_agents: int = 1024
@@ -124,6 +136,7 @@ class TrainConfig:
     max_steps: int | None = None
     """Episode length limit; ``None`` means n."""
     max_iterations: int = 3000
+    """Iteration budget: training stops after this many iterations if not before."""
     max_seconds: float | None = None
     """Wall-clock budget; training stops after the iteration that exceeds it."""
     eval_every: int = 1
@@ -135,12 +148,15 @@ class TrainConfig:
     early_stop: bool = True
     """Stop as soon as the task is solved."""
     eps_start: float = 1.0
+    """Exploration rate epsilon at the first iteration."""
     eps_end: float = 0.1
+    """The floor epsilon decays to."""
     eps_decay: float = 0.999
     """Multiplicative decay of epsilon per gradient step (the write-up's schedule)."""
     eps_schedule: str = "exponential"
     """``exponential``, ``linear`` (over ``eps_decay_steps``) or ``constant``."""
     eps_decay_steps: int = 10_000
+    """Gradient steps over which the ``linear`` schedule goes from ``eps_start`` to ``eps_end``."""
     hidden: tuple[int, ...] | None = None
     """Hidden widths: MLP default (256,), HAR's phi and DeepSets' per-bit head default (64, 64);
     UVFA uses its 128-d embedding."""
@@ -159,7 +175,8 @@ class TrainConfig:
 
     @property
     def effective_gamma(self) -> float:
-        return self.gamma if self.gamma is not None else max(0.98, 1.0 - 1.0 / self.n)
+        """The discount the run uses: ``gamma``, or :func:`default_gamma` of n when it is None."""
+        return self.gamma if self.gamma is not None else default_gamma(self.n)
 
     def validate(self) -> None:
         """Check every field once, here, so that the layers below can trust them.
@@ -182,16 +199,18 @@ class TrainConfig:
         _number(self, "lr", lambda x: 0 < x < math.inf, "a finite number > 0")
         _number(self, "lr_end", lambda x: 0 < x <= self.lr, f"a number in (0, lr = {self.lr}]", none="None for a constant rate")
         _number(self, "polyak", lambda x: 0 < x <= 1, "a number in (0, 1]", none="None for no target network")
-        _number(self, "action_gap", lambda x: 0 <= x < 1, "a number in [0, 1) (0 for plain DQN)")
-        _number(self, "max_seconds", lambda x: x > 0, "a number > 0", none="None for no time limit")
+        _number(self, "max_seconds", lambda x: 0 < x < math.inf, "a finite number > 0", none="None for no time limit")
         _number(self, "solved_threshold", lambda x: 0 <= x <= 1, "a number in [0, 1]")
         for name in ("eps_start", "eps_end"):
             _number(self, name, lambda x: 0 <= x <= 1, "a number in [0, 1]")
         _number(self, "eps_decay", lambda x: 0 < x <= 1, "a number in (0, 1] (the factor applied per gradient step)")
-        for name in ("amsgrad", "clip_targets", "double_dqn", "hindsight_bound", "early_stop", "har_normalize_distance",
+        for name in ("amsgrad", "clip_targets", "double_dqn", "early_stop", "har_normalize_distance",
                      "batch_without_replacement"):
             if not isinstance(getattr(self, name), bool):
                 _refuse(name, getattr(self, name), "True or False", wrong_type=True)
+        if self.double_dqn and self.polyak is None:
+            raise ValueError("double_dqn=True needs a target network to value the online network's choice, and "
+                             "polyak=None has none (it would be plain DQN): keep the target network or drop double DQN")
         hidden = self.hidden
         if hidden is not None and (not isinstance(hidden, (tuple, list))
                                    or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden)):
@@ -247,7 +266,10 @@ PRESETS: dict[str, dict] = {
 
 
 def make_config(preset: str = "default", **overrides) -> TrainConfig:
-    """A :class:`TrainConfig` from a named preset (a key of :data:`PRESETS`), with fields overridden."""
+    """A :class:`TrainConfig` from a named preset (a key of :data:`PRESETS`), with fields overridden.
+
+    ``her="preset"`` asks for the preset's own HER strategy.
+    """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -255,4 +277,6 @@ def make_config(preset: str = "default", **overrides) -> TrainConfig:
     if unknown:
         raise ValueError(f"unknown configuration field(s): {', '.join(sorted(unknown))}")
     values = {**PRESETS[preset], **overrides, "preset": preset}
+    if values.get("her") == "preset":
+        values["her"] = PRESETS[preset].get("her", TrainConfig.her)
     return TrainConfig(**values)

@@ -3,7 +3,8 @@
 One gradient step, top to bottom (:meth:`DQNLearner.update`):
 
 1. ``Q(s, g, a)`` from the online network for the sampled actions.
-2. The target ``y = r + gamma * (1 - done) * max_a' Q_target(s', g, a')``, clipped to [0, 1]:
+2. The target ``y = r + gamma * (1 - done) * max_a' Q_target(s', g, a')``, clipped to [0, 1]
+   (:meth:`DQNLearner.targets`):
    with reward 1 on reaching the goal and 0 otherwise, every true Q-value lies in [0, 1]
    (the write-up's induction argument), so clipping only removes estimation error.
 3. A mean squared error (or Huber) step with Adam.
@@ -15,13 +16,18 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bitflip_lib.her import her_relabel
 from bitflip_lib.networks import taken_action_values
-from bitflip_lib.replay import Transitions
+from bitflip_lib.replay import EpisodeBatch, ReplayBuffer, Transitions
+
+if TYPE_CHECKING:
+    from bitflip_lib.config import TrainConfig
 
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"mse": F.mse_loss, "huber": F.smooth_l1_loss}
 """TD losses by name (the configuration checks ``loss`` against these names)."""
@@ -105,34 +111,24 @@ class DQNLearner:
     """Online and target Q-networks with their optimiser, and the gradient step.
 
     The arguments are trusted: :class:`~bitflip_lib.config.TrainConfig` checks them (gamma in
-    (0, 1], a known loss, ...) before :func:`~bitflip_lib.trainer.train` builds a learner.
+    (0, 1], a known loss, ...) before :func:`~bitflip_lib.trainer.train` builds a learner with
+    :meth:`from_config`.
 
     Args:
         network: the online Q-network ``(state, goal) -> [B, n]``.
         gamma: discount factor.
         lr: Adam learning rate.
         amsgrad: use the AMSGrad variant of Adam (the write-up did).
-        tau: Polyak fraction for the target network; ``None`` means no target network
-             (targets come from the online network itself, as in chapter 5's ablation).
+        polyak: the Polyak fraction tau of the target network's update; ``None`` means no target
+            network (targets come from the online network itself, as in chapter 5's ablation).
         clip_targets: clip TD targets to [0, 1].
         loss: a name in :data:`LOSSES`, ``mse`` or ``huber``.
-        double_dqn: pick the next action with the online network, evaluate with the target.
-        td_target_fn: ``(reward, done, next_q, gamma) -> target`` used instead of :func:`td_target`
-            (clipping included), e.g. a student's own; ``None`` uses the library's.
-        polyak_fn: ``(target, online, tau) -> None`` used instead of :func:`polyak_update`.
-        hindsight_bound: raise each TD target to at least ``gamma ** (steps - 1)`` where the
-            episode's own path reached the transition's goal in ``steps`` steps
-            (``batch.steps_to_goal``). In a deterministic task no value can be below what a
-            path really achieved, so the bound is never wrong; it hands far states their
-            value at once instead of one bootstrapped step per round (the lower bound of
-            He et al., 2017, "Learning to Play in a Day: Faster Deep Reinforcement Learning by
-            Optimality Tightening").
-        action_gap: advantage learning's alpha in [0, 1) (Bellemare et al., 2016, "Increasing the
-            Action Gap: New Operators for Reinforcement Learning"): subtract
-            ``alpha * (max_b Q_target(s, g, b) - Q_target(s, g, a))`` from each target. The best
-            action's value is unchanged and every worse action settles ``1 / (1 - alpha)`` times
-            further below it, so a small error in the network no longer flips the greedy choice.
-            0 is plain DQN.
+        double_dqn: pick the next action with the online network, evaluate it with the target.
+
+    A study that changes what is learned from (the hindsight bound and advantage learning of
+    :mod:`bitflip_lib.lab.studies`) subclasses this class: :meth:`experience` says what one
+    played episode adds to replay, :meth:`replay_buffer` where it is kept, :meth:`targets` what
+    each transition is regressed on.
     """
 
     def __init__(
@@ -141,53 +137,55 @@ class DQNLearner:
         gamma: float = 0.98,
         lr: float = 1e-3,
         amsgrad: bool = True,
-        tau: float | None = 0.05,
+        polyak: float | None = 0.05,
         clip_targets: bool = True,
         loss: str = "mse",
         double_dqn: bool = False,
-        td_target_fn: Callable | None = None,
-        polyak_fn: Callable | None = None,
-        hindsight_bound: bool = False,
-        action_gap: float = 0.0,
     ) -> None:
         self.online = network
-        self.target = copy.deepcopy(network) if tau is not None else None
+        self.target = copy.deepcopy(network) if polyak is not None else None
         if self.target is not None:
             self.target.requires_grad_(False)
         self.optimizer = torch.optim.Adam(network.parameters(), lr=lr, amsgrad=amsgrad)
-        self.gamma, self.tau, self.clip_targets = gamma, tau, clip_targets
+        self.gamma, self.polyak, self.clip_targets = gamma, polyak, clip_targets
         self.loss_name, self.loss_fn, self.double_dqn = loss, LOSSES[loss], double_dqn
-        self.td_target_fn, self.polyak_fn = td_target_fn, polyak_fn or polyak_update
-        self.hindsight_bound, self.action_gap = hindsight_bound, action_gap
 
-    def update(self, batch: Transitions) -> dict[str, float]:
+    @classmethod
+    def from_config(cls, network: nn.Module, config: TrainConfig) -> DQNLearner:
+        """The learner ``config`` describes, around ``network``."""
+        return cls(network, config.effective_gamma, config.lr, config.amsgrad, config.polyak, config.clip_targets,
+                   config.loss, config.double_dqn)
+
+    def experience(self, episode: EpisodeBatch, her: str, k: int, generator: torch.Generator
+                   ) -> tuple[Transitions, Transitions]:
+        """What one played episode adds to replay: its transitions as played, and their HER
+        relabellings (``her`` and ``k`` as in :func:`~bitflip_lib.her.her_relabel`)."""
+        return episode.transitions(), her_relabel(episode, her, k, generator)
+
+    def replay_buffer(self, n: int, capacity: int, device: torch.device) -> ReplayBuffer:
+        """An empty replay buffer for what :meth:`experience` produces."""
+        return ReplayBuffer(n, capacity, device)
+
+    def update(self, batch: Transitions) -> dict[str, torch.Tensor]:
         """One gradient step on a batch; returns loss, mean Q and mean target as 0-d tensors.
 
         Tensors, not floats, so a loop of updates never waits for the device; call ``float()`` to read.
         """
         q = taken_action_values(self.online, batch.state, batch.goal, batch.action)
         with torch.no_grad():
-            evaluator = self.target if self.target is not None else self.online
-            next_q = evaluator(batch.next_state, batch.goal)
-            next_action = self.online(batch.next_state, batch.goal).argmax(1) if self.double_dqn else None
-            if self.td_target_fn is None:
-                target = td_target(batch.reward, batch.done, next_q, self.gamma, self.clip_targets, next_action)
-            else:
-                target = self.td_target_fn(batch.reward, batch.done, next_q, self.gamma).to(q.dtype)
-            if self.hindsight_bound:
-                steps = batch.steps_or_zeros()
-                achieved = torch.where(steps > 0, self.gamma ** (steps - 1).to(q.dtype), torch.zeros_like(q))
-                target = torch.maximum(target, achieved)
-            if self.action_gap > 0:  # advantage learning: widen the gap between the best flip and the rest
-                here = evaluator(batch.state, batch.goal)
-                shortfall = here.max(dim=1).values - here.gather(1, batch.action.unsqueeze(1)).squeeze(1)
-                target = target - self.action_gap * shortfall
-                if self.clip_targets:
-                    target = target.clamp(0.0, 1.0)
+            target = self.targets(batch)
         loss = self.loss_fn(q, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         if self.target is not None:
-            self.polyak_fn(self.target, self.online, self.tau)
+            polyak_update(self.target, self.online, self.polyak)
         return {"loss": loss.detach(), "mean_q": q.detach().mean(), "mean_target": target.mean()}
+
+    def targets(self, batch: Transitions) -> torch.Tensor:
+        """The TD targets of a batch: the target network (or, without one, the online network)
+        values the next state; with double DQN the online network picks the action it values."""
+        evaluator = self.target if self.target is not None else self.online
+        next_q = evaluator(batch.next_state, batch.goal)
+        next_action = self.online(batch.next_state, batch.goal).argmax(1) if self.double_dqn else None
+        return td_target(batch.reward, batch.done, next_q, self.gamma, self.clip_targets, next_action)

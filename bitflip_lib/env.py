@@ -65,14 +65,37 @@ def random_goals(state: torch.Tensor, generator: torch.Generator) -> torch.Tenso
 def flip_bits(state: torch.Tensor, actions: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
     """The flip rule: a copy of ``state`` with bit ``actions[i]`` of row ``i`` flipped where ``active[i]``.
 
-    The one implementation of the task's dynamics: the environment, its Gymnasium versions and
-    the exercise graders all step through it.
+    The one implementation of the task's dynamics (with :func:`flip_bits_`, its in-place form):
+    the environment, its Gymnasium versions, evaluation and the exercise graders all step
+    through it.
     """
+    return flip_bits_(state.clone(), actions, active)
+
+
+def flip_bits_(state: torch.Tensor, actions: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`flip_bits` in place: flip bit ``actions[i]`` of row ``i`` of ``state`` where
+    ``active[i]`` (every row when ``active`` is None); returns ``state``."""
     rows = torch.arange(state.shape[0], device=state.device)
     old_bits = state[rows, actions]
-    new_state = state.clone()
-    new_state[rows, actions] = old_bits + active.float() * (1.0 - 2.0 * old_bits)
-    return new_state
+    flipped = 1.0 - old_bits if active is None else old_bits + active.float() * (1.0 - 2.0 * old_bits)
+    state[rows, actions] = flipped
+    return state
+
+
+def distance_change(state: torch.Tensor, goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """How flipping bit ``actions[i]`` changes row i's Hamming distance to its goal: -1 where the
+    bit differed from the goal (the flip fixes it), +1 where it matched (the flip breaks it)."""
+    rows = torch.arange(state.shape[0], device=state.device)
+    return torch.where(state[rows, actions] != goal[rows, actions], -1, 1)
+
+
+EVAL_SEED_OFFSET = 1_000_003
+
+
+def evaluation_seed(seed: int) -> int:
+    """The seed evaluation agents are drawn from for a run seeded ``seed``: a stream of their own,
+    so that evaluating more or less often never changes what training draws."""
+    return seed + EVAL_SEED_OFFSET
 
 
 class StepResult(NamedTuple):
@@ -134,7 +157,6 @@ class BitFlipEnv:
         elif generator.device.type != self.device.type:
             raise ValueError(f"generator is on {generator.device}, environment on {self.device}: create it on the same device")
         self.generator = generator
-        self._rows = torch.arange(num_agents, device=self.device)
         self.state = torch.zeros(num_agents, n, device=self.device)
         self.goal = torch.zeros(num_agents, n, device=self.device)
         self.distance = torch.zeros(num_agents, dtype=torch.long, device=self.device)
@@ -201,10 +223,8 @@ class BitFlipEnv:
             raise ValueError(f"actions must be bit indices in [0, {self.n - 1}], got {bad}")
 
         active = ~self.done
-        # A flip of a differing bit brings the agent one closer to its goal; any other flip, one further.
-        was_differing = self.state[self._rows, actions] != self.goal[self._rows, actions]
+        self.distance = self.distance + active.long() * distance_change(self.state, self.goal, actions)
         self.state = flip_bits(self.state, actions, active)
-        self.distance = self.distance + active.long() * torch.where(was_differing, -1, 1)
         reached = active & (self.distance == 0)
         self.done = self.done | reached
         self.steps = self.steps + active.long()

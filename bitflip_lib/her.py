@@ -18,9 +18,9 @@ into rewarded examples. Strategies (for a counted step t of an agent whose episo
                the goal was reached (kept to rerun the runs stored with it).
 
 Rewards and done flags of relabelled transitions are recomputed with the environment's rule
-(:func:`bitflip_lib.env.goal_reached`); ``steps_to_goal`` records how many steps the episode's
-own path took to the new goal (for the hindsight bound). Everything is vectorised over agents
-and steps.
+(:func:`bitflip_lib.env.goal_reached`). Everything is vectorised over agents and steps.
+:func:`her_relabel` is the one entry point; :func:`hindsight_goal_steps` is its first half, the
+random choice of which achieved state becomes each new goal, for code that needs to know it.
 """
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ import torch
 from bitflip_lib.replay import EpisodeBatch, Transitions
 
 HER_STRATEGIES = ("none", "final", "future", "episode", "writeup30", "writeup30-whole")
+K_STRATEGIES = ("future", "episode")
+"""The strategies that draw ``k`` new goals per transition (the others ignore ``k``)."""
 WRITEUP30_FRACTION = 0.3
 """Share of the trajectories the write-up's variant relabels (its code draws each with probability 0.3)."""
 
@@ -48,16 +50,28 @@ def her_relabel(episode: EpisodeBatch, strategy: str = "future", k: int = 4, gen
         k: new goals per transition for ``future`` and ``episode``.
         generator: random generator on the episode's device, for reproducibility.
     """
-    # Checked here as well as in the configuration: chapters and exercises call this directly.
+    t, b, goal_t = hindsight_goal_steps(episode, strategy, k, generator)
+    # The new goal of step t is the state the agent reached after its step goal_t.
+    return Transitions.with_goals(episode.states[t, b], episode.states[goal_t + 1, b], episode.actions[t, b],
+                                  episode.states[t + 1, b])
+
+
+def hindsight_goal_steps(episode: EpisodeBatch, strategy: str = "future", k: int = 4,
+                         generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Which transitions :func:`her_relabel` relabels, and with which goals: ``(t, b, goal_t)``.
+
+    Relabelled transition i is step ``t[i]`` of agent ``b[i]``, and its new goal is the state that
+    agent reached after its step ``goal_t[i]``. Arguments as for :func:`her_relabel`, which checks
+    them (chapters and exercises call it directly).
+    """
     if strategy not in HER_STRATEGIES:
         raise ValueError(f"unknown HER strategy {strategy!r}: choose one of {', '.join(HER_STRATEGIES)}")
-    if strategy in ("future", "episode") and (not isinstance(k, int) or k < 1):
+    if strategy in K_STRATEGIES and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
         raise ValueError(f"k (new goals per transition) must be an integer >= 1 for '{strategy}', got {k!r}")
     t, b = episode.step_index()
     lengths = episode.lengths
     if strategy == "none" or t.numel() == 0:
-        return Transitions.with_goals(*(x[:0] for x in (episode.states[0], episode.actions[0], episode.states[0], episode.goal)))
-
+        return t[:0], b[:0], t[:0]
     if strategy in ("writeup30", "writeup30-whole"):
         agents = lengths.shape[0]
         picked = (torch.rand(agents, generator=generator, device=lengths.device) < WRITEUP30_FRACTION) & (lengths > 0)
@@ -72,18 +86,13 @@ def her_relabel(episode: EpisodeBatch, strategy: str = "future", k: int = 4, gen
             keep &= t < first_reach[b]
             goal_step = first_reach - 1  # the step whose next state first equals the goal
         t, b = t[keep], b[keep]
-        goal_t = goal_step[b]
-    else:
-        copies = 1 if strategy == "final" else k
-        t, b = t.repeat(copies), b.repeat(copies)
-        if strategy == "final":
-            goal_t = lengths[b] - 1
-        elif strategy == "future":
-            goal_t = _uniform_int(t, lengths[b], generator)
-        else:  # episode
-            goal_t = _uniform_int(torch.zeros_like(t), lengths[b], generator)
-    # The goal is the state reached *after* step goal_t: the path got there in goal_t - t + 1
-    # steps (0: a goal from before step t, which the path from t did not reach).
-    new_goal = episode.states[goal_t + 1, b]
-    steps = (goal_t - t + 1).clamp_min(0)
-    return Transitions.with_goals(episode.states[t, b], episode.actions[t, b], episode.states[t + 1, b], new_goal, steps)
+        return t, b, goal_step[b]
+    copies = 1 if strategy == "final" else k
+    t, b = t.repeat(copies), b.repeat(copies)
+    if strategy == "final":
+        goal_t = lengths[b] - 1
+    elif strategy == "future":
+        goal_t = _uniform_int(t, lengths[b], generator)
+    else:  # episode
+        goal_t = _uniform_int(torch.zeros_like(t), lengths[b], generator)
+    return t, b, goal_t

@@ -20,6 +20,10 @@ import torch
 from torch import nn
 
 ARCHITECTURES = ("uvfa", "mlp", "har", "deepsets")
+HIDDEN_LAYER_ARCHITECTURES = ("mlp", "har", "deepsets")
+"""The architectures with hidden layers (``hidden``, ``activation``); the UVFA has none."""
+ANY_N_ARCHITECTURES = ("har", "deepsets")
+"""The architectures whose parameters do not depend on n: one trained at one n runs at any other."""
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
 """Hidden-layer activations by name (the write-up's code uses GELU, the HER paper ReLU)."""
 

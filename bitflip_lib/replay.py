@@ -1,6 +1,7 @@
 """Transitions, whole episodes, and a replay buffer that lives on the training device."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import torch
@@ -14,10 +15,8 @@ class Transitions:
 
     state, goal, next_state: ``[B, n]``; action: ``[B]`` int64; reward: ``[B]`` float32 (1/0);
     done: ``[B]`` float32, 1.0 where ``next_state`` equals ``goal`` (no bootstrapping past it).
-    steps_to_goal: ``[B]`` int64 or ``None``: how many steps the path the episode actually took
-    needed from ``state`` to ``goal`` (this step included), 0 where it never got there or it is
-    not known. Only the hindsight bound (:attr:`~bitflip_lib.config.TrainConfig.hindsight_bound`)
-    reads it.
+    A subclass may add fields (one more tensor per transition); :meth:`cat`, :meth:`select` and
+    :class:`ReplayBuffer` carry every field.
     """
 
     state: torch.Tensor
@@ -26,33 +25,26 @@ class Transitions:
     reward: torch.Tensor
     next_state: torch.Tensor
     done: torch.Tensor
-    steps_to_goal: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.action.shape[0]
 
     @classmethod
-    def with_goals(cls, state: torch.Tensor, action: torch.Tensor, next_state: torch.Tensor, goal: torch.Tensor,
-                   steps_to_goal: torch.Tensor | None = None) -> "Transitions":
+    def with_goals(cls, state: torch.Tensor, goal: torch.Tensor, action: torch.Tensor, next_state: torch.Tensor,
+                   **extra: torch.Tensor) -> Transitions:
         """Transitions for the given goals, with reward and done from the environment's own rule."""
         reached = goal_reached(next_state, goal).float()
-        return cls(state, goal, action, reached, next_state, reached.clone(), steps_to_goal)
-
-    def steps_or_zeros(self) -> torch.Tensor:
-        """``steps_to_goal``, or zeros (not known) when these transitions do not carry it."""
-        if self.steps_to_goal is None:
-            return torch.zeros(len(self), dtype=torch.long, device=self.action.device)
-        return self.steps_to_goal
+        return cls(state=state, goal=goal, action=action, reward=reached, next_state=next_state, done=reached.clone(),
+                   **extra)
 
     @classmethod
-    def cat(cls, parts: list["Transitions"]) -> "Transitions":
-        """One batch of several; ``steps_to_goal`` is kept if any part has it (zeros for the rest)."""
-        names = [f.name for f in fields(cls) if f.name != "steps_to_goal"]
-        joined = [torch.cat([getattr(p, name) for p in parts]) for name in names]
-        steps = None
-        if any(p.steps_to_goal is not None for p in parts):
-            steps = torch.cat([p.steps_or_zeros() for p in parts])
-        return cls(*joined, steps)
+    def cat(cls, parts: Sequence[Transitions]) -> Transitions:
+        """One batch of several (all of this class)."""
+        return cls(**{f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+
+    def select(self, index: torch.Tensor | slice) -> Transitions:
+        """The transitions at ``index`` (a slice, or a tensor of positions or a mask)."""
+        return type(self)(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
 
 @dataclass
@@ -82,24 +74,17 @@ class EpisodeBatch:
         return t, b
 
     def transitions(self) -> Transitions:
-        """The transitions as played, with the episode's own goals.
-
-        ``steps_to_goal`` counts the steps from each transition to the end of its agent's
-        episode where that episode reached its goal, and is 0 where it did not.
-        """
+        """The transitions as played, with the episode's own goals."""
         t, b = self.step_index()
-        lengths = self.lengths
-        agents = torch.arange(lengths.shape[0], device=lengths.device)
-        succeeded = goal_reached(self.states[lengths, agents], self.goal)
-        steps = torch.where(succeeded[b], lengths[b] - t, torch.zeros_like(t))
-        return Transitions.with_goals(self.states[t, b], self.actions[t, b], self.states[t + 1, b], self.goal[b], steps)
+        return Transitions.with_goals(self.states[t, b], self.goal[b], self.actions[t, b], self.states[t + 1, b])
 
 
 class ReplayBuffer:
     """A fixed-capacity ring buffer of transitions on one device, sampled uniformly.
 
     Bits are stored as uint8 (a quarter of float32), so n = 1024 with the default capacity
-    2^15 needs about 100 MB.
+    2^15 needs about 100 MB. A subclass that stores a :class:`Transitions` subclass with more
+    fields extends :meth:`_write` and :meth:`_read`.
     """
 
     def __init__(self, n: int, capacity: int = 2**15, device: str | torch.device = "cpu") -> None:
@@ -113,7 +98,6 @@ class ReplayBuffer:
         self.action = torch.zeros(capacity, dtype=torch.long, device=self.device)
         self.reward = torch.zeros(capacity, device=self.device)
         self.done = torch.zeros(capacity, device=self.device)
-        self.steps_to_goal = torch.zeros(capacity, dtype=torch.int32, device=self.device)
         self.position = 0  # next slot to write
         self.size = 0
 
@@ -140,20 +124,21 @@ class ReplayBuffer:
             raise TypeError(f"transitions' action must have an integer dtype (bit indices), got {batch.action.dtype}")
         if count == 0:
             return
-        steps = batch.steps_or_zeros()
         if count > self.capacity:  # only the newest ones would survive anyway
-            batch = Transitions(*(getattr(batch, f.name)[-self.capacity :] for f in fields(Transitions) if f.name != "steps_to_goal"))
-            steps, count = steps[-self.capacity :], self.capacity
+            batch, count = batch.select(slice(-self.capacity, None)), self.capacity
         slots = (self.position + torch.arange(count, device=self.device)) % self.capacity
+        self._write(slots, batch)
+        self.position = (self.position + count) % self.capacity
+        self.size = min(self.size + count, self.capacity)
+
+    def _write(self, slots: torch.Tensor, batch: Transitions) -> None:
+        """Store ``batch`` at ``slots``, field by field."""
         self.state[slots] = batch.state.to(self.device, torch.uint8)
         self.goal[slots] = batch.goal.to(self.device, torch.uint8)
         self.next_state[slots] = batch.next_state.to(self.device, torch.uint8)
         self.action[slots] = batch.action.to(self.device)
         self.reward[slots] = batch.reward.to(self.device, torch.float32)
         self.done[slots] = batch.done.to(self.device, torch.float32)
-        self.steps_to_goal[slots] = steps.to(self.device, torch.int32)
-        self.position = (self.position + count) % self.capacity
-        self.size = min(self.size + count, self.capacity)
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None, replace: bool = True) -> Transitions:
         """``batch_size`` transitions drawn uniformly, bits as float32.
@@ -172,12 +157,9 @@ class ReplayBuffer:
             whole, rest = divmod(batch_size, self.size)
             drawn = torch.randperm(self.size, generator=generator, device=self.device)[:rest]
             idx = torch.cat([torch.arange(self.size, device=self.device).repeat(whole), drawn])
-        return Transitions(
-            self.state[idx].float(),
-            self.goal[idx].float(),
-            self.action[idx],
-            self.reward[idx],
-            self.next_state[idx].float(),
-            self.done[idx],
-            self.steps_to_goal[idx].long(),
-        )
+        return self._read(idx)
+
+    def _read(self, idx: torch.Tensor) -> Transitions:
+        """The transitions at slots ``idx``, bits as float32."""
+        return Transitions(self.state[idx].float(), self.goal[idx].float(), self.action[idx], self.reward[idx],
+                           self.next_state[idx].float(), self.done[idx])

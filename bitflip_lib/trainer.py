@@ -5,7 +5,7 @@ epsilon-greedy policy; its transitions (and their HER relabellings) go into the 
 then ``gradient_steps`` DQN updates; then a greedy evaluation on ``num_eval_agents`` (1024)
 fresh agents. The task counts as *solved* once the evaluated success rate stays at or above
 ``solved_threshold`` for ``solved_window`` evaluations in a row; ``solved_at`` is the iteration
-at which that run of evaluations began.
+at which that run of evaluations began, ``confirmed_at`` the one that completed it.
 """
 from __future__ import annotations
 
@@ -18,18 +18,15 @@ from torch import nn
 
 from bitflip_lib import __version__
 from bitflip_lib.config import TrainConfig
-from bitflip_lib.dqn import DQNLearner, EpsilonSchedule
-from bitflip_lib.dqn import epsilon_greedy as default_epsilon_greedy
-from bitflip_lib.env import BitFlipEnv
-from bitflip_lib.her import her_relabel
-from bitflip_lib.networks import make_network
-from bitflip_lib.replay import EpisodeBatch, ReplayBuffer, Transitions
+from bitflip_lib.dqn import EpsilonSchedule, epsilon_greedy
+from bitflip_lib.env import BitFlipEnv, distance_change, evaluation_seed, flip_bits_
+from bitflip_lib.networks import HIDDEN_LAYER_ARCHITECTURES, make_network
+from bitflip_lib.replay import EpisodeBatch
 from bitflip_lib.runtime.device import default_device, describe_device
 from bitflip_lib.runtime.memory import trim_after_evaluation
 from bitflip_lib.runtime.switches import progress_bars_enabled
 
 Callback = Callable[[dict], "bool | None"]
-EVAL_SEED_OFFSET = 1_000_003  # evaluation draws its agents from a stream of its own
 
 
 @torch.no_grad()
@@ -75,10 +72,8 @@ def evaluate(
                 break
         q = network(state, goal) if projected is None else network.q_with_projected_goal(state, projected)
         action = q.max(1).indices
-        rows = torch.arange(running.numel(), device=device)
-        old = state[rows, action]
-        distance = distance + torch.where(old != goal[rows, action], -1, 1)
-        state[rows, action] = 1.0 - old  # in place: evaluation owns these tensors
+        distance = distance + distance_change(state, goal, action)
+        flip_bits_(state, action)  # in place: evaluation owns these tensors
         steps_taken[running] += 1
     final_distance[running] = distance
     network.train(was_training)
@@ -193,7 +188,7 @@ def build_network(config: TrainConfig, device: torch.device) -> nn.Module:
     kwargs: dict = {}
     if config.arch == "har":
         kwargs["normalize_distance"] = config.har_normalize_distance
-    if config.arch in ("mlp", "har", "deepsets"):
+    if config.arch in HIDDEN_LAYER_ARCHITECTURES:
         kwargs["activation"] = config.activation
         if config.hidden is not None:
             kwargs["hidden"] = tuple(config.hidden)
@@ -208,47 +203,34 @@ def train(
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
     network: nn.Module | None = None,
-    *,
-    relabel: Callable | None = None,
-    td_target: Callable | None = None,
-    epsilon_greedy: Callable | None = None,
-    polyak_update: Callable | None = None,
 ) -> TrainResult:
     """Train a goal-conditioned DQN on n-bit flipping as ``config`` says.
 
     Args:
-        config: the run's settings (see :class:`~bitflip_lib.config.TrainConfig`).
+        config: the run's settings (see :class:`~bitflip_lib.config.TrainConfig`), checked when
+            it was made.
         callbacks: called after every iteration with that iteration's record (a dict); a
             callback that returns True stops training (the dashboards' Stop button does this).
         progress: show a progress bar (terminal or notebook).
         network: start from this network instead of a fresh one (it is trained in place).
-        relabel, td_target, epsilon_greedy, polyak_update: replace one part of the algorithm,
-            e.g. with a student's own function: ``relabel(episode, k, generator) -> Transitions``
-            (used instead of ``config.her``'s strategy unless ``config.her`` is ``none``),
-            ``td_target(reward, done, next_q, gamma) -> target`` (clipping included),
-            ``epsilon_greedy(q, epsilon, generator) -> actions``,
-            ``polyak_update(target, online, tau) -> None``.
+
+    The learner is ``config.learner_class`` (:class:`~bitflip_lib.dqn.DQNLearner` unless a study's
+    settings name another); everything else is this function.
     """
-    config.validate()
     device = default_device(config.device)
-    n, gamma = config.n, config.effective_gamma
+    n = config.n
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    eval_generator = torch.Generator(device=device).manual_seed(config.seed + EVAL_SEED_OFFSET)
+    eval_generator = torch.Generator(device=device).manual_seed(evaluation_seed(config.seed))
 
     network = build_network(config, device) if network is None else network.to(device)
-    learner = DQNLearner(network, gamma, config.lr, config.amsgrad, config.polyak, config.clip_targets,
-                         config.loss, config.double_dqn, td_target_fn=td_target, polyak_fn=polyak_update,
-                         hindsight_bound=config.hindsight_bound, action_gap=config.action_gap)
+    learner = config.learner_class.from_config(network, config)
     lr_schedule = None
     if config.lr_end is not None:  # a cosine from lr to lr_end over the whole budget, stepped per iteration
         lr_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(learner.optimizer, config.max_iterations, config.lr_end)
-    choose_action = epsilon_greedy or default_epsilon_greedy
-    if relabel is None:
-        def relabel(episode: EpisodeBatch, k: int, gen: torch.Generator) -> Transitions:
-            return her_relabel(episode, config.her, k, gen)
     schedule = EpsilonSchedule(config.eps_start, config.eps_end, config.eps_decay, config.eps_schedule, config.eps_decay_steps)
-    buffer = ReplayBuffer(n, config.buffer_capacity, device)
+    buffer = learner.replay_buffer(n, config.buffer_capacity, device)
     env = BitFlipEnv(n, config.num_train_agents, config.max_steps, device=device, generator=generator)
+    replace = not config.batch_without_replacement
 
     result = TrainResult(config=config, device=describe_device(device), network=network, target_network=learner.target)
     bar = None
@@ -264,25 +246,19 @@ def train(
 
         @torch.no_grad()
         def act(state: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-            return choose_action(network(state, goal), epsilon, generator)
+            return epsilon_greedy(network(state, goal), epsilon, generator)
 
         episode = play_episode(env, act)
 
         # 2. Store what happened, plus hindsight relabellings.
-        played = episode.transitions()
-        stored = [played]
-        relabelled_rewards = 0
-        if config.her != "none":
-            relabelled = relabel(episode, config.k, generator)
-            relabelled_rewards = int(relabelled.reward.sum())
-            stored.append(relabelled)
-        buffer.add(Transitions.cat(stored))
+        played, relabelled = learner.experience(episode, config.her, config.k, generator)
+        buffer.add(type(played).cat([played, relabelled]))
         rewards_seen += int(played.reward.sum())
 
         # 3. Learn.
         losses, qs, targets = [], [], []
         for _ in range(config.gradient_steps):
-            batch = buffer.sample(config.batch_size, generator, replace=not config.batch_without_replacement)
+            batch = buffer.sample(config.batch_size, generator, replace=replace)
             stats = learner.update(batch)
             losses.append(stats["loss"])
             qs.append(stats["mean_q"])
@@ -304,7 +280,7 @@ def train(
             "mean_target": _mean(targets),
             "train_success": float(env.done.float().mean()),
             "rewards_seen": rewards_seen,
-            "relabelled_rewards": relabelled_rewards,
+            "relabelled_rewards": int(relabelled.reward.sum()),
             "buffer_size": len(buffer),
         }
         if lr_schedule is not None:

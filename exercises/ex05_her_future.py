@@ -36,8 +36,8 @@
 # An `EpisodeBatch` holds B agents' episode, time-major: `states [T+1, B, n]` (`states[t]` before step
 # t, `states[t+1]` after it), `goal [B, n]`, `actions [T, B]` and `active [T, B]`, True for the steps
 # that counted. Once an agent reaches its goal, its later steps are inactive and must not be
-# relabelled; `episode.lengths` gives each agent's $L$. `Transitions.with_goals(state, action,
-# next_state, goal)` builds transitions with reward and done computed from the environment's rule.
+# relabelled; `episode.lengths` gives each agent's $L$. `Transitions.with_goals(state, goal,
+# action, next_state)` builds transitions with reward and done computed from the environment's rule.
 #
 # **Your task.** Write `her_relabel_future` without a Python loop over agents or steps: index with
 # the `(t, b)` pairs of all active steps at once.
@@ -72,7 +72,7 @@ def her_relabel_future(episode: EpisodeBatch, k: int = 4, generator: torch.Gener
 # 1. `t, b = episode.active.nonzero(as_tuple=True)`; repeat both `k` times.
 # 2. `L = episode.lengths[b]`; `u = torch.rand(t.shape, generator=generator, device=...)`.
 # 3. `t2 = t + (u * (L - t)).long()` is uniform in `t ... L - 1`.
-# 4. `goal = episode.states[t2 + 1, b]`; finish with `Transitions.with_goals(state, action, next_state, goal)`.
+# 4. `goal = episode.states[t2 + 1, b]`; finish with `Transitions.with_goals(state, goal, action, next_state)`.
 #
 # </details>
 

@@ -9,6 +9,7 @@ from bitflip_lib.cli import main as cli_main
 from bitflip_lib.config import make_config
 from bitflip_lib.dqn import DQNLearner, td_target
 from bitflip_lib.lab.runs import describe_overrides
+from bitflip_lib.lab.studies import StudyLearner, make_run_config
 from bitflip_lib.networks import MLP, taken_action_values
 from bitflip_lib.replay import Transitions
 from bitflip_lib.trainer import train
@@ -29,7 +30,7 @@ def test_target_is_plain_minus_alpha_times_the_shortfall_and_the_best_action_kee
     torch.manual_seed(0)
     batch, gamma, alpha = random_batch(), 0.9, 0.6
     plain = DQNLearner(MLP(6, hidden=(16,)), gamma=gamma)
-    widened = DQNLearner(MLP(6, hidden=(16,)), gamma=gamma, action_gap=alpha)
+    widened = StudyLearner(MLP(6, hidden=(16,)), gamma=gamma, action_gap=alpha)
     widened.online.load_state_dict(plain.online.state_dict())
     widened.target.load_state_dict(plain.target.state_dict())
     with torch.no_grad():
@@ -51,7 +52,7 @@ def test_zero_alpha_is_plain_dqn_step_for_step():
     torch.manual_seed(1)
     a = DQNLearner(MLP(6, hidden=(16,)), gamma=0.9)
     torch.manual_seed(1)
-    b = DQNLearner(MLP(6, hidden=(16,)), gamma=0.9, action_gap=0.0)
+    b = StudyLearner(MLP(6, hidden=(16,)), gamma=0.9, action_gap=0.0)
     for _ in range(3):
         assert float(a.update(batch)["loss"]) == float(b.update(batch)["loss"])
 
@@ -84,8 +85,8 @@ def test_fixed_point_keeps_the_optimal_values_and_widens_the_gap_by_one_over_one
 
 def test_training_is_seeded_differs_from_plain_and_is_named(capsys):
     config = make_config(n=8, arch="mlp", max_iterations=6, early_stop=False, gradient_steps=4, num_eval_agents=64)
-    a = train(config.replace(action_gap=0.5), progress=False)
-    b = train(config.replace(action_gap=0.5), progress=False)
+    a = train(make_run_config(**{**config.to_dict(), "action_gap": 0.5}), progress=False)
+    b = train(make_run_config(**{**config.to_dict(), "action_gap": 0.5}), progress=False)
     c = train(config, progress=False)
     assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
     assert [h["mean_target"] for h in a.history] != [h["mean_target"] for h in c.history]
@@ -100,4 +101,4 @@ def test_cli_flag_reaches_the_configuration_and_refuses_alpha_one(tmp_path, caps
     record = json.loads(out.read_text())
     assert record["config"]["action_gap"] == 0.5 and record["overrides"]["action_gap"] == 0.5
     assert cli_main(["train", "--n", "5", "--action-gap", "1"]) == 2
-    assert "must be in [0, 1), got 1" in capsys.readouterr().err
+    assert "--action-gap must be a number in [0, 1)" in capsys.readouterr().err

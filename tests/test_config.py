@@ -42,8 +42,7 @@ WRITEUP_CODE = [
     # Left at the library's defaults, which are what the code does:
     ("lr_end", None),                    # agent_dqn_target.py:48  no learning-rate schedule
     ("early_stop", True),                # runtime.py:125-128  break at the first complete streak
-    ("hindsight_bound", False),          # agent_dqn_target.py:126-127  the plain clipped target ...
-    ("action_gap", 0.0),                 # ... with nothing added or subtracted
+    # (and plain DQN targets: the writeup preset is a TrainConfig, which has no study settings)
 ]
 
 
@@ -102,10 +101,6 @@ BAD_VALUES = [  # (field, value, words of the message that say what is allowed)
     ("clip_targets", "no", "True or False"),  # was taken as true
     ("loss", "l1", "one of mse, huber"),
     ("double_dqn", None, "True or False"),
-    ("hindsight_bound", 1, "True or False"),
-    ("action_gap", 1.0, "[0, 1)"),  # alpha = 1 has no fixed point
-    ("action_gap", -0.1, "[0, 1)"),
-    ("action_gap", True, "[0, 1)"),
     ("batch_size", 0, "an integer >= 1"),
     ("gradient_steps", -1, "an integer >= 0"),
     ("buffer_capacity", 0, "an integer >= 1"),
@@ -114,8 +109,9 @@ BAD_VALUES = [  # (field, value, words of the message that say what is allowed)
     ("max_steps", 0, "an integer >= 1 or None"),
     ("max_steps", True, "an integer >= 1 or None"),
     ("max_iterations", 0, "an integer >= 1"),
-    ("max_seconds", -5, "a number > 0"),
-    ("max_seconds", 0, "a number > 0"),
+    ("max_seconds", -5, "a finite number > 0"),
+    ("max_seconds", 0, "a finite number > 0"),
+    ("max_seconds", float("inf"), "a finite number > 0"),  # was accepted: a budget that never ends
     ("eval_every", 0, "an integer >= 1"),
     ("solved_threshold", 1.01, "[0, 1]"),
     ("solved_window", 0, "an integer >= 1"),
@@ -154,6 +150,31 @@ def test_every_field_has_a_bad_value_case():
     assert fields == {field for field, _, _ in BAD_VALUES}
 
 
+STUDY_BAD_VALUES = [
+    ("hindsight_bound", 1, "True or False"),
+    ("action_gap", 1.0, "[0, 1)"),  # alpha = 1 has no fixed point
+    ("action_gap", -0.1, "[0, 1)"),
+    ("action_gap", True, "[0, 1)"),
+]
+
+
+@pytest.mark.parametrize("field, value, allowed", STUDY_BAD_VALUES, ids=[f"{f}={v!r}" for f, v, _ in STUDY_BAD_VALUES])
+def test_every_bad_study_value_is_refused_naming_the_field_value_and_what_is_allowed(field, value, allowed):
+    from bitflip_lib.lab.studies import STUDY_FIELDS, make_run_config
+
+    assert set(STUDY_FIELDS) == {f for f, _, _ in STUDY_BAD_VALUES}
+    with pytest.raises(ValueError) as caught:
+        make_run_config(**{field: value})
+    message = str(caught.value)
+    assert message.startswith(f"{field} must be "), message
+    assert f"got {value!r}" in message and allowed in message, message
+
+
+def test_double_dqn_without_a_target_network_is_refused_not_ignored():
+    with pytest.raises(ValueError, match="^double_dqn=True needs a target network"):
+        make_config(double_dqn=True, polyak=None)
+
+
 def test_make_config_refuses_the_issue_cases_before_training():
     for bad in ({"eps_decay": -0.5}, {"eps_decay": 1.5}, {"hidden": (0,)}, {"hidden": (-4,)}, {"seed": 1.5},
                 {"gamma": "0.9"}, {"clip_targets": "no"}):
@@ -175,13 +196,14 @@ def test_replace_validates_too():
         make_config().replace(gamma=2.0)
 
 
-def test_train_checks_a_configuration_changed_after_construction():
-    from bitflip_lib.trainer import train
-
+def test_a_configuration_cannot_be_changed_after_it_was_checked_only_replaced():
+    # Checked once, when made: so nothing unchecked can reach train(), which trusts it.
     config = make_config(n=3, max_iterations=1, device="cpu")
-    config.clip_targets = "no"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.clip_targets = "no"
     with pytest.raises(ValueError, match="^clip_targets must be True or False"):
-        train(config, progress=False)
+        config.replace(clip_targets="no")
+    assert config.replace(clip_targets=False).clip_targets is False and config.clip_targets is True
 
 
 def test_unknown_preset_and_field():

@@ -66,12 +66,12 @@ def _batch(n=4, size=8):
     a = torch.randint(0, n, (size,), generator=g)
     s2 = s.clone()
     s2[torch.arange(size), a] = 1 - s2[torch.arange(size), a]
-    return Transitions.with_goals(s, a, s2, s2.clone())  # every transition reaches its goal: target 1
+    return Transitions.with_goals(s, s2.clone(), a, s2)  # every transition reaches its goal: target 1
 
 
 def test_learner_step_reduces_loss_and_updates_target_slowly():
     torch.manual_seed(0)
-    learner = DQNLearner(MLP(4, hidden=(16,)), gamma=0.9, lr=1e-2, tau=0.1)
+    learner = DQNLearner(MLP(4, hidden=(16,)), gamma=0.9, lr=1e-2, polyak=0.1)
     batch = _batch()
     first = float(learner.update(batch)["loss"])
     for _ in range(50):
@@ -83,7 +83,7 @@ def test_learner_step_reduces_loss_and_updates_target_slowly():
 
 
 def test_learner_without_target_network():
-    learner = DQNLearner(MLP(4, hidden=(8,)), tau=None)
+    learner = DQNLearner(MLP(4, hidden=(8,)), polyak=None)
     assert learner.target is None
     stats = learner.update(_batch())
     assert set(stats) == {"loss", "mean_q", "mean_target"}
@@ -96,7 +96,7 @@ def test_the_loss_comes_from_the_one_table_the_configuration_checks_against():
     for name, loss in LOSSES.items():
         torch.manual_seed(0)
         network = MLP(4, hidden=(8,))
-        learner = DQNLearner(network, tau=None, loss=name)
+        learner = DQNLearner(network, polyak=None, loss=name)
         batch = _batch()
         q = network(batch.state, batch.goal).gather(1, batch.action[:, None])[:, 0]
         expected = loss(q, torch.ones_like(q))  # every sampled transition reaches its goal: target 1

@@ -143,8 +143,8 @@ def test_ex05_catches_goal_off_by_one():
         t, b = t.repeat(k), b.repeat(k)
         length = episode.lengths[b]
         future = t + (torch.rand(t.shape, generator=generator) * (length - t)).long()
-        return Transitions.with_goals(episode.states[t, b], episode.actions[t, b], episode.states[t + 1, b],
-                                      episode.states[future, b])  # the state *before* step t'
+        return Transitions.with_goals(episode.states[t, b], episode.states[future, b],  # the state *before* step t'
+                                      episode.actions[t, b], episode.states[t + 1, b])
 
     assert "goals are future achieved states" in _fails("ex05_her_future", her_relabel_future=off_by_one)
 

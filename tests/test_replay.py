@@ -13,7 +13,7 @@ def make(count, n=3, offset=0):
     a = (torch.arange(count) + offset) % n
     s2 = s.clone()
     s2[torch.arange(count), a] = 1
-    return Transitions.with_goals(s, a, s2, torch.ones(count, n))
+    return Transitions.with_goals(s, torch.ones(count, n), a, s2)
 
 
 def test_add_wraps_and_keeps_newest():

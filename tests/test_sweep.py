@@ -9,7 +9,8 @@ import pytest
 
 from bitflip_lib.config import make_config
 from bitflip_lib.lab.runs import config_from_dict, load_runs, run_name
-from bitflip_lib.lab.sweep import cell_name, grid, run_sweep
+from bitflip_lib.lab.runs import run_name as cell_name
+from bitflip_lib.lab.sweep import grid, run_sweep
 
 TINY = {"max_iterations": 3, "num_eval_agents": 16, "gradient_steps": 2, "batch_size": 16, "device": "cpu"}
 
@@ -143,7 +144,7 @@ def test_grid_gives_a_setting_only_to_the_cells_it_applies_to():
     assert cell_name(mixed["uvfa"]) == cell_name(make_config("default", n=5, arch="uvfa"))  # no new cell name
     configs = {c.her: c for c in grid([5], archs=["har"], hers=["none", "future"], seeds=[0], k=8)}
     assert (configs["none"].k, configs["future"].k) == (make_config().k, 8)
-    with pytest.raises(ValueError, match="hidden.*no effect.*UVFA"):
+    with pytest.raises(ValueError, match="hidden.*no effect.*uvfa"):
         grid([5], archs=["uvfa"], hidden=(32,))
     with pytest.raises(ValueError, match="k=8 has no effect.*'final'"):
         grid([5], archs=["har"], hers=["none", "final"], k=8)

@@ -14,9 +14,9 @@ import torch
 from bitflip_lib import dqn
 from bitflip_lib.config import make_config
 from bitflip_lib.grading.helpers import devices, expect, expect_close, expect_equal, expect_tensor, generator
+from bitflip_lib.grading.plugged import train_with
 from bitflip_lib.grading.report import Check, Exercise
 from bitflip_lib.lab.runs import best_success
-from bitflip_lib.trainer import train
 
 
 def _td_case(batch: int, n: int, seed: int, device, low: float = -0.5, high: float = 1.6):
@@ -140,7 +140,7 @@ def check_generator(ns: Mapping) -> str:
 def check_training(ns: Mapping) -> str:
     """Training with the student's two functions plugged in solves 20-bit flipping with HER + HAR."""
     config = make_config(n=20, arch="har", her="future", max_iterations=40, seed=0)
-    result = train(config, progress=False, td_target=ns["td_target"], epsilon_greedy=ns["epsilon_greedy"])
+    result = train_with(config, td_target=ns["td_target"], epsilon_greedy=ns["epsilon_greedy"])
     expect(result.solved_at is not None, f"DQN + HER + HAR with your td_target and epsilon_greedy should solve n = 20 within "
            f"{config.max_iterations} iterations; best success rate {best_success(result):.3f}")
     return f"DQN with them solves n = 20 at iteration {result.solved_at}"

@@ -15,10 +15,10 @@ from torch import nn
 from bitflip_lib import dqn
 from bitflip_lib.config import make_config
 from bitflip_lib.grading.helpers import devices, expect, expect_close, generator
+from bitflip_lib.grading.plugged import train_with
 from bitflip_lib.grading.report import Check, Exercise
 from bitflip_lib.lab.runs import best_success
 from bitflip_lib.networks import HAR, MLP, UVFA
-from bitflip_lib.trainer import train
 
 
 def _pair(make, seed: int, device="cpu") -> tuple[nn.Module, nn.Module]:
@@ -116,7 +116,7 @@ def check_bad_tau(ns: Mapping) -> str:
 
 def check_training(ns: Mapping) -> str:
     config = make_config(n=20, arch="har", her="future", polyak=0.05, max_iterations=40, seed=0)
-    result = train(config, progress=False, polyak_update=ns["polyak_update"])
+    result = train_with(config, polyak_update=ns["polyak_update"])
     expect(result.solved_at is not None, f"HER + HAR with your Polyak update should solve n = 20 within {config.max_iterations} "
            f"iterations; best success rate {best_success(result):.3f}")
     return f"HAR with it solves n = 20 at iteration {result.solved_at}"

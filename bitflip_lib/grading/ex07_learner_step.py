@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
-from unittest import mock
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bitflip_lib import dqn, trainer
+from bitflip_lib import dqn
 from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.grading.helpers import devices, expect, expect_close, generator
+from bitflip_lib.grading.plugged import train_with
 from bitflip_lib.grading.report import Check, Exercise
 from bitflip_lib.lab.runs import best_success
 from bitflip_lib.networks import HAR, MLP, har_greedy_is_optimal
@@ -38,7 +38,7 @@ def example_batch(n: int = 6, batch: int = 32, seed: int = 0, device="cpu", done
     next_state[rows, action] = 1.0 - next_state[rows, action]
     reached = torch.rand(batch, generator=g, device=device) < done_fraction
     goal[reached] = next_state[reached]  # these transitions reach their goal
-    return Transitions.with_goals(state, action, next_state, goal)
+    return Transitions.with_goals(state, goal, action, next_state)
 
 
 def _networks(make: Callable[[], nn.Module], seed: int, device) -> tuple[nn.Module, nn.Module]:
@@ -50,7 +50,7 @@ def _networks(make: Callable[[], nn.Module], seed: int, device) -> tuple[nn.Modu
 
 def _reference(online: nn.Module, target: nn.Module, batch: Transitions, gamma: float, tau: float):
     """The library's step on copies: (online after, target after, loss)."""
-    learner = dqn.DQNLearner(copy.deepcopy(online), gamma=gamma, lr=LR, amsgrad=True, tau=tau, clip_targets=True)
+    learner = dqn.DQNLearner(copy.deepcopy(online), gamma=gamma, lr=LR, amsgrad=True, polyak=tau, clip_targets=True)
     learner.target.load_state_dict(target.state_dict())
     stats = learner.update(batch)
     return learner.online, learner.target, float(stats["loss"])
@@ -200,12 +200,11 @@ def train_with_learner_step(config: TrainConfig, dqn_update: Callable) -> TrainR
 
     class StudentLearner(dqn.DQNLearner):
         def update(self, batch: Transitions) -> dict[str, torch.Tensor]:
-            loss = dqn_update(self.online, self.target, self.optimizer, batch, self.gamma, self.tau)
+            loss = dqn_update(self.online, self.target, self.optimizer, batch, self.gamma, self.polyak)
             nan = torch.full((), float("nan"))
             return {"loss": torch.as_tensor(loss).detach().float().cpu(), "mean_q": nan, "mean_target": nan}
 
-    with mock.patch.object(trainer, "DQNLearner", StudentLearner):
-        return trainer.train(config, progress=False)
+    return train_with(config, learner_class=StudentLearner)
 
 
 def check_training(ns: Mapping) -> str:

@@ -12,13 +12,12 @@ modulo n), so a check can tell exactly which transitions a sample came from.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from unittest import mock
 
 import torch
 
-from bitflip_lib import trainer
 from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.grading.helpers import devices, expect, expect_tensor, generator
+from bitflip_lib.grading.plugged import train_with
 from bitflip_lib.grading.report import Check, Exercise
 from bitflip_lib.lab.runs import best_success
 from bitflip_lib.replay import Transitions
@@ -38,7 +37,7 @@ def numbered_transitions(ids: Iterable[int], n: int = N, device="cpu") -> Transi
     rows = torch.arange(len(ids), device=device)
     next_state[rows, action] = 1.0 - next_state[rows, action]
     goal = torch.where(ids[:, None] % 3 == 0, next_state, 1.0 - state)  # every third one reaches its goal
-    return Transitions.with_goals(state, action, next_state, goal)
+    return Transitions.with_goals(state, goal, action, next_state)
 
 
 def numbers_of(batch: Transitions, n: int = N) -> torch.Tensor:
@@ -157,21 +156,8 @@ def check_device(ns: Mapping) -> str:
 
 
 def train_with_buffer(config: TrainConfig, buffer_class: type) -> TrainResult:
-    """The library's :func:`~bitflip_lib.trainer.train` with ``buffer_class`` as its replay buffer.
-
-    The exercise's ``sample(batch_size, generator)`` draws with replacement, so only settings that
-    ask for that are trained with it (the trainer passes ``replace``; a student's buffer need not
-    know it).
-    """
-    if config.batch_without_replacement:
-        raise ValueError("the student's replay buffer draws with replacement: train it with batch_without_replacement=False")
-
-    class StudentBuffer(buffer_class):
-        def sample(self, batch_size: int, generator=None, replace: bool = True):
-            return super().sample(batch_size, generator)
-
-    with mock.patch.object(trainer, "ReplayBuffer", StudentBuffer):
-        return trainer.train(config, progress=False)
+    """The library's :func:`~bitflip_lib.trainer.train` with ``buffer_class`` as its replay buffer."""
+    return train_with(config, buffer_class=buffer_class)
 
 
 def check_training(ns: Mapping) -> str:

@@ -34,6 +34,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
+
 from bitflip_lib.grading.report import (
     SHOWN_LINES,
     Check,

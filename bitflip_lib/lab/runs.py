@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from bitflip_lib.config import TrainConfig, make_config
+from bitflip_lib.her import K_STRATEGIES
+from bitflip_lib.lab.studies import STUDY_FIELDS, StudyConfig, make_run_config
 
 RECORD_KEYS: tuple[str, ...] = ("name", "summary", "best_success", "config", "overrides", "version", "torch",
                                 "device", "wall_seconds", "seconds_per_iteration", "finished_utc", "commit",
@@ -72,8 +74,8 @@ def method_label(arch: str, her: str) -> str:
 # --------------------------------------------------------------------------------------------
 def config_overrides(config: TrainConfig) -> dict:
     """The fields of ``config`` that differ from its preset's defaults (n, arch, her, k and seed aside)."""
-    base = make_config(config.preset, n=config.n, arch=config.arch, her=config.her, k=config.k,
-                       seed=config.seed).to_dict()
+    base = {**STUDY_FIELDS, **make_config(config.preset, n=config.n, arch=config.arch, her=config.her, k=config.k,
+                                          seed=config.seed).to_dict()}
     mine = config.to_dict()
     return {key: mine[key] for key in sorted(mine) if key not in _NAMED_FIELDS and mine[key] != base[key]}
 
@@ -92,7 +94,7 @@ def run_name(config: TrainConfig) -> str:
     with different settings never collide and the same configuration always gets the same
     name. The device is not part of the name: a result is a result wherever it was computed.
     """
-    her = f"{config.her}-k{config.k}" if config.her in ("future", "episode") else config.her
+    her = f"{config.her}-k{config.k}" if config.her in K_STRATEGIES else config.her
     stem = f"{config.preset}_n{config.n}_{config.arch}_{her}_s{config.seed}"
     digest = overrides_hash(config_overrides(config))
     return f"{stem}_{digest}" if digest else stem
@@ -113,21 +115,22 @@ def describe_overrides(overrides: dict) -> str:
 
 
 def config_from_dict(values: dict, **changes: Any) -> TrainConfig:
-    """The :class:`TrainConfig` of a stored ``config`` dict, with ``changes`` applied.
+    """The :class:`TrainConfig` of a stored ``config`` dict, with ``changes`` applied (a
+    :class:`~bitflip_lib.lab.studies.StudyConfig` for a run that used a study setting).
 
     Fields this version of the library does not know are dropped, so older records still load.
     """
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    known = {f.name for f in dataclasses.fields(StudyConfig)}
     values = {key: value for key, value in {**values, **changes}.items() if key in known}
     if values.get("hidden") is not None:
         values["hidden"] = tuple(values["hidden"])
-    return TrainConfig(**values)
+    return make_run_config(**values)
 
 
 # --------------------------------------------------------------------------------------------
 # Provenance: which code produced a run
 # --------------------------------------------------------------------------------------------
-SOURCE_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
 """The checkout this library is imported from (its git repository, when it is one)."""
 
 

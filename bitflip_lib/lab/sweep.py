@@ -2,7 +2,7 @@
 
 A *cell* is one training run (one configuration, one seed). :func:`run_sweep` trains the cells
 one after the other and writes each, as soon as it finishes, to its own small JSON file in a
-results folder, as a :class:`~bitflip_lib.lab.runs.StoredRun` (named by :func:`cell_name`, which is
+results folder, as a :class:`~bitflip_lib.lab.runs.StoredRun` (named by
 :func:`bitflip_lib.lab.runs.run_name`: the configuration alone decides it). Rerunning the same sweep
 therefore skips the cells already on disk: an interrupted sweep loses at most the cells that were
 running (files are written to a temporary name and renamed, so a half-written file never
@@ -33,11 +33,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from bitflip_lib.config import TrainConfig, make_config
+from bitflip_lib.her import K_STRATEGIES
 from bitflip_lib.lab.runs import DamagedRunError, StoredRun, load_run, run_name, write_run
+from bitflip_lib.lab.studies import make_run_config
+from bitflip_lib.networks import HIDDEN_LAYER_ARCHITECTURES
 from bitflip_lib.runtime.switches import progress_bars_enabled
-
-cell_name = run_name
-"""The file stem of a cell: :func:`bitflip_lib.lab.runs.run_name` of its configuration."""
 
 # Rough relative cost of one iteration, used to run cheap cells first.
 _ARCH_COST = {"har": 1.0, "mlp": 2.0, "uvfa": 8.0}
@@ -52,11 +52,21 @@ def unused_setting(field: str, arch: str, her: str) -> str | None:
     Such a setting must not reach a cell's configuration: it would change nothing but the cell's
     name, so the same run would be stored twice.
     """
-    if field == "hidden" and arch == "uvfa":
-        return "the UVFA has no hidden layers (hidden widths are for mlp, har and deepsets)"
-    if field == "k" and her not in ("future", "episode"):
-        return f"HER strategy {her!r} draws no k goals per transition (k is for future and episode)"
+    if field in ("hidden", "activation") and arch not in HIDDEN_LAYER_ARCHITECTURES:
+        return f"the {arch} has no hidden layers ({field} is for {', '.join(HIDDEN_LAYER_ARCHITECTURES)})"
+    if field == "k" and her not in K_STRATEGIES:
+        return f"HER strategy {her!r} draws no k goals per transition (k is for {' and '.join(K_STRATEGIES)})"
     return None
+
+
+def check_applies(settings: dict, archs: Sequence[str], hers: Sequence[str]) -> None:
+    """A ``ValueError`` for a setting that has no effect on any cell of ``archs`` x ``hers``."""
+    for key, value in settings.items():
+        reasons = {unused_setting(key, arch, her) for arch in archs for her in hers}
+        if None not in reasons:
+            shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
+            raise ValueError(f"{key}={shown} has no effect with arch {' '.join(archs)} and her {' '.join(hers)}: "
+                             f"{sorted(reasons)[0]}; leave it out")
 
 
 def grid(
@@ -77,25 +87,21 @@ def grid(
 
     A setting that does not apply to some cells (``hidden`` to a UVFA, ``k`` to HER ``none``;
     see :func:`unused_setting`) is given only to the cells it applies to; one that applies to
-    no cell at all is a ``ValueError``.
+    no cell at all is a ``ValueError`` (:func:`check_applies`).
     """
-    preset_her = make_config(preset).her
-    hers = [preset_her if her == "preset" else her for her in hers]
+    hers = [make_config(preset, her=her).her for her in hers]
     archs = list(archs)
-    for key, value in overrides.items():
-        reasons = {unused_setting(key, arch, her) for arch in archs for her in hers}
-        if None not in reasons:
-            raise ValueError(f"{key}={value!r} has no effect on any cell of this grid: {sorted(reasons)[0]}")
+    check_applies(overrides, archs, hers)
     configs = []
     for arch in archs:
         for her in hers:
             used = {key: value for key, value in overrides.items() if unused_setting(key, arch, her) is None}
             for n in ns:
                 for seed in seeds:
-                    configs.append(make_config(preset, n=int(n), arch=arch, her=her, seed=int(seed), **used))
+                    configs.append(make_run_config(preset, n=int(n), arch=arch, her=her, seed=int(seed), **used))
     if cheap_first:
         configs.sort(key=lambda c: (_ARCH_COST.get(c.arch, 4.0) * (1 if c.her != "none" else 2) * c.n, c.seed))
-    unique = {cell_name(c): c for c in configs}
+    unique = {run_name(c): c for c in configs}
     return list(unique.values())
 
 
@@ -104,7 +110,7 @@ def grid(
 # --------------------------------------------------------------------------------------------
 def cell_path(config: TrainConfig, out_dir: str | os.PathLike) -> Path:
     """Where the cell of ``config`` is stored in ``out_dir``."""
-    return Path(out_dir) / f"{cell_name(config)}.json"
+    return Path(out_dir) / f"{run_name(config)}.json"
 
 
 def _say(message: str) -> None:
@@ -182,7 +188,7 @@ def run_sweep(
     runs = []
     for config in configs:
         if bar is not None:
-            bar.set_postfix_str(cell_name(config))
+            bar.set_postfix_str(run_name(config))
         run, ran = run_cell(config, out_dir, progress=progress, skip_existing=skip_existing)
         runs.append(run)
         if on_cell is not None:

@@ -39,8 +39,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bitflip_lib.config import PRESETS, TrainConfig, make_config
-from bitflip_lib.her import HER_STRATEGIES
+from bitflip_lib.config import PRESETS, TrainConfig, default_gamma, make_config
+from bitflip_lib.her import HER_STRATEGIES, K_STRATEGIES
 from bitflip_lib.networks import ARCHITECTURES
 from bitflip_lib.trainer import TrainResult, train
 
@@ -57,7 +57,6 @@ Q_BOUND = 1.0
 """Every optimal Q-value lies in [0, 1] (reward 1 once, at the goal): the bound clipping enforces."""
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
-_MULTI_GOAL = ("future", "episode")  # strategies that use k
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 _DESCRIPTION = {"description_width": "115px"}
 
@@ -133,7 +132,7 @@ def verdict(result: TrainResult, stopped_by_user: bool = False) -> str:
 def settings_line(result: TrainResult) -> str:
     """The run's settings in one line (HTML), with k only where the strategy uses it."""
     c = result.config
-    her = c.her + (f" (k = {c.k})" if c.her in _MULTI_GOAL else "")
+    her = c.her + (f" (k = {c.k})" if c.her in K_STRATEGIES else "")
     polyak = f"Polyak {_num(c.polyak)}" if c.polyak is not None else "no target network"
     parts = [f"n = {c.n}", c.arch, f"HER {her}", f"gamma {_num(c.effective_gamma, 4)}", polyak,
              f"clipping {'on' if c.clip_targets else 'off'}", f"seed {c.seed}", result.device]
@@ -143,7 +142,7 @@ def settings_line(result: TrainResult) -> str:
 def run_labels(runs: list[tuple[int, TrainResult]]) -> list[str]:
     """Legend labels: the run number and the settings that differ between the runs drawn."""
     def fields(c: TrainConfig) -> dict[str, str]:
-        return {"n": f"n={c.n}", "arch": c.arch, "her": f"her={c.her}" + (f" k={c.k}" if c.her in _MULTI_GOAL else ""),
+        return {"n": f"n={c.n}", "arch": c.arch, "her": f"her={c.her}" + (f" k={c.k}" if c.her in K_STRATEGIES else ""),
                 "gamma": f"γ={_num(c.effective_gamma, 4)}", "polyak": f"τ={_num(c.polyak)}" if c.polyak is not None else "no target",
                 "clip": "clip" if c.clip_targets else "no clip", "seed": f"seed {c.seed}",
                 "budget": f"{c.max_iterations} it"}
@@ -261,9 +260,9 @@ class TrainingDashboard(widgets.VBox):
         c = self.controls
         c["gamma"].disabled = self.gamma_auto.value
         if self.gamma_auto.value:
-            c["gamma"].value = round(max(0.98, 1.0 - 1.0 / max(1, c["n"].value)), 4)
+            c["gamma"].value = round(default_gamma(max(1, c["n"].value)), 4)
         c["polyak"].disabled = not self.use_target.value
-        uses_k = c["her"].value in _MULTI_GOAL
+        uses_k = c["her"].value in K_STRATEGIES
         c["k"].disabled = not uses_k
         c["k"].layout.display = None if uses_k else "none"  # k means nothing to the other strategies
 
