@@ -27,6 +27,7 @@ from pathlib import Path
 
 from bitflip_lib.config import PRESETS
 from bitflip_lib.dqn import EPS_SCHEDULES, LOSSES
+from bitflip_lib.env import evaluation_seed
 from bitflip_lib.her import HER_STRATEGIES
 from bitflip_lib.lab.bench import SECTIONS as BENCH_SECTIONS
 from bitflip_lib.lab.bench import run_bench
@@ -177,7 +178,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         # The trained network, unchanged, on other numbers of bits (HAR and DeepSets accept any n).
         from bitflip_lib.diagnosis.analysis import transfer_success
 
-        transfer = transfer_success(result.network, args.evaluate_at, config.num_eval_agents, seed=config.seed)
+        transfer = transfer_success(result.network, args.evaluate_at, config.num_eval_agents,
+                                    seed=evaluation_seed(config.seed))
         summary["evaluated_at"] = record_extra["evaluated_at"] = {str(n): ev for n, ev in transfer.items()}
     if args.save is not None:
         from bitflip_lib.lab.runs import StoredRun, write_run

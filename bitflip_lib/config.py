@@ -28,7 +28,8 @@ from bitflip_lib.her import HER_STRATEGIES
 from bitflip_lib.networks import ACTIVATIONS, ARCHITECTURES
 
 MAX_SEED = 2**63 - 1
-"""Largest seed: torch generators take 64-bit seeds, and evaluation draws from ``seed + 1_000_003``."""
+"""Largest seed: torch generators take 64-bit seeds, and evaluation draws from
+:func:`~bitflip_lib.env.evaluation_seed` (``seed + 1_000_003``)."""
 
 
 def default_gamma(n: int) -> float:

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import torch
 
 from bitflip_lib.dqn import EpsilonSchedule
-from bitflip_lib.env import BitFlipEnv
+from bitflip_lib.env import BitFlipEnv, evaluation_seed
 from bitflip_lib.runtime.device import default_device
 from bitflip_lib.theory import optimal_q
 
@@ -349,7 +349,7 @@ def q_learning(
             "epsilon": eps,
             "max_error": max_err,
             "mean_error": mean_err,
-            "success_rate": greedy_policy_success(q, n, eval_agents, max_steps, seed=seed + 1_000_003),
+            "success_rate": greedy_policy_success(q, n, eval_agents, max_steps, seed=evaluation_seed(seed)),
         })
         return bool(callback(result.history[-1], q)) if callback is not None else False
 

@@ -36,13 +36,13 @@ from bitflip_lib.generation.sequences import (
     total_variation,
     trajectory_balance_loss,
 )
+from bitflip_lib.env import evaluation_seed
 from bitflip_lib.runtime.device import default_device
 
 METHODS = ("reinforce", "kl", "dpo", "gflownet", "hindsight")
 EXACT_UP_TO = 10
 """Exact distances (TV, KL to the target distribution) are recorded for L up to this."""
 
-EVAL_SEED_OFFSET = 7919
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ def train_generator(config: GenerateConfig, reward: Reward | None = None, policy
         reference = copy.deepcopy(policy)
     reference.requires_grad_(False)
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    eval_generator = torch.Generator(device=device).manual_seed(config.seed + EVAL_SEED_OFFSET)
+    eval_generator = torch.Generator(device=device).manual_seed(evaluation_seed(config.seed))
     log_Z = torch.zeros((), device=device, requires_grad=True)
     groups = [{"params": policy.parameters(), "lr": config.lr}]
     if config.method == "gflownet":
@@ -290,7 +290,7 @@ def train_hindsight(config: GenerateConfig, relabel: bool = True,
     L = config.length
     policy = seeded_policy(L, config.hidden, config.seed, device, condition_length=L)
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    eval_generator = torch.Generator(device=device).manual_seed(config.seed + EVAL_SEED_OFFSET)
+    eval_generator = torch.Generator(device=device).manual_seed(evaluation_seed(config.seed))
     held_out = random_strings(config.eval_samples, L, eval_generator)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
     result = GenerationResult(config, policy=policy)
