@@ -124,9 +124,10 @@ class DQNLearner:
             episode's own path reached the transition's goal in ``steps`` steps
             (``batch.steps_to_goal``). In a deterministic task no value can be below what a
             path really achieved, so the bound is never wrong; it hands far states their
-            value at once instead of one bootstrapped step per round (the lower bound of
+            value at once instead of one bootstrapped step per round (after the lower bounds of
             He et al., 2017, "Learning to Play in a Day: Faster Deep Reinforcement Learning by
-            Optimality Tightening").
+            Optimality Tightening", who enforce them with a penalty in the loss; here the target
+            itself is raised).
         action_gap: advantage learning's alpha in [0, 1) (Bellemare et al., 2016, "Increasing the
             Action Gap: New Operators for Reinforcement Learning"): subtract
             ``alpha * (max_b Q_target(s, g, b) - Q_target(s, g, a))`` from each target. The best
