@@ -33,7 +33,7 @@
 #
 # **Study time.** About 45 minutes of reading and trying things.
 # **Run time.** About 4 minutes on a laptop CPU.
-# New to reinforcement learning? Terms in **bold** are defined where they first appear and in the
+# New to reinforcement learning? Terms in bold are defined where they first appear and in the
 # [glossary](glossary.md).
 
 # %%
@@ -97,8 +97,9 @@ CHAPTER_START = time.time()
 #
 # One quantity controls everything: the **Hamming distance** $d(s, g) = \|s - g\|_1$, the number of
 # bits that still differ. The optimal agent flips a differing bit each step and needs exactly
-# $d(s, g)$ steps. For two uniform strings $d \sim \mathrm{Binomial}(n, 1/2)$, so a typical
-# episode starts about $n/2$ flips away from its goal.
+# $d(s, g)$ steps. For two uniform strings $d \sim \mathrm{Binomial}(n, 1/2)$; a start equal to its
+# goal is redrawn, so the start distance is that binomial conditioned on $d \ge 1$, with mean
+# $\frac{n/2}{1 - 2^{-n}}$: a typical episode starts about $n/2$ flips away from its goal.
 
 # %% [markdown]
 # ## 2. The batched environment
@@ -118,6 +119,12 @@ print("goals:\n", goal.int().cpu())
 print("Hamming distances:", env.distance.tolist())
 assert torch.equal(env.distance, hamming_distance(state, goal))
 assert bool((env.distance >= 1).all()), "a start equal to its goal is redrawn"
+# The start distance is Binomial(n, 1/2) conditioned on d >= 1: its mean is (n / 2) / (1 - 2^-n).
+many = BitFlipEnv(n=3, num_agents=2**16, device=device, seed=1)
+many.reset()
+mean_start = float(many.distance.float().mean())
+print(f"n = 3: mean start distance {mean_start:.4f}, (n/2) / (1 - 2^-n) = {1.5 / (1 - 2**-3):.4f}")
+assert abs(mean_start - 1.5 / (1 - 2**-3)) < 0.02 and abs(mean_start - 1.5) > 0.15
 
 # %% [markdown]
 # Each agent gets one action per step: the index of the bit to flip. A step returns the new
@@ -167,10 +174,11 @@ assert env.steps.tolist() == [1, 2, 2, 2]
 #
 # ## 3. Why random exploration almost never sees a reward
 #
-# A learning agent starts out knowing nothing, so it **explores**: it flips random bits (later
-# chapters call this exploration rate $\varepsilon = 1$). How often does a purely random agent
-# reach its goal within an episode? With a sparse reward this is **all the learning signal it
-# gets**.
+# A learning agent starts out knowing nothing, so it flips bits to find out what they do:
+# **exploration**, as opposed to *exploitation*, acting on what it already knows. At first it
+# flips at random (later chapters call this exploration rate $\varepsilon = 1$). How often does
+# a purely random agent reach its goal within an episode? With a sparse reward this is *all the
+# learning signal it gets*.
 #
 # ### A random walk on the distance
 #
@@ -219,11 +227,13 @@ assert math.isclose(theory.success_probability_from_distance(10, 3, 3), 3 / 10 *
 #
 # Theory is only as good as its assumptions, so let random agents loose in the real environment
 # and count how many reach their goal. With $N$ agents the observed fraction $\hat p$ has standard
-# error $\sqrt{p(1-p)/N}$. We ask every estimate to lie within **4 standard errors** of the exact
+# error $\sqrt{p(1-p)/N}$. We ask every estimate to lie within *4 standard errors* of the exact
 # value: if the formula is right, one such deviation has probability about $6 \cdot 10^{-5}$, so
-# across a dozen values of $n$ a false alarm is rarer than 1 in 1000. A plausible mistake is
-# caught: forget that a start equal to its goal is redrawn and $p(2)$ becomes $0.375$ instead of
-# $0.5$, dozens of standard errors away.
+# across a dozen values of $n$ a false alarm is rarer than 1 in 1000. A plausible mistake in the
+# formula is caught: forget that a start equal to its goal is redrawn, divide by $2^n$ instead of
+# $2^n - 1$ (as if a start on its goal were a failed episode), and the formula gives
+# $p(2) = 0.375$; the environment redraws, so the simulation still gives $0.5$, dozens of standard
+# errors away (the cell after the simulation checks this).
 
 # %%
 SIM_AGENTS = 2**15 if QUICK else 2**18
@@ -249,6 +259,13 @@ for n in SIM_NS:
     z = (estimate - p) / se if se > 0 else 0.0
     print(f"n = {n:2d}: exact {p:.5f}, simulated {estimate:.5f} ({SIM_AGENTS} agents), z = {z:+.2f}")
     assert abs(estimate - p) <= 4 * se + 1e-12, f"n = {n}: simulation disagrees with the exact probability"
+
+# The formula without the redraw (weights C(n, d) / 2^n): p(2) = 3/8, far from the environment's.
+no_redraw = sum(math.comb(2, d) / 2**2 * theory.success_probability_from_distance(2, d)
+                for d in (1, 2))
+z_no_redraw = (sim[2][0] - no_redraw) / sim[2][1]
+print(f"p(2) without the redraw: {no_redraw}; the simulation is {z_no_redraw:.0f} SE away")
+assert math.isclose(no_redraw, 0.375) and z_no_redraw > 20
 
 # %% [markdown]
 # The simulation agrees with the exact formula at every $n$ we tried.
@@ -370,7 +387,7 @@ for L in (10, 50, 100):
 # A preview of what is coming: a live dashboard that trains plain ("vanilla") deep Q-learning on
 # 5 bits and plots the success rate on 1024 test agents, the distance to the goal and the loss.
 # Chapters 3 to 6 explain every knob, so for now change only $n$ and the budget and press
-# **Train**: try $n = 5$, then $n = 15$, and compare with the table of expected rewards.
+# *Train*: try $n = 5$, then $n = 15$, and compare with the table of expected rewards.
 
 # %%
 from bitflip_lib.ui.dashboards import TrainingDashboard
@@ -380,10 +397,12 @@ dash = TrainingDashboard(n=5, arch="uvfa", her="none", max_iterations=DASH_BUDGE
 dash
 
 # %% [markdown]
-# The next cell does what pressing **Train** does, so that the notebook also runs unattended (in
+# The next cell does what pressing *Train* does, so that the notebook also runs unattended (in
 # quick mode with only a few iterations: too few to learn), and counts the rewarded transitions
-# played. With the full budget of 200 iterations, plain DQN solves 5 bits (greedy success of at
-# least 0.99 on 1024 test agents, five evaluations in a row); the write-up needed 209 iterations.
+# played. With the full budget of 200 iterations, plain DQN solves 5 bits: tested without any
+# random flips, always taking the flip its network rates best (chapter 2 calls this the *greedy*
+# policy), it reaches the goal from at least 0.99 of 1024 test starts, five evaluations in a row;
+# the write-up needed 209 iterations.
 
 # %%
 run = dash.run()
@@ -417,9 +436,10 @@ if not QUICK:
 # between 1 and 2 rewarded transitions (asserted in section 3), for $2^{15}$ goals.</details>
 #
 # > **Common pitfalls.** (1) Letting finished agents keep stepping: without the `active` mask
-# > they wander off their goal, collect a second reward and count extra steps. (2) Forgetting that
-# > a start equal to its goal is redrawn: $p(2)$ comes out 0.375, not 0.5. (3) Tiny probabilities
-# > as plain floats read 0 from $n \approx 1090$: work with logarithms.
+# > they wander off their goal, collect a second reward and count extra steps. (2) Forgetting in
+# > the formula that a start equal to its goal is redrawn: it then gives $p(2) = 0.375$, while the
+# > environment still gives 0.5. (3) Tiny probabilities as plain floats read 0 from
+# > $n \approx 1090$: work with logarithms.
 #
 # ## Summary
 #

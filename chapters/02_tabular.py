@@ -30,7 +30,7 @@
 #
 # **Study time.** About 75 minutes of reading and trying things.
 # **Run time.** About 2 minutes on a laptop CPU.
-# Terms in **bold** are defined where they first appear and in the [glossary](glossary.md).
+# Terms in bold are defined where they first appear and in the [glossary](glossary.md).
 
 # %%
 import math
@@ -141,11 +141,16 @@ assert size.entries == 2**n * 2**n * n
 # **Value iteration** turns the Bellman optimality equation of section 1,
 # $Q^*(s, g, a) = r + \gamma (1 - r) \max_{a'} Q^*(s', g, a')$, into an update: start from
 # $Q_0 = 0$ and apply the right-hand side to every entry at once, $Q_{k+1} = \mathcal{T} Q_k$.
-# The operator $\mathcal{T}$ is a $\gamma$-contraction in the max norm, so the iterates converge to
-# its unique fixed point $Q^*$. Here it is even better: the environment is deterministic, and after
-# sweep $k$ every entry whose best plan reaches the goal within $k$ flips (its own included) is
-# exact. The longest such plan, a wrong flip at distance $n - 1$ then $n$ right ones, makes every
-# value exact after $n + 1$ sweeps (one more confirms that nothing changes).
+# For $\gamma < 1$ the operator $\mathcal{T}$ is a $\gamma$-contraction in the max norm, so the
+# optimality equation has exactly one solution, $Q^*$, and the iterates converge to it from any
+# start. At $\gamma = 1$ (which the course allows) it is not a contraction and the solution is not
+# unique: a table with 1 on every winning flip and any constant $c \ge 1$ on every other flip
+# satisfies the equation too (the cell below checks $c = 2$). $Q^*$ is then the *least* solution,
+# the one value iteration reaches from $Q_0 = 0$. Here it is even better: the environment is
+# deterministic, and after sweep $k$ every entry whose best plan reaches the goal within $k$ flips
+# (its own included) is exact. The longest such plan, a wrong flip at distance $n - 1$ then $n$
+# right ones, makes every value exact after $n + 1$ sweeps (one more confirms that nothing
+# changes).
 #
 # **The closed form.** The distance $d = d(s, g)$ decides everything. The best plan from $d \ge 1$
 # flips a differing bit every step and is rewarded after $d$ steps, so $V^*(d) = \gamma^{d-1}$.
@@ -177,9 +182,29 @@ for n in VI_NS:
             assert bool((q_vi[tabular.distance_table(n, DEVICE) > 0] == 1).all())
 print(f"value iteration equals the closed form for n in {list(VI_NS)} and gamma in {GAMMAS}")
 
+# At gamma = 1 the optimality equation has other solutions: 1 on winning flips, c >= 1 elsewhere.
+n = 4
+nxt, goals = tabular.next_states(n, DEVICE), torch.arange(2**n)
+winning = (nxt[:, None, :] == goals[None, :, None]).double()  # [s, g, a]: 1 on a winning flip
+off_goal = (tabular.distance_table(n, DEVICE) > 0)[:, :, None].expand(-1, -1, n)
+
+
+def backup(q: torch.Tensor, gamma: float) -> torch.Tensor:
+    """One Bellman optimality backup of the whole table, on the entries with s != g."""
+    v = q.amax(2) * (tabular.distance_table(n, DEVICE) > 0)  # no value once the goal is reached
+    return winning + gamma * (1 - winning) * v[nxt].permute(0, 2, 1)
+
+
+q_two = torch.where(winning == 1, 1.0, 2.0).double()
+assert torch.equal(backup(q_two, 1.0)[off_goal], q_two[off_goal])  # another fixed point, gamma 1
+assert not torch.equal(backup(q_two, 0.9)[off_goal], q_two[off_goal])  # not at gamma < 1
+q_least, _ = tabular.value_iteration(n, 1.0, device=DEVICE)
+assert bool((q_least[off_goal] <= q_two[off_goal]).all())  # value iteration from 0 finds the least
+print("gamma = 1: the table with 1 on winning flips and 2 elsewhere is a fixed point as well")
+
 # %% [markdown]
-# Value iteration and the closed form agree to $10^{-12}$ for every $n$ and $\gamma$ tried. So **Q\*
-# only depends on two numbers**, $d$ and whether bit $a$ differs (chapter 6 builds on this).
+# Value iteration and the closed form agree to $10^{-12}$ for every $n$ and $\gamma$ tried. So
+# *$Q^*$ only depends on two numbers*, $d$ and whether bit $a$ differs (chapter 6 builds on this).
 #
 # **Which discount? The action gap.** Acting greedily only needs the best flip to look better than
 # a bad one. Their difference, the **action gap** $\Delta(\gamma) = \gamma^{d-1} - \gamma^{d+1} =
@@ -270,7 +295,9 @@ FlipGapExplorer(gamma=0.9, d=5)
 # `tabular.q_learning` plays 16 agents in `BitFlipEnv`, updates after every step, and measures
 # $\max |Q - Q^*|$ over the entries with $s \ne g$ and the greedy success on 1024 fresh episodes.
 # We take $\alpha = 0.5$, $\gamma = 0.9$, $\varepsilon = 1$ (purely random); then at $n = 4$ an
-# $\varepsilon$ that decays as in chapter 3: $\times 0.99$ per iteration, down to 0.1.
+# $\varepsilon$ that decays by $\times 0.99$ per iteration, down to 0.1. (Chapter 3's networks decay
+# theirs by $\times 0.999$ per gradient step, which at 32 gradient steps per iteration is
+# $0.999^{32} \approx \times 0.968$ per iteration.)
 
 # %%
 ITERATIONS = {3: 300, 4: 800} if QUICK else {3: 300, 4: 800, 5: 3000}
@@ -286,6 +313,7 @@ for n, iterations in ITERATIONS.items():
 decaying = tabular.q_learning(4, iterations=ITERATIONS[4], alpha=0.5, gamma=0.9,
                               epsilon=EpsilonSchedule(start=1.0, end=0.1, decay=0.99),
                               num_agents=16, seed=0, eval_every=max(ITERATIONS[4] // 30, 1), device=DEVICE)
+assert round(0.999**32, 3) == 0.968  # chapter 3's per-step decay, per iteration of 32 steps
 print(f"n = 4, epsilon 1 -> 0.1: max |Q - Q*| = {decaying.final['max_error']:.2e}, "
       f"mean = {decaying.final['mean_error']:.2e}, greedy success = {decaying.final['success_rate']:.4f}")
 
@@ -312,7 +340,7 @@ plt.show()
 
 # %% [markdown]
 # The error starts at 1 (a zero table misses $Q^* = 1$ for a winning flip), stays there while the
-# values downstream are still wrong, then falls geometrically. It **never goes up**, and here is why.
+# values downstream are still wrong, then falls geometrically. It *never goes up*, and here is why.
 # Start from $Q = 0 \le Q^*$. If every entry is at most $Q^*$, so is every TD target (the Bellman
 # operator is monotone and $Q^*$ is its fixed point), and so is an update, a weighted average of
 # the old entry and a target. And entries only grow: an entry is an average of earlier targets,
@@ -354,7 +382,7 @@ assert decaying.final["success_rate"] >= 0.95
 # %% [markdown]
 # **Try it live.** The dashboard below runs the same Q-learning and redraws as it learns: the
 # error of the table, the greedy success, and every entry of the table against its exact value
-# (they end on the diagonal). Change $\varepsilon$, $\alpha$ or $\gamma$ and press **Train**.
+# (they end on the diagonal). Change $\varepsilon$, $\alpha$ or $\gamma$ and press *Train*.
 
 # %%
 from bitflip_lib.ui.dashboards import TabularDashboard

@@ -34,7 +34,7 @@
 #
 # **Study time.** About 75 minutes of reading and trying things.
 # **Run time.** About 20 minutes on a laptop CPU (a GPU is used when there is one).
-# Terms in **bold** are defined where they first appear and in the [glossary](glossary.md).
+# Terms in bold are defined where they first appear and in the [glossary](glossary.md).
 
 # %%
 import math
@@ -63,17 +63,24 @@ SHOW_PROGRESS = not QUICK  # progress bars only for the long full-mode runs
 #
 # A Q-network for this task maps a state $s \in \{0,1\}^n$ and a goal $g \in \{0,1\}^n$ to $n$
 # numbers, one per action (flip bit $a$): $Q_\theta(s, g, \cdot) \in \mathbb{R}^n$, with weights
-# $\theta$. Acting greedily costs one forward pass and an argmax over $n$ outputs. A **universal value function approximator** (UVFA, Schaul et al. 2015) embeds the state and the
-# goal separately and combines the two embeddings. The write-up (Chau, appendix 4.2) maps each of
-# them through one linear layer and a GELU into $\mathbb{R}^{128}$, and combines them with a
-# bilinear form, one matrix $W_a$ per action:
+# $\theta$. Acting greedily costs one forward pass and an argmax over $n$ outputs.
+#
+# A **universal value function approximator** (UVFA, Schaul et al. 2015) is any approximator of
+# values that takes the goal as an input beside the state, $V(s, g; \theta)$, or here
+# $Q(s, g, a; \theta)$. Schaul et al. study two designs: one network on the concatenated
+# $[s, g]$, and a *two-stream* network that embeds the state and the goal separately and combines
+# the two embeddings. The write-up (Chau, appendix 4.2) builds the second. It maps each of them
+# through one linear layer and a GELU into $\mathbb{R}^{128}$, and combines them with a bilinear
+# form, one matrix $W_a$ per action:
 # $$\phi(s) = \mathrm{GELU}(A s + b), \qquad \psi(g) = \mathrm{GELU}(C g + c), \qquad
 #   Q_\theta(s, g, a) = \phi(s)^\top W_a\, \psi(g) + w_a .$$
 # Schaul et al. suggest a dot product of the two embeddings; a linear map in front of a dot
 # product is exactly a bilinear form, which is why the write-up uses one. The price is the
-# $128 \times 128 \times n$ weights of the $W_a$. The HER paper (Andrychowicz et al. 2017) used a
-# plainer network for bit flipping, an **MLP** on the concatenated $[s, g]$ with one hidden layer
-# of 256 ReLU units (`bitflip_lib.networks.MLP`; chapter 7 trains it too). Both, drawn at $n = 5$:
+# $128 \times 128 \times n$ weights of the $W_a$. The HER paper (Andrychowicz et al. 2017) used the
+# first design for bit flipping, an **MLP** on the concatenated $[s, g]$ with one hidden layer of
+# 256 ReLU units (`bitflip_lib.networks.MLP`; chapter 7 trains it too): a UVFA as well, in Schaul
+# et al.'s sense. In this course the name `uvfa` stands for the write-up's two-stream network and
+# `mlp` for the concatenated one. Both, drawn at $n = 5$:
 
 # %%
 display(diagrams.uvfa_architecture(n=5))
@@ -87,7 +94,7 @@ def uvfa_parameter_count(n: int, embed: int = 128) -> int:
 
 for n in (5, 10, 15, 20, 50):
     counted = sum(p.numel() for p in UVFA(n).parameters())
-    assert counted == uvfa_parameter_count(n)
+    assert counted == uvfa_parameter_count(n) == 16_641 * n + 256  # the count in the summary
     print(f"n = {n:2d}: UVFA has {counted:>9,} parameters, MLP {sum(p.numel() for p in MLP(n).parameters()):>6,}; "
           f"a Q table would have n * 4^n = {n * 4**n:.2e} entries")
 # The table sizes quoted at the top of the chapter.
@@ -127,6 +134,9 @@ assert q.shape == (4, 5)
 # \gamma^{d \mp 1}$). An estimate above 1 is an error, yet the max in $y$ seeks such estimates
 # out, and a target built on one teaches the network to over-estimate more. Clipping $y$ to
 # $[0, 1]$ (the write-up's appendix 4.4) removes such errors and leaves correct targets alone.
+# It is not the clipping of the 2015 DQN paper: Mnih et al. clipped the TD *error*
+# $y - Q_\theta(s, g, a)$ to $[-1, 1]$ in the gradient (the same as a Huber loss), which limits
+# how hard one update pulls but leaves the target itself where it is.
 #
 # `bitflip_lib.dqn.td_target` computes it for a batch (exercise ex03 asks you to write it):
 
@@ -209,7 +219,7 @@ ax.figure
 # agents at once; `bitflip_lib.trainer.train` runs it and reads top to bottom like the box.
 # > **Algorithm 1. Goal-conditioned DQN with experience replay.** Initialise the online network
 # > $\theta$ at random, the target network $\bar\theta \leftarrow \theta$, and an empty replay
-# > buffer $\mathcal{D}$ of capacity $2^{15}$. **For** iteration $i = 1, 2, \dots$:
+# > buffer $\mathcal{D}$ of capacity $2^{15}$. Then, for iteration $i = 1, 2, \dots$:
 # > 1. $\varepsilon \leftarrow \max(0.1,\ 0.999^k)$, with $k$ the gradient steps taken so far.
 # > 2. **Act.** Draw 16 starts and goals $(s_0, g)$. For $t = 0, \dots, n - 1$, every agent not yet
 # >    done flips a random bit $a_t$ with probability $\varepsilon$, else $a_t = \arg\max_a
@@ -226,18 +236,31 @@ ax.figure
 #
 # The 2015 paper played one Atari game as one stream (a gradient step every 4 actions, batches of
 # 32, a buffer of a million transitions, RMSProp), lowered $\varepsilon$ linearly from 1 to 0.1
-# over the first million frames, clipped rewards (to $[-1, 1]$) rather than targets, and in step 4
-# replaced the Polyak line by a full copy $\bar\theta \leftarrow \theta$ every $C = 10{,}000$ steps.
+# over the first million frames, clipped the rewards and the TD error to $[-1, 1]$ (the latter a
+# Huber-like loss) but not the targets, and in step 4 replaced the Polyak line by a full copy
+# $\bar\theta \leftarrow \theta$ every $C = 10{,}000$ steps.
 #
 # The settings are the `default` preset without HER (`her="none"`): Adam with AMSGrad, learning rate
 # $10^{-3}$, buffer $2^{15}$, $\tau = 0.05$, clipped targets, $\gamma = \max(0.98, 1 - 1/n)$
-# (chapter 2), the MSE loss. They follow the write-up except for 32 gradient steps per iteration
-# instead of 5 and $\tau = 0.05$ instead of 0.01, which learn faster; chapter 7 runs both.
+# (chapter 2), the MSE loss. For this network they differ from the write-up's code (the `writeup`
+# preset) in four things, listed and checked by the next cell: how much is learned per iteration
+# (32 gradient steps on batches of 256 drawn with replacement, against 5 on batches of 2048 drawn
+# without), $\tau$ (0.05 against 0.01), the discount ($\max(0.98, 1 - 1/n)$ against 0.9) and the
+# rule for "solved" (success of at least 0.99 in 5 evaluations in a row, against exactly 1.00 in
+# 100 in a row). Chapter 7 runs both.
 
 # %%
 base = make_config(arch="uvfa", her="none", seed=0)
 print({k: base.to_dict()[k] for k in ("arch", "her", "gradient_steps", "batch_size", "buffer_capacity", "polyak",
                                       "clip_targets", "lr", "num_train_agents", "num_eval_agents", "solved_window")})
+# What differs from the write-up's settings (HAR's and the MLP's settings do not apply to the UVFA).
+writeup = make_config("writeup", arch="uvfa", her="none", seed=0).to_dict()
+not_for_uvfa = {"preset", "hidden", "activation", "har_normalize_distance"}
+differ = {k: (v, writeup[k]) for k, v in base.to_dict().items()
+          if v != writeup[k] and k not in not_for_uvfa}
+print("this course's default against the write-up's code:", differ)
+assert set(differ) == {"gradient_steps", "batch_size", "batch_without_replacement", "polyak",
+                       "gamma", "solved_threshold", "solved_window"}
 
 # %% [markdown]
 # ## 6. Vanilla DQN against the number of bits
@@ -280,7 +303,8 @@ print("checked:", {n: ("solved" if r.solved else "not solved") for n, r in resul
 # %% [markdown]
 # At $n = 5$ the greedy policy goes from random to perfect; at $n = 15$ the test success stays at
 # zero and the mean distance to the goal near $n/2$, the distance of a random pair: the network
-# has learned nothing useful (the write-up's 3000 iterations and our full mode show the same).
+# has learned nothing useful (the write-up's 3000 iterations and this notebook's full mode show the
+# same).
 #
 # Look at the mean Q-value of the failed runs, though: within a few dozen iterations it climbs
 # close to 1, the clipping bound, although the agents have hardly seen a reward. The targets
@@ -377,8 +401,8 @@ for n, result in results.items():
 #
 # The dashboard trains with the settings you choose and plots success rate, distance to goal and
 # loss while it runs. Ideas: find the largest $n$ that vanilla UVFA solves in 500 iterations; try
-# `mlp` instead of `uvfa`; switch off the target network or the clipping. **Train** runs in the
-# background (**Stop** works); the cell after it runs a short blocking run with the same settings.
+# `mlp` instead of `uvfa`; switch off the target network or the clipping. *Train* runs in the
+# background (*Stop* works); the cell after it runs a short blocking run with the same settings.
 
 # %%
 dash = TrainingDashboard(n=5, arch="uvfa", her="none", max_iterations=300)
@@ -417,7 +441,7 @@ assert dash.result is demo and dash.image.value[:4] == b"\x89PNG"
 # ## Summary
 #
 # * A goal-conditioned Q-network replaces the $n \cdot 4^n$ table; the write-up's UVFA embeds
-#   state and goal and combines them with a bilinear form ($\approx 16{,}400\,n$ parameters).
+#   state and goal and combines them with a bilinear form ($16{,}641\,n + 256$ parameters).
 # * DQN with experience replay (Algorithm 1) = Q-learning + replay buffer + target network +
 #   $\epsilon$-greedy exploration with a decaying $\epsilon$; here the target network follows by
 #   Polyak averaging (the 2015 paper copied it every $C$ steps) and targets are clipped to $[0, 1]$.

@@ -32,7 +32,7 @@
 #    strategies and $k$ on the same seeds.
 #
 # **Study time.** About 60 minutes of reading and trying things. **Run time.** About 20 minutes
-# on a laptop CPU. Terms in **bold** are defined where they first appear and in the
+# on a laptop CPU. Terms in bold are defined where they first appear and in the
 # [glossary](glossary.md).
 
 # %%
@@ -59,10 +59,12 @@ SHOW_PROGRESS = not QUICK  # progress bars for the long runs only
 # ## 1. Why relabelling is allowed
 #
 # A transition is $(s, a, s')$ plus a goal $g$, a reward $r_g(s, a, s') = \mathbb{1}[s' = g]$ and a
-# done flag $\mathbb{1}[s' = g]$. Two facts make goals interchangeable:
+# done flag $\mathbb{1}[s' = g]$. Three facts make goals interchangeable here:
 #
 # * **the dynamics do not depend on the goal**: flipping bit $a$ of $s$ gives the same $s'$ whatever
-#   the agent was aiming at, so $(s, a, s')$ is a genuine sample of the environment for *every* goal;
+#   the agent was aiming at;
+# * **the dynamics are deterministic**: $s' = s \oplus e_a$ is fixed by $s$ and $a$, so choosing
+#   the new goal after seeing $s'$ cannot change which $s'$ the pair $(s, a)$ leads to;
 # * **the reward is a known function** of $s'$ and $g$, so for any other goal $g'$ we can compute
 #   $r_{g'}(s, a, s') = \mathbb{1}[s' = g']$ without asking the environment.
 #
@@ -71,6 +73,13 @@ SHOW_PROGRESS = not QUICK  # progress bars for the long runs only
 # $(s, g', a, r_{g'}, s', \mathrm{done}_{g'})$ is as valid a training example as the original.
 # (This is what the goal-conditioned network of chapter 3 makes possible: one network answers
 # for all goals, so data for goal $g'$ is useful.)
+#
+# The second fact matters because HER picks $g'$ from what happened *after* the transition. In a
+# stochastic environment the outcome $s'$ and the relabelled goal are then correlated: among the
+# transitions relabelled with goal $g'$, the lucky outcomes that led towards $g'$ are
+# over-represented, and the learner over-estimates how reliably $(s, a)$ gets there. This is
+# *hindsight bias* (Lanka and Wu 2018 analyse it and counter it). Bit flipping has no luck in its
+# transitions, so relabelling here is exact.
 #
 # Which goals $g'$? Goals the episode actually reached, so that some relabelled transitions carry
 # a reward. For an agent whose episode visits $s_0, s_1, \dots, s_L$ (it stops at $L \le n$ steps),
@@ -185,7 +194,7 @@ stepper
 # steps, counting only the copies whose goal is the transition's own next state (revisits can
 # only add more):
 #
-# * `final`: the last transition, so **at least 1**;
+# * `final`: the last transition, so *at least 1*;
 # * `future`: copy $j$ of transition $t$ draws $t' = t$ with probability $1/(L - t)$, so at least
 #   $k \sum_{t=0}^{L-1} \frac{1}{L-t} = k H_L$, where $H_L = 1 + \frac12 + \dots + \frac1L \approx \ln L + 0.58$;
 # * `episode`: $t' = t$ with probability $1/L$, so at least $k$;
@@ -222,15 +231,27 @@ for strategy in ("final", "future", "episode", "seed30"):
 # targets, $\gamma = 0.98$ up to $n = 50$); the only difference is `her="none"` against
 # `her="future"` with $k = 4$.
 #
-# Which network? The write-up's UVFA learns slowly and costs up to a second per iteration on a
-# CPU at $n = 20$ (its bilinear form has $128 \times 128 \times n$ weights), and the write-up's
-# own HER-UVFA failed at $n = 20$. We use the HER paper's network instead: a plain MLP with one
-# hidden layer of 256 units on the concatenated $[s, g]$, which is 5-10 times cheaper per
-# iteration here. (The handcrafted HAR of chapter 6 would make the comparison meaningless: it
-# solves these sizes even without HER.)
+# Which network? The write-up's UVFA learns slowly and is large (its bilinear form has
+# $128 \times 128 \times n$ weights: 333,076 parameters at $n = 20$), and the write-up's own
+# HER-UVFA failed at $n = 20$. We use the HER paper's network instead: a plain MLP with one hidden
+# layer of 256 units on the concatenated $[s, g]$, with 15,636 parameters at $n = 20$, 21 times
+# fewer (the next cell counts them). (The handcrafted HAR of chapter 6 would make the comparison
+# meaningless: it solves these sizes even without HER.)
 #
 # Full mode compares $n = 15$ and $n = 20$, sizes at which the write-up's vanilla DQN failed. Quick
 # mode compares at $n = 10$ with a small budget: the contrast already shows there.
+
+# %%
+from bitflip_lib.networks import MLP, UVFA
+
+
+def parameters(network: torch.nn.Module) -> int:
+    return sum(p.numel() for p in network.parameters())
+
+
+assert parameters(UVFA(20)) == 333_076 and parameters(MLP(20)) == 15_636  # the counts quoted above
+assert round(parameters(UVFA(20)) / parameters(MLP(20))) == 21
+print(f"n = 20: UVFA {parameters(UVFA(20)):,} parameters, MLP {parameters(MLP(20)):,}")
 
 # %%
 if QUICK:
@@ -269,8 +290,8 @@ print("checked: HER solves", list(CONTRAST), "within the budget; vanilla DQN doe
 #
 # Which relabelling works best? We train the MLP at $n = 10$ with each strategy ($k = 4$ for
 # `future` and `episode`) and without HER, on the same seeds and with the same budget, and
-# compare the success curves. To compare with one number, we use the **mean test success over
-# the budget** (the area under the success curve divided by the budget; a run that stopped
+# compare the success curves. To compare with one number, we use the *mean test success over
+# the budget* (the area under the success curve divided by the budget; a run that stopped
 # because it was solved counts at its last value): it rewards learning early as well as learning
 # at all. Full mode uses three seeds and a budget of 400 iterations, and also compares
 # $k \in \{1, 2, 4, 8\}$ for `future`; quick mode uses one seed and 250 iterations (the seed-0
@@ -350,13 +371,18 @@ print(f"every strategy beats vanilla DQN; the best score here: {best} ({scores[b
 #   we assert no order among these three. Andrychowicz et al. found `future` best on robotics
 #   tasks, where goals are much harder to reach by chance; at $n = 10$ any strategy that relabels
 #   every episode already gives the network plenty of rewarded transitions.
-# * More relabelled copies are not free: `future` and `episode` add $k$ copies of every
-#   transition, so a buffer of $2^{15}$ transitions holds $k + 1$ times fewer distinct episodes,
-#   and every iteration writes $k + 1$ times as much.
+# * More relabelled copies are not free *here*: this course (like the write-up) stores the
+#   relabelled copies, so `future` and `episode` add $k$ copies of every transition, a buffer of
+#   $2^{15}$ transitions holds $k + 1$ times fewer distinct episodes, and every iteration writes
+#   $k + 1$ times as much. The HER paper's reference implementation avoids that cost: it stores
+#   the episodes once and relabels when it samples a batch, replacing a sampled transition's goal
+#   by a `future` one with probability $1 - \frac{1}{1 + k}$ (0.8 for $k = 4$). That gives the same
+#   mix of original and relabelled transitions ($k$ relabelled for each original, on average) with
+#   $k + 1$ times as many distinct episodes in the same buffer.
 #
 # In full mode the next cell also varies $k$ for `future` (1, 2, 4, 8). More goals per
-# transition mean more rewards but a buffer holding fewer distinct episodes; read the curves
-# yourself, the cell asserts only that every $k$ beats vanilla DQN.
+# transition mean more rewards but, as stored here, a buffer holding fewer distinct episodes; read
+# the curves yourself, the cell asserts only that every $k$ beats vanilla DQN.
 
 # %%
 if K_VALUES:
@@ -378,8 +404,8 @@ else:
 #
 # The dashboard below starts at $n = 10$ with the MLP and HER `future`. Switch HER off and on,
 # change the strategy and $k$, or try the UVFA of chapter 3 with HER (the write-up's HER-UVFA
-# solved $n = 15$ in 2590 iterations and failed at $n = 20$). **Train** trains in the background
-# and **Stop** stops it; the next cell runs a tiny run, as a check that the dashboard works.
+# solved $n = 15$ in 2590 iterations and failed at $n = 20$). *Train* trains in the background
+# and *Stop* stops it; the next cell runs a tiny run, as a check that the dashboard works.
 
 # %%
 from bitflip_lib.ui.dashboards import TrainingDashboard
@@ -404,7 +430,9 @@ assert demo.history[-1]["relabelled_rewards"] > 0  # HER put rewarded transition
 # **2. Multiple choice.** Relabelling is valid for DQN because (a) the reward is dense, (b) the
 # dynamics do not depend on the goal and the reward can be recomputed, (c) the policy is greedy.
 # <details><summary>Answer</summary>(b), together with Q-learning being off-policy: the target
-# $r + \gamma \max_{a'} Q$ is right whichever policy chose the action (section 1).</details>
+# $r + \gamma \max_{a'} Q$ is right whichever policy chose the action; and the dynamics being
+# deterministic, so a goal picked after the fact is not biased towards lucky outcomes
+# (section 1).</details>
 #
 # > **Common pitfalls.** (1) Recomputing the reward but not `done`: a relabelled transition that
 # > reaches its new goal must not bootstrap. (2) Drawing `future` goals from the *state before*
@@ -413,9 +441,10 @@ assert demo.history[-1]["relabelled_rewards"] > 0  # HER put rewarded transition
 # %% [markdown]
 # ## Summary
 #
-# * A transition $(s, a, s')$ is valid for any goal, and the reward $\mathbb{1}[s' = g]$ can be
-#   recomputed for any goal, so an off-policy learner can store each episode again with goals it
-#   actually reached: Hindsight Experience Replay.
+# * A transition $(s, a, s')$ of deterministic, goal-independent dynamics is valid for any goal,
+#   and the reward $\mathbb{1}[s' = g]$ can be recomputed for any goal, so an off-policy learner
+#   can store each episode again with goals it actually reached: Hindsight Experience Replay. (With
+#   stochastic dynamics, goals picked after the fact bias the data: hindsight bias.)
 # * `final` adds at least one reward per episode, `episode` at least $k$, `future` at least
 #   $k H_L \approx k(\ln L + 0.58)$, the write-up's 30% variant about 0.3; vanilla DQN gets about
 #   $2^{-n} n$.
@@ -439,3 +468,5 @@ assert demo.history[-1]["relabelled_rewards"] > 0  # HER put rewarded transition
 # * T. Schaul, D. Horgan, K. Gregor, D. Silver. Universal value function approximators. *ICML*,
 #   PMLR 37: 1312-1320, 2015.
 # * L. P. Kaelbling. Learning to achieve goals. *IJCAI*, 1993 (goal-conditioned learning).
+# * S. Lanka, T. Wu. ARCHER: Aggressive rewards to counter bias in hindsight experience replay.
+#   arXiv:1809.02070, 2018 (hindsight bias).

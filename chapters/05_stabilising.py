@@ -34,7 +34,7 @@
 #
 # **Study time.** About 60 minutes of reading and trying things.
 # **Run time.** About 15 minutes on a laptop CPU.
-# Terms in **bold** are defined where they first appear and in the [glossary](glossary.md).
+# Terms in bold are defined where they first appear and in the [glossary](glossary.md).
 
 # %%
 import math
@@ -72,8 +72,12 @@ torch.manual_seed(0);
 # approximation, bootstrapping is one leg of what Sutton and Barto call the **deadly triad**.
 #
 # A **target network** is a second copy of the parameters, $\bar\theta$, used only to compute
-# $y$. The write-up (like most modern DQN code) moves it a small step towards the online
-# parameters after every gradient step, **Polyak averaging**:
+# $y$. DQN as published (Mnih et al. 2015) kept it frozen and copied the online parameters into it
+# every $C = 10{,}000$ steps, and standard DQN code still does so by default (Stable-Baselines3's
+# DQN: `tau=1.0`, `target_update_interval=10000`). The write-up instead moves it a small step
+# towards the online parameters after every gradient step, **Polyak averaging**, the convention of
+# DDPG (Lillicrap et al. 2016) and of its successors TD3 (Fujimoto et al. 2018) and SAC (Haarnoja
+# et al. 2018), and of the HER paper's code:
 #
 # $$ \bar\theta \leftarrow (1 - \tau)\,\bar\theta + \tau\,\theta . $$
 #
@@ -118,10 +122,16 @@ print(f"after 1/tau = {1 / tau:.0f} updates the target has covered {weights[19]:
 # (Chapter 2 found the exact values, $Q^* = \gamma^{d-1}$ for flipping a wrong bit at distance
 # $d$ and $\gamma^{d+1}$ for flipping a right one: inside $[0, 1]$, as promised.)
 #
-# **Why clipping the target can only help.** Clipping is the projection onto $[0, 1]$, and
+# **Why clipping a target can only help here.** Clipping is the projection onto $[0, 1]$, and
 # projecting onto an interval that contains the true value never moves you away from it:
-# $|\text{clip}(y) - Q^*| \le |y - Q^*|$ for every $y$. So `td_target(..., clip=True)` removes
-# estimation error and cannot add any.
+# $|\text{clip}(y) - Q^*| \le |y - Q^*|$ for every $y$. That is a statement about *one* target.
+# A regression fits the *mean* of the targets it sees for an input, and if those were noisy,
+# clipping would bias the mean: for $y$ equal to $Q^* = 0.98$ plus Gaussian noise of standard
+# deviation 0.3, $\mathbb{E}[y] = 0.98$ but $\mathbb{E}[\text{clip}(y)] = 0.87$ (the noise above
+# 1 is cut off, the noise below is kept). In bit flipping this cannot happen: the environment is
+# deterministic, so a given $(s, g, a)$ always has the same reward and next state, and its target
+# is one number given the target network. Clipping it only removes estimation error, so
+# `td_target(..., clip=True)` cannot add any.
 
 # %%
 gamma = 0.99
@@ -134,6 +144,16 @@ print(f"all {true_q.numel()} exact Q* values for n = 10 lie in [{float(true_q.mi
       f" clipping cut the mean absolute target error from {float((noisy_targets - true_q).abs().mean()):.3f}"
       f" to {float((clipped - true_q).abs().mean()):.3f}")
 
+# One noisy input: regression would fit E[clip(y)], which clipping pulls away from Q* = 0.98.
+mu, sigma = 0.98, 0.3
+cdf = lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2)))  # the standard normal's
+pdf = lambda x: math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+lo, hi = (0 - mu) / sigma, (1 - mu) / sigma
+mean_clipped = mu * (cdf(hi) - cdf(lo)) + sigma * (pdf(lo) - pdf(hi)) + (1 - cdf(hi))  # exact
+sampled = float((mu + sigma * torch.randn(10**6, dtype=torch.float64)).clamp(0, 1).mean())
+print(f"y = 0.98 + noise (sd 0.3): E[clip(y)] = {mean_clipped:.4f} exactly, {sampled:.4f} sampled")
+assert round(mean_clipped, 2) == 0.87 and abs(sampled - mean_clipped) < 0.002
+
 # And the library's TD target does exactly this:
 y = td_target(torch.tensor([0.0, 1.0]), torch.tensor([False, True]), torch.tensor([[3.0, 2.0], [5.0, 0.0]]), gamma)
 assert y.tolist() == [1.0, 1.0]
@@ -141,7 +161,7 @@ assert y.tolist() == [1.0, 1.0]
 # %% [markdown]
 # ## 3. Why Q-values drift upwards, and when they blow up
 #
-# The target takes a **maximum over noisy estimates**. Even if every estimate is unbiased,
+# The target takes a *maximum over noisy estimates*. Even if every estimate is unbiased,
 # $\mathbb{E}[\max_a \hat Q_a] \ge \max_a \mathbb{E}[\hat Q_a]$: the max picks whichever
 # estimate happens to be too high, and with n actions there are n chances to be too high
 # (**over-estimation**). Each update bakes that excess into $Q$, and the next target bootstraps
@@ -149,17 +169,26 @@ assert y.tolist() == [1.0, 1.0]
 # from the goal (reward 0) give two different answers.
 #
 # * **Additive bias**, $\max_{a'} \hat Q = q_k + b$: then $q_{k+1} = \gamma (q_k + b)$ settles
-#   at the fixed point $q = \gamma b / (1 - \gamma)$, which is $49\,b$ at $\gamma = 0.98$. Large,
-#   but *bounded*: this model cannot explain a Q-value of 100.
+#   at the fixed point $q = \gamma b / (1 - \gamma)$, which is $49\,b$ at $\gamma = 0.98$:
+#   *bounded*, and large only if $b$ is. An excess of a few hundredths per backup settles near 1;
+#   values near 100 would take an excess of about 2 at every backup ($b = 3$ gives 147), more
+#   than the values a network starts from.
 # * **Multiplicative over-estimation**, $\max_{a'} \hat Q = (1 + c)\,q_k$: a network that
 #   generalises tends to over-estimate in proportion to the values it has learned. Then
 #   $q_{k+1} = \gamma (1 + c)\, q_k$ grows geometrically whenever $\gamma (1 + c) > 1$, that is
-#   $c > 1/\gamma - 1$: **2% at $\gamma = 0.98$**, 1% at 0.99, but 11% at $\gamma = 0.9$.
+#   $c > 1/\gamma - 1$: *2% at $\gamma = 0.98$*, 1% at 0.99, but 11% at $\gamma = 0.9$.
 #
 # This is the write-up's own argument (its appendix 4.4): the max makes each target a little
 # larger than the values it came from, and if that increase outweighs the shrinking by $\gamma$,
 # "the Q-values explode to infinity". A 3% over-estimate is harmless at $\gamma = 0.9$ and fatal
-# at $\gamma = 0.98$. The cell below iterates both models from $q_0 = 1$.
+# at $\gamma = 0.98$. Both are *models*: neither $b$ nor $c$ is measured here, and the
+# multiplicative one is a hypothesis that fits what section 4 shows. It is not the only account
+# of diverging values. The textbook one is the deadly triad of section 1: off-policy updates,
+# bootstrapping and function approximation together can diverge without any max over noisy
+# estimates (Baird 1995 gives a small example with a linear function; Tsitsiklis and Van Roy 1997
+# prove that on-policy linear TD learning converges, and show how off-policy sampling or a
+# nonlinear approximator can make it diverge). The two accounts do not exclude each other. The
+# cell below iterates both models from $q_0 = 1$.
 
 # %%
 def iterate(model: str, gamma: float, excess: float, backups: int = 500, q0: float = 1.0) -> float:
@@ -174,15 +203,22 @@ for g in (0.9, 0.98, 0.99):
           f"{g * 0.03 / (1 - g):.3f});  multiplicative c = 0.03 -> q = {iterate('multiplicative', g, 0.03):10.3g};"
           f"  threshold c > {1 / g - 1:.2%}")
 assert abs(iterate("additive", 0.98, 0.03) - 0.98 * 0.03 / 0.02) < 1e-3  # bounded: settles at gamma b / (1 - gamma)
+assert round(0.98 * 3 / 0.02) == 147 and abs(iterate("additive", 0.98, 3.0) - 147) < 0.01  # b = 3
 assert iterate("multiplicative", 0.98, 0.03) > 10 > 1 > iterate("multiplicative", 0.9, 0.03)  # diverges only at 0.98
 assert iterate("multiplicative", 0.98, 0.019) < 1 < iterate("multiplicative", 0.98, 0.021)  # threshold 1/0.98 - 1 = 2.04%
 assert math.isclose(1 / 0.98 - 1, 0.0204, abs_tol=1e-4)
 
 # %% [markdown]
-# The multiplicative model also explains why HER makes it worse: a relative excess multiplies
-# the values the network already has. Without rewards they stay near 0, and $(1 + c) \cdot 0$ is
-# still 0; with HER they rise towards 1, and from there the geometric growth has something to
-# multiply.
+# Why would HER make the drift worse? Not because values stay at 0 without rewards: they drift up
+# without them too (chapter 3 watched vanilla DQN's mean Q at $n = 15$ climb to 0.997 by
+# iteration 16 with hardly a reward seen, and section 4 finds unclipped values above 1 without
+# HER). What HER adds is targets *pinned at exactly 1*: a rewarded transition ends its episode, so
+# its target is $r = 1$ with no bootstrapping, and with HER a large share of the buffer is such
+# transitions (the next cell counts them). Without rewards nothing holds the values up: the only
+# fixed point of $q = \gamma \max q$ with no reward is 0, and chapter 3's full mode saw the mean Q
+# sink back to 0.23. With HER the values near the goal are held at 1, and a relative excess on top
+# of them has a floor to grow from. This is a hypothesis that fits the ablation below; the
+# ablation does not prove it.
 #
 # How much of the buffer carries a reward, with random play at n = 10?
 
@@ -275,9 +311,10 @@ for name in variants:
 #
 # * **Without clipping, Q-values leave [0, 1] at gamma = 0.98.** With HER, both unclipped
 #   variants blow up by orders of magnitude (peaks above 10), with or without a target network;
-#   the loss grows with them and the greedy policy is useless. An additive bias could not do
-#   that (it settles at $49\,b$); a relative over-estimate of a few percent, above the 2%
-#   threshold of section 3, does.
+#   the loss grows with them and the greedy policy is useless. An additive excess would have to
+#   exceed 0.2 at every backup to settle above 10 (it settles at $49\,b$); a relative excess of a
+#   few percent, above the 2% threshold of section 3, is enough. That fits the multiplicative
+#   model; it does not prove it (section 3).
 # * **Without a target network the unclipped run is the worst of all**: nothing slows the
 #   feedback loop down.
 # * **HER makes the drift worse.** With a target network but no clipping, the vanilla (no HER)
@@ -303,8 +340,8 @@ assert final_success["polyak + clip"] > max(final_success["plain"], final_succes
 # **Try it live.** The dashboard keeps every run you make and draws them on the same axes; its
 # last panel shows the online network's mean and largest Q-value against the bound 1. It starts
 # with the two runs below, without and with clipping (no target network, HER, $\gamma = 0.98$).
-# Switch the target network on, change Polyak's fraction or $\gamma$, press **Train**, and
-# compare; **Clear runs** starts afresh.
+# Switch the target network on, change Polyak's fraction or $\gamma$, press *Train*, and
+# compare; *Clear runs* starts afresh.
 
 # %%
 from bitflip_lib.ui.dashboards import TrainingDashboard
@@ -321,8 +358,8 @@ dash
 # ## 5. What did *not* show here
 #
 # The write-up first met a loss that "blows up occasionally" without a target network, even
-# before it clipped targets. In this ablation, **once targets are clipped, removing the target
-# network does not make training blow up**: `clip only` keeps Q in [0, 1] and its loss small,
+# before it clipped targets. In this ablation, *once targets are clipped, removing the target
+# network does not make training blow up*: `clip only` keeps Q in [0, 1] and its loss small,
 # like `polyak + clip`. Clipping bounds every target, so the self-referential loop has nowhere
 # to run. Whether the target network still speeds learning up once targets are clipped is
 # within seed-to-seed noise in runs this short, so we claim nothing about it. The target
@@ -342,17 +379,22 @@ print(f"clip only: peak mean Q {peak_q['clip only']:.3f}, late loss {late_loss['
 # <details><summary>Answer</summary>Anything above $1/0.99 - 1 \approx 1.0\%$: the backup
 # multiplies the values by $\gamma(1 + c)$, which exceeds 1 from there on (section 3).</details>
 #
-# **2. Multiple choice.** Clipping the TD target to $[0, 1]$ (a) biases the learned values,
-# (b) can only bring a target closer to $Q^*$, (c) is needed only without a target network.
+# **2. Multiple choice.** In bit flipping, clipping the TD target to $[0, 1]$ (a) biases the
+# learned values, (b) can only bring a target closer to $Q^*$, (c) is needed only without a target
+# network.
 # <details><summary>Answer</summary>(b): $Q^*$ lies in $[0, 1]$ (section 2), and projecting onto
-# an interval that contains the truth never moves away from it. (c) is wrong: with a target
-# network but no clipping, the HER run still blew up (section 4).</details>
+# an interval that contains the truth never moves away from it. (a) would be right if the targets
+# of one input were noisy: the regression then fits $\mathbb{E}[\text{clip}(y)]$, 0.87 for
+# $Q^* = 0.98$ and noise of standard deviation 0.3 (section 2); here each input's target is
+# deterministic. (c) is wrong: with a target network but no clipping, the HER run still blew up
+# (section 4).</details>
 #
 # **3. Predict before you run.** Without HER and without clipping (`polyak only, no HER`), do the
 # Q-values explode like the HER run's?
 # <details><summary>Answer</summary>No: they leave $[0, 1]$ only a little, more than ten times
-# lower than with HER (asserted in section 4). A relative excess has little to multiply while
-# the values stay near 0.</details>
+# lower than with HER (asserted in section 4). They do drift up (chapter 3 saw it too), but with
+# few rewards almost no target is pinned at 1, so a relative excess has no floor to grow from
+# (section 3).</details>
 #
 # > **Common pitfalls.** (1) Reading "solved once" as stable: keep training past the first
 # > success (`early_stop=False`), as the ablation does. (2) Clipping the *network's output*
@@ -365,13 +407,15 @@ print(f"clip only: peak mean Q {peak_q['clip only']:.3f}, late loss {late_loss['
 # * A **target network** updated by Polyak averaging, $\bar\theta \leftarrow (1-\tau)\bar\theta
 #   + \tau\theta$, lags the online network by about $1/\tau$ gradient steps and slows the
 #   bootstrapping feedback loop down.
-# * With reward 1 at the goal and 0 elsewhere, **every optimal Q-value lies in [0, 1]** (by
+# * With reward 1 at the goal and 0 elsewhere, *every optimal Q-value lies in [0, 1]* (by
 #   induction over value iteration), and clipping a target to [0, 1] can only bring it closer
-#   to the truth.
+#   to the truth. (A regression on noisy targets would be biased by clipping; here each target
+#   is deterministic.)
 # * The max in the TD target over-estimates. An additive bias would stay bounded
 #   ($\gamma b / (1 - \gamma)$); a relative one, $1 + c$, diverges once $\gamma (1 + c) > 1$,
-#   i.e. $c > 2\%$ at $\gamma = 0.98$ but $c > 11\%$ at $\gamma = 0.9$. HER lifts the values
-#   towards 1, giving that growth something to multiply. Measured here: at $\gamma = 0.98$
+#   i.e. $c > 2\%$ at $\gamma = 0.98$ but $c > 11\%$ at $\gamma = 0.9$. HER pins many targets at
+#   exactly 1, giving that growth a floor. Both are hypotheses, beside the deadly triad's own
+#   divergence. Measured here: at $\gamma = 0.98$
 #   without clipping, Q-values left [0, 1] in every run, most with HER and without a target
 #   network; at $\gamma = 0.9$ they did not; with clipping, training was stable.
 #
@@ -389,6 +433,14 @@ print(f"clip only: peak mean Q {peak_q['clip only']:.3f}, late loss {late_loss['
 #   529-533, 2015 (DQN with a target network).
 # * T. P. Lillicrap et al. Continuous control with deep reinforcement learning. *ICLR*, 2016
 #   (soft, Polyak-averaged target updates).
+# * S. Fujimoto, H. van Hoof, D. Meger. Addressing function approximation error in actor-critic
+#   methods. *ICML*, 2018 (TD3). T. Haarnoja, A. Zhou, P. Abbeel, S. Levine. Soft actor-critic.
+#   *ICML*, 2018 (SAC).
+# * A. Raffin, A. Hill, A. Gleave, A. Kanervisto, M. Ernestus, N. Dormann. Stable-Baselines3:
+#   reliable reinforcement learning implementations. *JMLR* 22(268): 1-8, 2021.
+# * L. Baird. Residual algorithms: reinforcement learning with function approximation. *ICML*,
+#   1995. J. N. Tsitsiklis, B. Van Roy. An analysis of temporal-difference learning with function
+#   approximation. *IEEE Transactions on Automatic Control* 42(5): 674-690, 1997.
 # * S. Thrun, A. Schwartz. Issues in using function approximation for reinforcement learning.
 #   *Proceedings of the 1993 Connectionist Models Summer School*, 1993 (over-estimation from the
 #   max over noisy estimates).

@@ -35,7 +35,7 @@
 #
 # **Study time.** About 75 minutes of reading and trying things. **Run time.** About 7 minutes on
 # a laptop CPU.
-# Terms in **bold** are defined where they first appear and in the [glossary](glossary.md).
+# Terms in bold are defined where they first appear and in the [glossary](glossary.md).
 
 # %%
 import math
@@ -102,10 +102,11 @@ assert all(len(v) == 1 for v in values_by_pair.values())
 print(f"n = {n}: {2**n * (2**n - 1) * n} (s, g, a) triples with s != g, {len(values_by_pair)} distinct optimal values")
 
 # %% [markdown]
-# A network *respects* the symmetry (is **permutation equivariant**) when permuting the input
-# bits permutes its n outputs the same way, and XOR-ing state and goal with one mask changes
-# nothing. HAR does by construction, whatever its weights; a generic MLP would have to learn it
-# (chapter 7b, section 4: a network with the permutations built in learns the rest, distance too).
+# A network *respects* the symmetry when permuting the input bits permutes its n outputs the same
+# way (**permutation equivariance**) and XOR-ing state and goal with one mask changes nothing
+# (**invariance**). HAR does by construction, whatever its weights; a generic MLP would have to
+# learn it (chapter 7b, section 4: a network with the permutations built in learns the rest,
+# distance too).
 
 # %%
 def symmetry_errors(network: torch.nn.Module, n: int, batch: int = 64) -> tuple[float, float]:
@@ -380,7 +381,7 @@ if not QUICK:
     assert all(r.solved and rewards_when_solved(r) > 0 for r in slow_target)
 
 # %% [markdown]
-# On seed 0 the **distance feature** looks decisive (checked above): the write-up's settings do not
+# On seed 0 the *distance feature* looks decisive (checked above): the write-up's settings do not
 # solve n = 30 within 100 iterations, the same settings with the distance divided by n do, and the
 # defaults fail once the raw distance is fed in. But one seed is one draw of section 5's lottery.
 # Full mode adds seeds 3 and 4 and the other one-setting changes: the raw distance is not fatal in
@@ -422,10 +423,10 @@ assert demo.iterations >= 1 and demo.config.arch == "har"
 # learn where the goal is? <details><summary>Answer</summary>No: either the untrained network was
 # already optimal, or bootstrapping amplified a lucky tilt of $\phi$ (sections 5 and 6).</details>
 #
-# > **Common pitfalls** (a strong inductive bias makes "learning" easy to misread). (1) **Check the
-# > untrained network**: a third of fresh HARs are already optimal (`har_greedy_is_optimal`).
-# > (2) **Count the rewards**: "solved" with `rewards_seen == 0` learned nothing about goals.
-# > (3) **Use several seeds**: one run per setting is one draw of the lottery.
+# > **Common pitfalls** (a strong inductive bias makes "learning" easy to misread). (1) *Check the
+# > untrained network*: a third of fresh HARs are already optimal (`har_greedy_is_optimal`).
+# > (2) *Count the rewards*: "solved" with `rewards_seen == 0` learned nothing about goals.
+# > (3) *Use several seeds*: one run per setting is one draw of the lottery.
 #
 # ## Summary
 #
@@ -434,7 +435,9 @@ assert demo.iterations >= 1 and demo.config.arch == "har"
 # * With HER, HAR solved every size trained (up to 200 in quick mode, 500 in full mode). Trained
 #   at n = 20, it solved n = 1024 unchanged, although the last 51 steps of every episode there are
 #   extrapolation ($d / n < 0.05$): this network's margin kept its sign; nothing guaranteed it.
-#   From scratch at n = 1024 the default $2^{15}$ buffer did not get there (chapter 7: $2^{20}$ did).
+#   Trained from scratch at n = 1024 (chapter 7b, section 2, from stored runs), the default
+#   $2^{15}$ buffer did not get there, nor did a $2^{20}$ buffer alone in 120 iterations; with the
+#   $2^{20}$ buffer *and* a decaying learning rate, three seeds out of three did.
 # * The action gap $\gamma^{d-1}(1 - \gamma^2)$ vanishes for fixed $\gamma$ and at $\gamma = 1$,
 #   and peaks at $\sqrt{(d-1)/(d+1)} \approx 1 - 1/d$: at $d = n$, the default
 #   $\max(0.98, 1 - 1/n)$. $\gamma = 0.9$ failed at n = 100 where 0.99 solved.

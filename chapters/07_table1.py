@@ -32,8 +32,8 @@
 # **Study time.** About 40 minutes of reading. Running the notebook takes about a minute on a
 # laptop CPU (about 5 minutes in full mode, which reruns a few long cells).
 #
-# The grid behind the table costs more than a day of CPU, so its runs are **stored with the
-# course** in `results/`, and this notebook reads them. Every number about them, with the
+# The grid behind the table costs more than a day of CPU, so its runs are *stored with the
+# course* in `results/`, and this notebook reads them. Every number about them, with the
 # command that made each one, is in the lab notebook [`results/README.md`](../results/README.md).
 # The studies past n = 50 (HAR at n = 1024, a generic network at n = 50 and 100) are in the
 # appendix, [chapter 7b](07b_beyond_table1.ipynb).

@@ -22,7 +22,7 @@
 # # Exercise 1: one step of the bit-flipping world
 #
 # **Goes with:** chapter 1 (sparse rewards in a world of bits). **Time:** about 20 minutes.
-# **Run time** (2-core CPU, one thread): under half a minute in quick mode, about 10 s in full mode.
+# **Run time** (laptop CPU): under half a minute in quick mode, about 10 s in full mode.
 #
 # **Recap.** Every agent holds an n-bit state $s$ and an n-bit goal $g$. Action $a \in \{0, \dots, n-1\}$
 # flips bit $a$. The reward is the write-up's sparse rule (Chau Yu Hei, HKUST): $r = 1$ on the step whose

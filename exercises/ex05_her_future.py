@@ -22,7 +22,7 @@
 # # Exercise 5: hindsight relabelling, the `future` strategy
 #
 # **Goes with:** chapter 4 (Hindsight Experience Replay). **Time:** about 40 minutes.
-# **Run time** (2-core CPU, one thread): under half a minute in quick mode, about 1.5 minutes in full mode.
+# **Run time** (laptop CPU): under half a minute in quick mode, about 1.5 minutes in full mode.
 #
 # **Recap.** An episode that missed its goal $g$ still shows how to reach every state it passed
 # through. Hindsight Experience Replay (Andrychowicz et al. 2017) stores extra copies of the episode's
@@ -158,18 +158,23 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# With your relabelling the task is solved within a handful of iterations on every seed run, and sooner
-# than without it (asserted below; on seed 1, not run in quick mode, the fresh network happened to be
-# optimal before training and vanilla DQN lost that and had not recovered after 60 iterations in our runs). The handcrafted network is a strong prior, so vanilla DQN also gets
-# there on n = 50 here (chapter 6 discusses why; the write-up reports vanilla HAR failing from n = 30,
-# which this library's settings did not reproduce). With a generic network the gap is far larger:
-# chapter 4 shows vanilla DQN failing where HER succeeds.
+# With your relabelling the task is solved within a handful of iterations on every seed run, and
+# sooner than without it (asserted below). On seed 1, not run in quick mode, the fresh network
+# happens to be optimal before training; vanilla DQN loses that with its first updates and does not
+# solve the task within the 300 iterations of full mode (also asserted). The handcrafted network is
+# a strong prior, so vanilla DQN can get there on n = 50, as seed 0 does (chapter 6 discusses why;
+# the write-up reports vanilla HAR failing from n = 30, which this library's settings did not
+# reproduce). With a generic network the gap is far larger: chapter 4 shows vanilla DQN failing
+# where HER succeeds.
 
 # %%
 for seed in seeds:
     assert runs["future", seed].solved_at is not None and runs["future", seed].solved_at <= 15, runs["future", seed].solved_at
     vanilla = runs["none", seed].solved_at
     assert vanilla is None or vanilla > runs["future", seed].solved_at, (seed, vanilla, runs["future", seed].solved_at)
+assert runs["none", 0].solved_at is not None  # vanilla DQN gets there on seed 0
+if not QUICK:  # seed 1: optimal before training, lost by vanilla DQN, not regained in the budget
+    assert runs["none", 1].history[0]["success_rate"] == 1.0 and runs["none", 1].solved_at is None
 
 # %% [markdown]
 # **Summary.** Relabelling turns failed episodes into rewarded examples, vectorised with one

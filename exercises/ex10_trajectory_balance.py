@@ -24,9 +24,13 @@
 # **Goes with:** chapter 8 (from bits to tokens). **Time:** about 20 minutes.
 # **Run time** (laptop CPU): under a minute in quick mode and in full mode.
 #
-# **Recap.** A GFlowNet learns to sample $y$ with probability $R(y)/Z$. Trajectory balance (Malkin et al. 2022)
-# asks every trajectory to satisfy $Z\prod_t P_F(s_{t+1}\mid s_t) = R(y)\prod_t P_B(s_t\mid s_{t+1})$. Writing a string
-# left to right, each prefix has one parent, so $P_B = 1$ and the loss on a batch of sampled strings is
+# **Recap.** A GFlowNet learns to sample $y$ with probability $R(y)/Z$. It builds $y$ with a forward
+# policy $P_F(s_{t+1}\mid s_t)$, the probability of each next state, and is trained with a backward
+# policy $P_B(s_t\mid s_{t+1})$, the probability of each parent of a state (each way of undoing the
+# last step). Trajectory balance (Malkin et al. 2022) asks every trajectory to satisfy $Z\prod_t
+# P_F(s_{t+1}\mid s_t) = R(y)\prod_t P_B(s_t\mid s_{t+1})$. Writing a string left to right, each
+# prefix has one parent, so $P_B = 1$, $P_F$ is the policy, and the loss on a batch of sampled
+# strings is
 # $$\mathcal{L} = \frac1B\sum_i \Big(\log Z + \sum_t \log P_F(y_{i,t}\mid y_{i,<t}) - \log R(y_i)\Big)^2,$$
 # where $\log Z$ is one learned number, trained together with the policy.
 #
@@ -107,6 +111,7 @@ print(f"log sum R = {true_log_Z:.3f}")
 assert abs(float(log_Z) - true_log_Z) < 0.2 and tv < 0.1
 
 # %% [markdown]
-# **Summary.** Trajectory balance is a squared log-ratio per trajectory: the policy's log-probabilities summed over
-# the steps, plus a learned $\log Z$, minus $\log R$. At its minimum the sampler draws $R/Z$ and $\log Z$ is the log
-# partition function.
+# **Summary.** Trajectory balance is a squared log-ratio per trajectory: the policy's
+# log-probabilities summed over the steps, plus a learned $\log Z$, minus $\log R$. At its minimum
+# the sampler draws $R/Z$ and $\log Z$ is the log partition function. This was the last exercise:
+# run `bitflip grade` to see all your results at once.

@@ -17,7 +17,7 @@
 # # Exercise 2: a goal-conditioned Q table
 #
 # **Goes with:** chapter 2 (tabular Q-learning on tiny n). **Time:** about 30 minutes.
-# **Run time** (2-core CPU, one thread): under half a minute in quick mode, about 10 s in full mode.
+# **Run time** (laptop CPU): under half a minute in quick mode, about 10 s in full mode.
 #
 # **Recap.** For tiny n we can store one number per (state, goal, action). A state or goal is encoded as
 # the integer whose bit $i$ is bit $i$ of the string, so flipping bit $a$ of $s$ gives `s ^ (1 << a)`,

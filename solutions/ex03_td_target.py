@@ -17,7 +17,7 @@
 # # Exercise 3: the clipped TD target and epsilon-greedy
 #
 # **Goes with:** chapters 3 and 5 (deep Q-networks; stabilising them). **Time:** about 30 minutes.
-# **Run time** (2-core CPU, one thread): under half a minute in quick mode, about 30 s in full mode.
+# **Run time** (laptop CPU): under half a minute in quick mode, about 30 s in full mode.
 #
 # **Recap.** A DQN regresses $Q(s, g, a)$ onto the one-step target
 # $$y = r + \gamma\,(1 - \text{done})\,\max_{a'} Q_{\text{target}}(s', g, a'),$$

@@ -152,7 +152,8 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# **Summary.** Building the symmetry of the problem into the network (every bit treated alike, only the
-# distance and the bit's own mismatch mattering) shrinks the function to learn from one over
-# $2^n \times 2^n \times n$ inputs to one over two numbers. That is why HAR scales where generic networks
-# stall. This was the last exercise: run `bitflip grade` to see all your results at once.
+# **Summary.** Building the symmetry of the problem into the network (every bit treated alike, only
+# the distance and the bit's own mismatch mattering) shrinks the function to learn from one over
+# $2^n \times 2^n \times n$ inputs to one over two numbers. That is why HAR scales where generic
+# networks stall. Next: exercise 7 (the whole DQN learner step); run `bitflip grade` to see all your
+# results at once.

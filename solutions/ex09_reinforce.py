@@ -19,12 +19,17 @@
 # **Goes with:** chapter 8 (from bits to tokens). **Time:** about 20 minutes.
 # **Run time** (laptop CPU): under a minute in quick mode, about a minute in full mode.
 #
-# **Recap.** A policy writes a string $y$ bit by bit, $\log\pi(y) = \sum_t \log\pi(y_t \mid y_{<t})$, and the
-# finished string earns $R(y)$. REINFORCE (Williams 1992) estimates $\nabla_\theta\, \mathbb{E}[R]$ from a batch
-# of $B$ samples by $\frac1B\sum_i (R_i - b)\,\nabla_\theta \log\pi(y_i)$. Any baseline $b$ that does not depend on
-# sample $i$ leaves the expectation unchanged, since $\mathbb{E}[\nabla\log\pi] = 0$, and a good one lowers
-# the variance. In code we write a **surrogate**, a scalar whose gradient is minus that estimate, and let autograd do
-# the rest.
+# **Recap.** A policy writes a string $y$ bit by bit, $\log\pi(y) = \sum_t \log\pi(y_t \mid
+# y_{<t})$, and the finished string earns $R(y)$. REINFORCE (Williams 1992) estimates
+# $\nabla_\theta\, \mathbb{E}[R]$ from a batch of $B$ samples by $\frac1B\sum_i (R_i -
+# b_i)\,\nabla_\theta \log\pi(y_i)$. A baseline $b_i$ that does not depend on sample $i$ (a
+# constant, or the mean of the *other* $B - 1$ rewards: the leave-one-out baseline) leaves the
+# expectation unchanged, since $\mathbb{E}[\nabla\log\pi] = 0$, and a good one lowers the variance.
+# The batch mean $\bar R$, the usual choice and this exercise's default, contains $R_i / B$ and so
+# depends on sample $i$ a little: its expected estimate is $(B - 1)/B$ times the true gradient, the
+# right direction, slightly shortened (chapter 8, section 2, computes this exactly). In code we
+# write a **surrogate**, a scalar whose gradient is minus that estimate, and let autograd do the
+# rest.
 #
 # **Your task.** Write `reinforce_surrogate(step_log_probs, rewards, baseline="mean")`:
 # `step_log_probs` is `[B, L]` (entry $(i, t)$ is $\log\pi(y_{i,t} \mid y_{i,<t})$, with gradients), `rewards` is `[B]`.
@@ -97,8 +102,21 @@ for baseline in ("none", "mean"):
     print(f"baseline {baseline!r}: mean distance of an estimate from the average estimate {spread[baseline]:.4f}")
 assert spread["mean"] < spread["none"]
 
+# The leave-one-out baseline (a [B] tensor) gives exactly B / (B - 1) times the batch-mean estimate.
+y = policy.sample(16, generator)
+rewards, grads = reward(y), {}
+for name, b in (("mean", "mean"), ("leave-one-out", (rewards.sum() - rewards) / 15)):
+    policy.zero_grad()
+    reinforce_surrogate(policy.step_log_probs(y), rewards, b).backward()
+    grads[name] = torch.cat([p.grad.reshape(-1) for p in policy.parameters()])
+ratio = float(grads["leave-one-out"] @ grads["mean"] / grads["mean"].norm() ** 2)
+print(f"leave-one-out / batch mean: {ratio:.4f} (B / (B - 1) = {16 / 15:.4f})")
+assert torch.allclose(grads["leave-one-out"], 16 / 15 * grads["mean"], atol=1e-6)
+
 # %% [markdown]
-# The rewards here are all positive, so without a baseline every sampled string is pushed up and only the sizes of the
-# pushes differ; subtracting the batch mean pushes the better half up and the worse half down, and the estimates
-# scatter less (asserted above). **Summary.** REINFORCE is a weighted log-likelihood: sum the log-probabilities over
-# the trajectory, weight each string by $R - b$, and flip the sign for gradient descent. Next: exercise 10.
+# The rewards here are all positive, so without a baseline every sampled string is pushed up and
+# only the sizes of the pushes differ; subtracting the batch mean pushes the better half up and the
+# worse half down, and the estimates scatter less (asserted above). The leave-one-out baseline gives
+# the same direction, $B/(B - 1)$ times longer: the length the batch mean loses. **Summary.**
+# REINFORCE is a weighted log-likelihood: sum the log-probabilities over the trajectory, weight each
+# string by $R - b$, and flip the sign for gradient descent. Next: exercise 10.

@@ -428,10 +428,12 @@ def reinforce_loss(log_probs: torch.Tensor, rewards: torch.Tensor, baseline: str
 
     Its gradient is the score-function estimate of ``-grad E[R]``. ``baseline``: ``"none"``
     (b = 0), ``"mean"`` (b = the batch's mean reward), a number, or a ``[B]`` tensor. Any b that
-    does not depend on the sample it multiplies leaves the expectation unchanged, because
-    ``E[grad log pi(y)] = grad sum_y pi(y) = 0``. With all rewards zero, "none" and "mean" give
-    exactly zero; a nonzero constant gives a zero-mean but nonzero estimate: pure noise.
-    (The batch mean includes the sample itself, a bias of order 1/B that the chapter accepts.)
+    does not depend on the sample it multiplies (a constant; the leave-one-out mean of the other
+    rewards, as a ``[B]`` tensor) leaves the expectation unchanged, because
+    ``E[grad log pi(y)] = grad sum_y pi(y) = 0``. The batch mean contains the sample's own reward:
+    its expected estimate is ``(B - 1) / B`` times the gradient (the right direction, shortened).
+    With all rewards zero, "none" and "mean" give exactly zero; a nonzero constant gives a
+    zero-mean but nonzero estimate: pure noise.
     """
     if log_probs.shape != rewards.shape or log_probs.dim() != 1:
         raise ValueError(f"log_probs and rewards must both have shape [B], got {tuple(log_probs.shape)} and {tuple(rewards.shape)}")
