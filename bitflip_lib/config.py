@@ -27,6 +27,10 @@ from bitflip_lib.dqn import EPS_SCHEDULES, LOSSES, DQNLearner
 from bitflip_lib.her import HER_STRATEGIES
 from bitflip_lib.networks import ACTIVATIONS, ARCHITECTURES
 
+__all__ = [
+    "default_gamma", "make_config", "MAX_SEED", "PRESETS", "TrainConfig",
+]
+
 MAX_SEED = 2**63 - 1
 """Largest seed: torch generators take 64-bit seeds, and evaluation draws from
 :func:`~bitflip_lib.env.evaluation_seed` (``seed + 1_000_003``)."""

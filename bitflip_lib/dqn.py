@@ -29,6 +29,11 @@ from bitflip_lib.replay import EpisodeBatch, ReplayBuffer, Transitions
 if TYPE_CHECKING:
     from bitflip_lib.config import TrainConfig
 
+__all__ = [
+    "DQNLearner", "EPS_SCHEDULES", "epsilon_greedy", "EpsilonSchedule", "LOSSES",
+    "polyak_update", "td_target",
+]
+
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"mse": F.mse_loss, "huber": F.smooth_l1_loss}
 """TD losses by name (the configuration checks ``loss`` against these names)."""
 EPS_SCHEDULES = ("exponential", "linear", "constant")

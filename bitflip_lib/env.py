@@ -17,6 +17,12 @@ import torch
 
 from bitflip_lib.runtime.device import default_device
 
+__all__ = [
+    "BitFlipEnv", "distance_change", "EVAL_SEED_OFFSET", "evaluation_seed", "flip_bits",
+    "flip_bits_", "goal_reached", "hamming_distance", "optimal_steps", "random_bits",
+    "random_goals", "StepResult",
+]
+
 
 def _check_pair(state: torch.Tensor, goal: torch.Tensor) -> None:
     if not isinstance(state, torch.Tensor) or not isinstance(goal, torch.Tensor):

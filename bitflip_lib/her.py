@@ -28,6 +28,11 @@ import torch
 
 from bitflip_lib.replay import EpisodeBatch, Transitions
 
+__all__ = [
+    "her_relabel", "HER_STRATEGIES", "hindsight_goal_steps", "K_STRATEGIES",
+    "WRITEUP30_FRACTION",
+]
+
 HER_STRATEGIES = ("none", "final", "future", "episode", "writeup30", "writeup30-whole")
 K_STRATEGIES = ("future", "episode")
 """The strategies that draw ``k`` new goals per transition (the others ignore ``k``)."""

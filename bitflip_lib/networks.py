@@ -19,6 +19,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+__all__ = [
+    "ACTIVATIONS", "ANY_N_ARCHITECTURES", "ARCHITECTURES", "DeepSets", "HAR",
+    "har_greedy_is_optimal", "har_greedy_margin", "har_phi", "HIDDEN_LAYER_ARCHITECTURES",
+    "make_network", "MLP", "mlp_layers", "taken_action_values", "UVFA",
+]
+
 ARCHITECTURES = ("uvfa", "mlp", "har", "deepsets")
 HIDDEN_LAYER_ARCHITECTURES = ("mlp", "har", "deepsets")
 """The architectures with hidden layers (``hidden``, ``activation``); the UVFA has none."""

@@ -8,6 +8,10 @@ import torch
 
 from bitflip_lib.env import goal_reached
 
+__all__ = [
+    "EpisodeBatch", "ReplayBuffer", "Transitions",
+]
+
 
 @dataclass
 class Transitions:

@@ -26,6 +26,10 @@ from bitflip_lib.runtime.device import default_device, describe_device
 from bitflip_lib.runtime.memory import trim_after_evaluation
 from bitflip_lib.runtime.switches import progress_bars_enabled
 
+__all__ = [
+    "build_network", "Callback", "evaluate", "play_episode", "train", "TrainResult",
+]
+
 Callback = Callable[[dict], "bool | None"]
 
 

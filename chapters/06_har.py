@@ -46,16 +46,8 @@ import torch
 
 from bitflip_lib import default_device, quick_mode
 from bitflip_lib.config import make_config
-from bitflip_lib.diagnosis.analysis import (
-    har_greedy_is_optimal,
-    har_greedy_margin,
-    har_phi,
-    optimal_q_gap,
-    quotient_size,
-    run_ablation,
-    transfer_success,
-)
-from bitflip_lib.networks import HAR, MLP, UVFA
+from bitflip_lib.diagnosis.analysis import optimal_q_gap, quotient_size, run_ablation, transfer_success
+from bitflip_lib.networks import HAR, MLP, UVFA, har_greedy_is_optimal, har_greedy_margin, har_phi
 from bitflip_lib.tabular import value_iteration
 from bitflip_lib.trainer import build_network, evaluate, train
 from bitflip_lib.ui import diagrams

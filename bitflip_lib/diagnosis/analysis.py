@@ -4,9 +4,8 @@
 * :func:`metric_matrix`, :func:`max_metric`: read curves back out of a list of results.
 * :func:`rewarded_fraction`: how much of what goes into the replay buffer carries a reward,
   with and without hindsight relabelling.
-* :func:`har_phi`, :func:`har_greedy_margin`, :func:`har_greedy_is_optimal`: the probes of a
-  :class:`~bitflip_lib.networks.HAR`'s ``phi``, which live beside the network in
-  :mod:`bitflip_lib.networks` (imported here too, for the chapters).
+(The probes of a :class:`~bitflip_lib.networks.HAR`'s ``phi`` live beside the network, in
+:mod:`bitflip_lib.networks`.)
 * :func:`optimal_q_gap`, :func:`quotient_size`: the numbers behind chapter 6's arguments.
 * :func:`transfer_success`: one trained network evaluated unchanged at other sizes n.
 """
@@ -20,8 +19,12 @@ from bitflip_lib.config import TrainConfig
 from bitflip_lib.dqn import epsilon_greedy
 from bitflip_lib.env import BitFlipEnv
 from bitflip_lib.her import HER_STRATEGIES, her_relabel
-from bitflip_lib.networks import har_greedy_is_optimal, har_greedy_margin, har_phi  # noqa: F401 (chapters use them from here)
 from bitflip_lib.trainer import TrainResult, evaluate, play_episode, train
+
+__all__ = [
+    "max_metric", "metric_matrix", "optimal_q_gap", "quotient_size", "rewarded_fraction",
+    "run_ablation", "transfer_success",
+]
 
 
 def run_ablation(

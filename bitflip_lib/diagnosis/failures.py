@@ -27,6 +27,12 @@ from torch import nn
 
 from bitflip_lib.env import BitFlipEnv, flip_bits, hamming_distance
 
+__all__ = [
+    "compare_rules", "describe_trajectories", "effective_rank", "hidden_features",
+    "pairs_at_distance", "play_greedy", "probe_batch", "right_move_rate",
+    "right_move_rate_by_bit", "RULES", "wrong_move_margins",
+]
+
 RULES = ("argmax", "tie_break", "epsilon")
 
 

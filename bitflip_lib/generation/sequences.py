@@ -33,6 +33,16 @@ from torch.nn import functional as F
 
 from bitflip_lib.runtime.device import default_device
 
+__all__ = [
+    "all_strings", "AutoregressivePolicy", "BASELINES", "conditional_log_probs", "DenseReward",
+    "DistanceScore", "dpo_loss", "empirical_distribution", "exact_log_probs", "GenerationEnv",
+    "GenerationStep", "hindsight_loss", "kl_divergence", "kl_optimum", "kl_regularised_reward",
+    "make_reward", "MAX_EXACT_LENGTH", "MultiModalReward", "policy_from_soft_q",
+    "random_strings", "random_success_probability", "reinforce_loss", "Reward",
+    "reward_distribution", "REWARD_KINDS", "rollout", "soft_values", "SparseReward",
+    "string_index", "total_variation", "trajectory_balance_loss",
+]
+
 MAX_EXACT_LENGTH = 16
 """Longest L that :func:`all_strings` enumerates (2^16 strings); the chapter uses L <= 10."""
 

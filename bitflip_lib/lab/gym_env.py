@@ -36,6 +36,10 @@ except ImportError as err:  # pragma: no cover - depends on what is installed
 from bitflip_lib.env import BitFlipEnv, flip_bits, goal_reached, hamming_distance, random_bits, random_goals
 from bitflip_lib.runtime.device import default_device
 
+__all__ = [
+    "BitFlipGoalEnv", "BitFlipVectorEnv", "compute_reward", "ENV_ID",
+]
+
 ENV_ID = "BitFlip-v0"
 
 

@@ -44,6 +44,13 @@ from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.her import K_STRATEGIES
 from bitflip_lib.lab.studies import STUDY_FIELDS, StudyConfig, make_run_config
 
+__all__ = [
+    "ARCH_LABELS", "best_success", "config_from_dict", "config_overrides", "CURVE_KEYS",
+    "DamagedRunError", "describe_overrides", "load_run", "load_runs", "method_label",
+    "overrides_hash", "read_record", "RECORD_KEYS", "run_name", "source_commit", "SOURCE_ROOT",
+    "StoredRun", "thin_curve", "write_json_atomic", "write_run",
+]
+
 RECORD_KEYS: tuple[str, ...] = ("name", "summary", "best_success", "config", "overrides", "version", "torch",
                                 "device", "wall_seconds", "seconds_per_iteration", "finished_utc", "commit",
                                 "dirty", "curve")

@@ -39,6 +39,11 @@ from bitflip_lib.lab.studies import make_run_config
 from bitflip_lib.networks import HIDDEN_LAYER_ARCHITECTURES
 from bitflip_lib.runtime.switches import progress_bars_enabled
 
+__all__ = [
+    "cell_path", "check_applies", "grid", "run_cell", "run_sweep", "run_sweep_ray", "set_aside",
+    "stored_cell", "train_cell", "unused_setting",
+]
+
 # Rough relative cost of one iteration, used to run cheap cells first.
 _ARCH_COST = {"har": 1.0, "mlp": 2.0, "uvfa": 8.0}
 

@@ -28,6 +28,12 @@ from pathlib import Path
 from bitflip_lib.config import make_config
 from bitflip_lib.lab.runs import StoredRun, load_runs, method_label, run_name
 
+__all__ = [
+    "ARCHS", "Cell", "comparison", "FAILS", "format_cell", "format_writeup", "load_grid",
+    "METHODS", "missing_runs", "PRESETS", "render_table", "SEEDS", "table_cells", "TABLE_NS",
+    "WRITEUP_TABLE1", "writeup_verdict",
+]
+
 FAILS = "fails"
 WRITEUP_TABLE1: dict[str, dict[int, int | str]] = {
     "HER-UVFA": {5: 203, 10: 494, 15: 2590, 20: FAILS},

@@ -13,6 +13,11 @@ import os
 
 import torch
 
+__all__ = [
+    "configure_threads", "default_device", "DEFAULT_THREADS", "describe_device",
+    "THREADS_ENV_VAR",
+]
+
 THREADS_ENV_VAR = "BITFLIP_THREADS"
 DEFAULT_THREADS = 1
 _announced = False

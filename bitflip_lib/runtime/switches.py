@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import os
 
+__all__ = [
+    "progress_bars_enabled", "PROGRESS_ENV_VAR", "QUICK_ENV_VAR", "quick_mode",
+]
+
 QUICK_ENV_VAR = "BITFLIP_QUICK"
 PROGRESS_ENV_VAR = "BITFLIP_PROGRESS"
 

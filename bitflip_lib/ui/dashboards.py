@@ -44,6 +44,12 @@ from bitflip_lib.her import HER_STRATEGIES, K_STRATEGIES
 from bitflip_lib.networks import ARCHITECTURES
 from bitflip_lib.trainer import TrainResult, train
 
+__all__ = [
+    "CONTROLLED_FIELDS", "evaluation_streak", "figure_png", "MAX_OVERLAID_RUNS", "Q_BOUND",
+    "run_labels", "SESSION_RUNS", "settings_line", "summary_html", "TabularDashboard",
+    "TrainingDashboard", "verdict",
+]
+
 CONTROLLED_FIELDS = ("n", "arch", "her", "k", "max_iterations", "gamma", "polyak", "clip_targets", "seed")
 """The TrainConfig fields that have a control on the dashboard; other fields are fixed at construction."""
 

@@ -31,6 +31,10 @@ from bitflip_lib.her import HER_STRATEGIES, her_relabel
 from bitflip_lib.trainer import play_episode
 from bitflip_lib.ui.dashboards import figure_png
 
+__all__ = [
+    "ConceptWidget", "FlipGapExplorer", "HERStepper", "PhiExplorer", "RandomReachExplorer",
+]
+
 _STYLE = {"description_width": "150px"}
 _SLIDER = widgets.Layout(width="100%", max_width="430px", min_width="0")
 

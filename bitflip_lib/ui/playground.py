@@ -36,6 +36,10 @@ from bitflip_lib.generation.training import (
     train_generator,
 )
 
+__all__ = [
+    "GenerationPlayground", "PLAY_REWARDS", "SPARSE_FLOOR",
+]
+
 PLAY_REWARDS = ("sparse", "dense", "multimodal")
 SPARSE_FLOOR = 1e-3  # the GFlowNet needs log R finite: the sparse reward gets this floor on both sides
 

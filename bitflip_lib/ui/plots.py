@@ -26,6 +26,11 @@ from matplotlib import pyplot as plt  # importing pyplot lets Jupyter's inline b
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+__all__ = [
+    "default_labels", "METRIC_LABELS", "METRIC_TITLES", "new_figure", "plot_iterations_vs_n",
+    "plot_metric", "plot_seed_bands", "plot_training",
+]
+
 METRIC_LABELS: dict[str, str] = {
     "success_rate": "greedy success rate (test agents)",
     "mean_distance": "mean final distance to goal (bits)",

@@ -1,0 +1,64 @@
+"""The library's folders are its layers: every import goes to the same layer or one above it.
+
+Top to bottom (README, "The library and the command line"): run time, the algorithm and the
+maths of chapters 1-2, chapter 8's generation, the lab tooling, diagnosis, the notebook UI, the
+graders, and the entry points. A module that imported from a layer below its own would tie the
+core to what is built on it (a trainer that knows the graders, say).
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "bitflip_lib"
+TOP_LEVEL = {"env", "replay", "her", "networks", "dqn", "config", "trainer", "theory", "tabular"}
+LAYERS = ["runtime", "algorithm", "generation", "lab", "diagnosis", "ui", "grading", "entry"]
+
+
+def layer(module: str) -> str:
+    head = module.split(".")[0]
+    if head in TOP_LEVEL:
+        return "algorithm"
+    if head in ("cli", "options", "__main__", "__init__"):
+        return "entry"
+    return head
+
+
+def imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bitflip_lib."):
+            found.append(node.module.removeprefix("bitflip_lib."))
+        elif isinstance(node, ast.ImportFrom) and node.module == "bitflip_lib":
+            found += [alias.name for alias in node.names if (PACKAGE / f"{alias.name}.py").exists()
+                      or (PACKAGE / alias.name).is_dir()]
+        elif isinstance(node, ast.Import):
+            found += [a.name.removeprefix("bitflip_lib.") for a in node.names if a.name.startswith("bitflip_lib.")]
+    return found
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+def test_every_module_belongs_to_a_layer():
+    for path in MODULES:
+        module = str(path.relative_to(PACKAGE))[:-3].replace("/", ".")
+        assert layer(module) in LAYERS, f"{module} is in no layer of the README's table"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_go_to_the_same_layer_or_above(path):
+    module = str(path.relative_to(PACKAGE))[:-3].replace("/", ".")
+    own = LAYERS.index(layer(module))
+    below = [m for m in imports(path) if LAYERS.index(layer(m)) > own]
+    assert not below, f"{module} ({layer(module)}) imports from layers below it: {below}"
+
+
+def test_the_check_sees_a_layer_violation(tmp_path):
+    # The test above must be able to fail: a trainer that imported the graders would be caught.
+    fake = tmp_path / "trainer.py"
+    fake.write_text("from bitflip_lib.grading.plugged import train_with\n")
+    assert [m for m in imports(fake) if LAYERS.index(layer(m)) > LAYERS.index("algorithm")] == ["grading.plugged"]
