@@ -323,17 +323,18 @@ def plot_iterations_vs_n(
 
     Args:
         cells: the cells of one preset (:func:`bitflip_lib.lab.table1.table_cells`), or any objects
-            with ``method``, ``n``, ``median_solved_at`` and ``verdict``.
+            with ``method``, ``n``, ``median_confirmed_at`` and ``verdict``.
         methods: the methods to draw (default: every method in ``cells``).
         writeup: also draw the write-up's numbers for the same methods (dashed, square markers).
         ax: axes to draw on (default: a new figure).
         title: axes title.
 
-    A filled circle is a cell every seed solved (the median of the seeds), a hollow one a cell
-    only some seeds solved (the median of those), and a cross on the top edge a cell no seed
-    solved ("fails"), the write-up's included.
+    Both sides count the same moment, the iterations trained when the solved streak completed
+    (the write-up's printed episode + 1). A filled circle is a cell every seed solved (the median
+    of the seeds), a hollow one a cell only some seeds solved (the median of those), and a cross
+    on the top edge a cell no seed solved ("fails"), the write-up's included.
     """
-    from bitflip_lib.lab.table1 import FAILS, WRITEUP_TABLE1
+    from bitflip_lib.lab.table1 import FAILS, WRITEUP_TABLE1, writeup_iterations
 
     cells = list(cells.values()) if isinstance(cells, Mapping) else list(cells)
     if not cells:
@@ -346,13 +347,13 @@ def plot_iterations_vs_n(
     if ax is None:
         fig = new_figure(keep_open=True, figsize=(6.5, 4.2))
         ax = fig.add_subplot()
-    counts = [c.median_solved_at for c in cells if c.method in methods and c.median_solved_at is not None]
+    counts = [c.median_confirmed_at for c in cells if c.method in methods and c.median_confirmed_at is not None]
     if writeup:
-        counts += [v for m in methods for v in WRITEUP_TABLE1.get(m, {}).values() if v != FAILS]
+        counts += [writeup_iterations(m, n) for m in methods for n, v in WRITEUP_TABLE1.get(m, {}).items() if v != FAILS]
     ceiling = 2.0 * max(counts) if counts else 10.0
     for method in methods:
         mine = sorted((c for c in cells if c.method == method), key=lambda c: c.n)
-        points = [(c.n, c.median_solved_at, c.verdict) for c in mine if c.median_solved_at is not None]
+        points = [(c.n, c.median_confirmed_at, c.verdict) for c in mine if c.median_confirmed_at is not None]
         (line,) = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", lw=1.5, label=f"{method} (here)")
         color = line.get_color()
         for n, y, verdict in points:
@@ -362,14 +363,14 @@ def plot_iterations_vs_n(
         ax.plot(failed, [ceiling] * len(failed), marker="x", color=color, ms=9, mew=2, ls="none")
         theirs = WRITEUP_TABLE1.get(method, {}) if writeup else {}
         if theirs:
-            solved = sorted((n, v) for n, v in theirs.items() if v != FAILS)
+            solved = sorted((n, writeup_iterations(method, n)) for n, v in theirs.items() if v != FAILS)
             ax.plot([p[0] for p in solved], [p[1] for p in solved], marker="s", ls="--", lw=1.2, color=color,
                     alpha=0.7, label=f"{method} (write-up)")
             failed = sorted(n for n, v in theirs.items() if v == FAILS)
             ax.plot(failed, [ceiling * 1.3] * len(failed), marker="x", ls="none", color=color, alpha=0.6, ms=7)
     ax.set_yscale("log")
     ax.set_xlabel("number of bits n")
-    ax.set_ylabel("iterations to solve (x on top = fails)")
+    ax.set_ylabel("iterations until solved (x on top = fails)")
     ax.set_title(title or "Iterations to solve against n (hollow = some seeds only)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
