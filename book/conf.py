@@ -66,6 +66,7 @@ html_theme = "sphinx_book_theme"
 html_title = "Sparse rewards, one bit at a time"
 html_static_path = ["_static", os.environ.get("BITFLIP_BOOK_VENDOR", str(HERE.parent / "build" / "book" / "vendor-root"))]
 html_css_files = ["course.css"]
+html_js_files = ["course.js"]
 html_last_updated_fmt = None
 html_show_sourcelink = False
 html_copy_source = False
