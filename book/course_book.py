@@ -85,6 +85,20 @@ def add_page_note(app: Sphinx, doctree: nodes.document) -> None:
     section.insert(section.index(title) + 1, _page_note(app, docname))
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def label_widgets(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """Under each widget in a page's outputs: it shows its last state here, and is live in JupyterLab."""
+    if not docname.startswith("chapters/"):
+        return
+    outputs = {node.parent for node in doctree.findall(nodes.raw) if WIDGET_VIEW in node.astext()}
+    for output in outputs:
+        note = nodes.raw("", f'<p class="course-widget-note">This widget shows its last state; it is live in '
+                              f"JupyterLab (<code>./course lab {docname}.ipynb</code>).</p>", format="html")
+        output.parent.insert(output.parent.index(output) + 1, note)
+
+
 def write_notebooks(app: Sphinx, exception: Exception | None) -> None:
     """Each notebook page's .ipynb beside its HTML page (what the page's download link fetches)."""
     if exception is not None or app.builder.format != "html" or app.builder.name == "singlehtml":
@@ -130,5 +144,6 @@ def setup(app: Sphinx) -> dict:
     app.connect("doctree-read", add_page_note)
     app.connect("source-read", fill_book_pages)
     app.connect("build-finished", write_notebooks)
+    app.connect("doctree-resolved", label_widgets)
     app.connect("html-page-context", page_context)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
