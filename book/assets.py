@@ -45,11 +45,12 @@ ASSETS = (
              "sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+Jd5otXKGNehIonFlyQXSowL6Mw==",
              (("require.js", "widgets/require.js"),)),
     # The ipywidgets 8 embedder (html-manager 1.x pairs with ipywidgets 8): base and controls widgets
-    # are bundled in embed-amd.js; the font files beside it are its icon fonts.
+    # are bundled in embed-amd.js. Its icon fonts are fetched relative to its modules' require.js
+    # URLs (baseUrl + "@jupyter-widgets/"), so they go there (book/_static/require-config.js).
     NpmAsset("@jupyter-widgets/html-manager", "1.0.15",
              "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
-             (("dist/embed-amd.js", "widgets/embed-amd.js"), ("dist/*.woff2", "widgets/"), ("dist/*.woff", "widgets/"),
-              ("dist/*.ttf", "widgets/"), ("dist/*.eot", "widgets/"), ("dist/*.svg", "widgets/"))),
+             (("dist/embed-amd.js", "widgets/embed-amd.js"),
+              *((f"dist/*.{ext}", "widgets/@jupyter-widgets/") for ext in ("woff2", "woff", "ttf", "eot", "svg")))),
 )
 
 

@@ -102,7 +102,10 @@ def check_errors_not_allowed(paths: list[Path]) -> None:
 
 
 def execute(cache_path: Path, jobs: int) -> dict[str, float]:
-    """Every chapter executed once (skipped when the cache already has its code's outputs)."""
+    """Every chapter executed once (skipped when the cache already has its code's outputs).
+
+    Returns the seconds each chapter executed in, this time (the cached ones are left out).
+    """
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
@@ -119,7 +122,7 @@ def execute(cache_path: Path, jobs: int) -> dict[str, float]:
     # Longest first (by the last recorded time, else file size), so that the two workers end together.
     previous = json.loads((cache_path / "times.json").read_text()) if (cache_path / "times.json").exists() else {}
     todo.sort(key=lambda p: (previous.get(p.name, 0.0), p.stat().st_size), reverse=True)
-    times, failures = dict(previous), []
+    times, failures = {}, []
     if todo:
         say(f"executing {len(todo)} chapter(s), {jobs} at a time, in {course_book.mode()} mode")
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -134,7 +137,7 @@ def execute(cache_path: Path, jobs: int) -> dict[str, float]:
             cache.cache_notebook_bundle(CacheBundleIn(executed, str(path), data={"execution_seconds": seconds}),
                                         check_validity=False, overwrite=True)
     cache_path.mkdir(parents=True, exist_ok=True)
-    (cache_path / "times.json").write_text(json.dumps(times, indent=1, sort_keys=True))
+    (cache_path / "times.json").write_text(json.dumps({**previous, **times}, indent=1, sort_keys=True))
     if failures:
         raise SystemExit(f"book: {len(failures)} chapter(s) failed: {', '.join(failures)} (tracebacks above)")
     return times
@@ -209,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         sphinx("singlehtml", src, single, doctrees, env)
         print_pdf(single, html / PDF_NAME)
     total = time.perf_counter() - start
-    say(f"chapters executed in {executed - start:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in sorted(times.items()))})")
+    if times:
+        say(f"{len(times)} chapter(s) executed in {executed - start:.0f} s "
+            f"({', '.join(f'{k} {v:.0f} s' for k, v in sorted(times.items()))})")
     say(f"site: {html / 'index.html'} ({pages} HTML files, outputs in {mode} mode)"
         + ("" if args.no_pdf else f"; PDF: {html / PDF_NAME}"))
     say(f"built in {total:.0f} s")

@@ -51,13 +51,14 @@ nb_execution_allow_errors = False
 nb_execution_show_tb = True
 nb_merge_streams = True
 nb_render_markdown_format = "myst"  # display(Markdown(...)) outputs: tables and $maths$ as in JupyterLab
-nb_ipywidgets_js = {
-    "_static/vendor/widgets/require.js": {},
-    "_static/vendor/widgets/embed-amd.js": {"data-jupyter-widgets-cdn": "_static/vendor/widgets/"},
-}
+# The widget embedder and require.js, from _static (book/assets.py); the embedder bundles the base
+# and control widgets, the only ones the chapters use (it would ask a CDN for any other kind, which
+# tests/test_site.py would catch).
+nb_ipywidgets_js = {"require-config.js": {}, "vendor/widgets/require.js": {}, "vendor/widgets/embed-amd.js": {}}
 
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "html_admonition"]
 myst_heading_anchors = 3
+myst_dmath_double_inline = True  # $$...$$ inside a paragraph is display maths, as JupyterLab renders it
 
 # MathJax 3 from the npm package, copied into the build (no CDN).
 mathjax_path = "vendor/mathjax/tex-chtml.js"

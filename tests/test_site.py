@@ -185,7 +185,8 @@ def test_chapter_pages_have_figures_formulas_and_their_mode(site, server, open_p
         page, _ = open_page(f"{server}chapters/{chapter}.html")
         figures = page.evaluate("() => [...document.querySelectorAll('.cell_output img')].filter(i => i.naturalWidth > 0).length")
         assert figures >= 1, f"{chapter}: no figure in the outputs"
-        assert page.locator("mjx-container").count() >= 5, f"{chapter}: hardly any typeset maths"
+        if "$" in (ROOT / "chapters" / f"{chapter}.py").read_text():
+            assert page.locator("mjx-container").count() >= 1, f"{chapter}: its maths is not typeset"
         note = page.locator(".course-page-note").inner_text()
         assert "quick mode" in note or "full mode" in note, f"{chapter}: the page does not say its mode"
         assert f"./course lab chapters/{chapter}.ipynb" in note
@@ -298,8 +299,8 @@ def test_hidden_answers_open(site, server, open_page):
         assert len(re.findall(r"<details>\s*<summary>", html)) >= 2, f"{chapter}: fewer than two hidden answers"
 
 
-AXE_PAGES = ["index.html", "chapters/04_her.html", "chapters/glossary.html", "exercises/ex01_env_step.html",
-             "search.html?q=hindsight", "references.html"]
+AXE_PAGES = ["index.html", *(f"chapters/{chapter}.html" for chapter in CHAPTERS), "chapters/glossary.html",
+             "exercises/ex01_env_step.html", "search.html?q=hindsight", "references.html", "results/README.html"]
 
 
 def test_no_serious_accessibility_violations(site, server, open_page):
