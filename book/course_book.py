@@ -3,14 +3,16 @@
 * ``reads``: the percent-format notebooks are read by jupytext, as in JupyterLab; two things are
   adjusted for the web: a hidden answer written on one line (``<details><summary>Answer</summary>
   text with $maths$</details>``) is opened into blocks so that its text is parsed as Markdown (its
-  maths typeset, its ``code`` and **bold** rendered), and a link to ``NAME.ipynb`` points at that
-  notebook's page.
+  maths typeset, its ``code`` and **bold** rendered), inline maths broken over two lines is put
+  on one (JupyterLab reads maths before Markdown, MyST after), and a link to ``NAME.ipynb`` points
+  at that notebook's page.
 * A note under each notebook page's title: which mode its outputs come from, a download link for
   the notebook, and the one command that opens it in JupyterLab.
 * ``references.md`` gathers every chapter's reference list (each chapter stays the one source).
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -32,12 +34,29 @@ def open_details(markdown: str) -> str:
     return DETAILS.sub(block, markdown)
 
 
+CODE = re.compile(r"(```.*?```|`(?:[^`\n]|\n(?!\s*\n))*`)", re.S)  # fenced blocks and code spans
+INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\$)([^$]+?)(?<![\\$])\$(?!\$)")
+
+
+def join_inline_math_lines(markdown: str) -> str:
+    """Inline maths that a line break splits, on one line.
+
+    JupyterLab sets maths aside before it reads the Markdown; MyST reads the Markdown first, so a
+    formula whose second line starts like a list item ("+ \\tau") would be cut in two.
+    """
+    def join(match: re.Match) -> str:
+        return "$" + re.sub(r"\s*\n\s*", " ", match[1]) + "$" if "\n" in match[1] else match[0]
+    parts = CODE.split(markdown)
+    return "".join(part if i % 2 else INLINE_MATH.sub(join, part) for i, part in enumerate(parts))
+
+
 def reads(text: str, **kwargs) -> "jupytext.NotebookNode":
     """A percent-format notebook as myst-nb should render it (see the module docstring)."""
     notebook = jupytext.reads(text, fmt="py:percent")
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
-            cell.source = IPYNB_LINK.sub(r"](\1.py\2)", open_details(cell.source))
+            source = join_inline_math_lines(open_details(cell.source))
+            cell.source = IPYNB_LINK.sub(r"](\1.py\2)", source)
     return notebook
 
 
@@ -141,6 +160,8 @@ def page_context(app: Sphinx, pagename: str, templatename: str, context: dict, d
 
 def setup(app: Sphinx) -> dict:
     app.add_config_value("course_book_mode", "quick", "env")
+    # A change to this file changes how pages read: Sphinx then reads them all again.
+    app.add_config_value("course_book_source", hashlib.sha1(Path(__file__).read_bytes()).hexdigest(), "env")
     app.connect("doctree-read", add_page_note)
     app.connect("source-read", fill_book_pages)
     app.connect("build-finished", write_notebooks)

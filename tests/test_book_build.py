@@ -75,6 +75,14 @@ def test_hidden_answers_become_blocks_whose_text_is_markdown():
     assert opened.startswith("Why?") and opened.rstrip().endswith("Next.")
 
 
+def test_inline_maths_broken_over_lines_is_joined_and_code_is_left_alone():
+    text = "* Polyak, $\\bar\\theta \\leftarrow (1-\\tau)\\bar\\theta\n  + \\tau\\theta$, lags; `a $b\nc$`; $x$ and $y$."
+    joined = course_book.join_inline_math_lines(text)
+    assert "$\\bar\\theta \\leftarrow (1-\\tau)\\bar\\theta + \\tau\\theta$" in joined
+    assert "`a $b\nc$`" in joined and "$x$ and $y$." in joined
+    assert course_book.join_inline_math_lines("$$a\n+ b$$") == "$$a\n+ b$$"
+
+
 def test_links_to_notebooks_point_at_their_pages():
     notebook = course_book.reads(HEADER + "\n# %% [markdown]\n# See [the appendix](07b_beyond_table1.ipynb#part-2).\n")
     assert notebook.cells[0].source == "See [the appendix](07b_beyond_table1.py#part-2)."
