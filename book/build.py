@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     doctrees = out / f"doctrees_{mode}"
     html = out / "html"
     sphinx("html", src, html, doctrees, env)
-    pages = len(list(html.rglob("*.html")))
+    pages = sum(1 for page in html.rglob("*.html") if "_static" not in page.parts)
     if not args.no_pdf:
         single = out / "single"
         sphinx("singlehtml", src, single, doctrees, env)
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     if times:
         say(f"{len(times)} chapter(s) executed in {executed - start:.0f} s "
             f"({', '.join(f'{k} {v:.0f} s' for k, v in sorted(times.items()))})")
-    say(f"site: {html / 'index.html'} ({pages} HTML files, outputs in {mode} mode)"
+    say(f"site: {html / 'index.html'} ({pages} pages, outputs in {mode} mode)"
         + ("" if args.no_pdf else f"; PDF: {html / PDF_NAME}"))
     say(f"built in {total:.0f} s")
     return 0
