@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 from bitflip_lib.lab.runs import StoredRun, describe_overrides, load_runs  # noqa: E402
 from bitflip_lib.lab.table1 import (  # noqa: E402
     ARCHS,
-    PRESETS,
+    TABLE_PRESETS,
     SEEDS,
     TABLE_NS,
     WRITEUP_TABLE1,
@@ -147,7 +147,7 @@ def headline_block() -> str:
 def wall_time_block() -> str:
     """Stored wall time per preset and architecture: all seeds, and seed 0 alone (one grid pass)."""
     rows, every = [], []
-    for preset in PRESETS:
+    for preset in TABLE_PRESETS:
         every += grid(preset)
         for arch in ARCHS:
             mine = [r for r in grid(preset) if r.arch == arch]
@@ -350,9 +350,9 @@ def vanilla_uvfa_distances(preset: str, n: int) -> str:
 
 FIELDS: dict[str, Callable[[], str]] = {
     # tables
-    "writeup-table": lambda: preset_table("writeup"),
+    "writeup-v1-table": lambda: preset_table("writeup_v1"),
     "default-table": lambda: preset_table("default"),
-    "writeup-agreement": lambda: agreement("writeup"),
+    "writeup-v1-agreement": lambda: agreement("writeup_v1"),
     "default-agreement": lambda: agreement("default"),
     "missing": missing_block,
     "headline-table": headline_block,
@@ -376,20 +376,20 @@ FIELDS: dict[str, Callable[[], str]] = {
     "bench": text_file("bench_cpu_quiet.txt"),
     "bench-memory": text_file("memory_cpu_shared.txt"),
     # write-up settings
-    "her-har-writeup-unsolved": lambda: listing(sorted(r.n for r in runs("writeup", "HER-HAR", *TABLE_NS) if not r.solved)),
-    "her-har-writeup-unsolved-late": lambda: f"{min(late_min(r) for r in runs('writeup', 'HER-HAR', *TABLE_NS) if not r.solved):.3f}",
-    "her-har-writeup-seed2": lambda: ", ".join(f"{cells('writeup')['HER-HAR', n].run(2).solved_at} (n = {n})"
+    "her-har-v1-unsolved": lambda: listing(sorted(r.n for r in runs("writeup_v1", "HER-HAR", *TABLE_NS) if not r.solved)),
+    "her-har-v1-unsolved-late": lambda: f"{min(late_min(r) for r in runs('writeup_v1', 'HER-HAR', *TABLE_NS) if not r.solved):.3f}",
+    "her-har-v1-seed2": lambda: ", ".join(f"{cells('writeup_v1')['HER-HAR', n].run(2).solved_at} (n = {n})"
                                                for n in TABLE_NS),
-    "vanilla-har-writeup-slowest": lambda: str(max(r.solved_at for r in runs("writeup", "Vanilla-HAR", *TABLE_NS) if r.solved)),
-    "vanilla-har-writeup-unsolved-late": lambda: f"{min(late_min(r) for r in runs('writeup', 'Vanilla-HAR', *TABLE_NS) if not r.solved):.3f}",
-    "her-uvfa-writeup-n20-final": lambda: span((r.success_rate for r in runs("writeup", "HER-UVFA", 20)), "{:.2f}"),
-    "uvfa-writeup-best-n30-50": lambda: f"{max(r.best_success for r in grid('writeup') if r.arch == 'uvfa' and r.n >= 30):.3f}",
-    "her-uvfa-writeup-distance-30": lambda: her_uvfa_distances("writeup", 30),
-    "her-uvfa-writeup-distance-40": lambda: her_uvfa_distances("writeup", 40),
-    "her-uvfa-writeup-distance-50": lambda: her_uvfa_distances("writeup", 50),
-    "vanilla-uvfa-writeup-distance-40": lambda: vanilla_uvfa_distances("writeup", 40),
-    "vanilla-uvfa-writeup-distance-50": lambda: vanilla_uvfa_distances("writeup", 50),
-    "her-mlp-writeup-n20-late": lambda: f"{min(late_min(r) for r in runs('writeup', 'HER-MLP', 20)):.3f}",
+    "vanilla-har-v1-slowest": lambda: str(max(r.solved_at for r in runs("writeup_v1", "Vanilla-HAR", *TABLE_NS) if r.solved)),
+    "vanilla-har-v1-unsolved-late": lambda: f"{min(late_min(r) for r in runs('writeup_v1', 'Vanilla-HAR', *TABLE_NS) if not r.solved):.3f}",
+    "her-uvfa-v1-n20-final": lambda: span((r.success_rate for r in runs("writeup_v1", "HER-UVFA", 20)), "{:.2f}"),
+    "uvfa-v1-best-n30-50": lambda: f"{max(r.best_success for r in grid('writeup_v1') if r.arch == 'uvfa' and r.n >= 30):.3f}",
+    "her-uvfa-v1-distance-30": lambda: her_uvfa_distances("writeup_v1", 30),
+    "her-uvfa-v1-distance-40": lambda: her_uvfa_distances("writeup_v1", 40),
+    "her-uvfa-v1-distance-50": lambda: her_uvfa_distances("writeup_v1", 50),
+    "vanilla-uvfa-v1-distance-40": lambda: vanilla_uvfa_distances("writeup_v1", 40),
+    "vanilla-uvfa-v1-distance-50": lambda: vanilla_uvfa_distances("writeup_v1", 50),
+    "her-mlp-v1-n20-late": lambda: f"{min(late_min(r) for r in runs('writeup_v1', 'HER-MLP', 20)):.3f}",
     # default settings
     "her-har-default-medians": lambda: span((cells("default")["HER-HAR", n].median_solved_at for n in TABLE_NS), "{:.0f}"),
     "her-har-default-dip": lambda: span((min(r.columns["success_rate"][:3]) for r in runs("default", "HER-HAR", 30, 40, 50)),

@@ -21,7 +21,7 @@ def layer(module: str) -> str:
     head = module.split(".")[0]
     if head in TOP_LEVEL:
         return "algorithm"
-    if head in ("cli", "options", "__main__", "__init__"):
+    if head in ("cli", "options", "release", "__main__", "__init__"):
         return "entry"
     return head
 
