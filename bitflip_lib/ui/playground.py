@@ -166,8 +166,8 @@ class GenerationPlayground(widgets.VBox):
             control.observe(lambda _change: self._preview(), names="value")
 
         names = " and ".join(PLAY_METHODS[m] for m in methods)
-        header = widgets.HTML(f"<b>Generation playground</b>: {html.escape(names)}, trained side by side on one "
-                              "reward; every panel shows the whole distribution over the 2<sup>L</sup> strings")
+        header = widgets.HTML(f"<b>Generation playground</b>: {html.escape(names)}, side by side on one reward, "
+                              "over all 2<sup>L</sup> strings")
         grid = widgets.GridBox(list(self.controls.values()), layout=widgets.Layout(
             grid_template_columns="repeat(auto-fill, minmax(250px, 1fr))", grid_gap="4px 18px", width="100%"))
         buttons = widgets.HBox([self.train_button, self.stop_button, self.status],
@@ -308,7 +308,7 @@ class GenerationPlayground(widgets.VBox):
             numbers = [f"TV to target {_number(record['tv'])}"] if "tv" in record else []
             numbers.append(f"success {record['success']:.2f}")
             if "modes_covered" in record:
-                numbers.append(f"modes {record['modes_covered']} of {len(record['mode_mass'])}")
+                numbers.append(f"targets kept {record['modes_covered']} of {len(record['mode_mass'])}")
             parts.append(f"{html.escape(PLAY_METHODS[method])}: {', '.join(numbers)}")
         return f"{head}, {seconds:.1f} s. " + "; ".join(parts) + "."
 
