@@ -32,8 +32,9 @@
 # 2. train a GFlowNet and compare it with reward maximisation on a reward with several modes;
 # 3. say why sparse rewards hurt GFlowNets too, and what off-policy exploration or a reward
 #    floor do about it;
-# 4. apply hindsight relabelling to a goal-conditioned generator, and say how it differs from
-#    HER;
+# 4. apply hindsight relabelling to a goal-conditioned generator, say how it differs from HER,
+#    and say what the other ways past a sparse reward (exploration bonuses, curricula,
+#    Go-Explore) need;
 # 5. compute soft values on the generation tree, show that on a tree a GFlowNet is
 #    entropy-regularised RL (path consistency), and train one with soft Q-learning.
 #
@@ -305,7 +306,53 @@ assert plain.rewards_seen == 0 and torch.equal(parameters_vector(plain.policy), 
 # generating exactly it, 0 for anything else) hides $y^*$ in a black-box reward and gives
 # neither: there, only exploration or a denser reward helps.
 #
-# ## 6. Soft Q-values: GFlowNets are entropy-regularised RL on a tree
+# ## 6. Other ways past a sparse reward
+#
+# Hindsight is one way past a sparse reward; chapter 8 met another, a denser reward. Here are the
+# main others, and what each needs.
+#
+# * *Exploration bonuses* pay for novelty: a bonus that shrinks with the number of visits to a
+#   state (count-based exploration; Bellemare et al. 2016 extend counts to state spaces too
+#   large to count), or with how well a network predicts a fixed random network's output on the
+#   state (random network distillation, RND; Burda et al. 2019).
+# * *Curricula over goals* start with goals the agent can already reach and move outwards;
+#   Florensa et al. (2018) generate goals of intermediate difficulty. HER is a curriculum of this
+#   kind, built automatically from the goals that were reached.
+# * *Go-Explore* (Ecoffet et al. 2021) remembers the states it has reached, returns to promising
+#   ones and explores from there; it solved Atari games that had defeated every earlier method.
+#
+# None of them helps much with the task as the write-up's first draft states it: one string
+# hidden in a reward that says only "exactly right" or "wrong". With nothing to tell a near miss
+# from a far one, the best any strategy can do is never to write the same string twice (a
+# perfect novelty bonus). That takes on average $(2^L + 1)/2$ strings to find the target, against
+# $2^L$ for random writing: a factor of 2, and no more. The next cell checks both numbers at
+# $L = 8$, over 2000 hidden targets. Bonuses and Go-Explore pay off where new states lead
+# somewhere, as in a maze; curricula need easier versions of the task whose rewards say
+# something ("get the first $k$ bits right" would do, but rewarding it is chapter 8's dense reward
+# under another name). Each method buys its progress with information or structure: hindsight
+# needs the target as an input and a known reward function, shaping and curricula a measure of
+# progress, bonuses and Go-Explore states worth returning to.
+
+# %%
+L_SEARCH, TRIALS = 8, 2000
+rng = torch.Generator().manual_seed(0)
+hidden = torch.randint(0, 2**L_SEARCH, (TRIALS,), generator=rng)  # one hidden target per trial
+# Random writing: each string is a fresh uniform draw (16 x 2^L of them per trial, in int16).
+draws = torch.randint(0, 2**L_SEARCH, (TRIALS, 16 * 2**L_SEARCH), generator=rng, dtype=torch.int16)
+hits = draws == hidden[:, None]
+assert bool(hits.any(1).all())  # every trial found its target (a miss has chance e^-16 each)
+random_first = hits.float().argmax(1) + 1
+# Never twice (a perfect novelty bonus): the strings in a random order, each written once.
+orders = torch.argsort(torch.rand(TRIALS, 2**L_SEARCH, generator=rng), dim=1)
+novel_first = (orders == hidden[:, None]).float().argmax(1) + 1
+for name, first, exact in (("random writing", random_first, 2**L_SEARCH),
+                           ("never the same string twice", novel_first, (2**L_SEARCH + 1) / 2)):
+    mean, se = float(first.float().mean()), float(first.float().std()) / math.sqrt(TRIALS)
+    print(f"{name}: {mean:.1f} strings on average to find the target (exact {exact:g})")
+    assert abs(mean - exact) < 4 * se
+
+# %% [markdown]
+# ## 7. Soft Q-values: GFlowNets are entropy-regularised RL on a tree
 #
 # Chapters 2 to 5 learned $Q$-values with the Bellman optimality equation, whose backup takes a
 # maximum. Replace the maximum by a *soft* maximum and you get the RL behind both chapter 8's
@@ -426,7 +473,7 @@ print(f"chapter 8's writer: TV to pi* {kl_run.final['tv']:.4f}; largest |log pi/
       f"over all 255 prefixes and both bits {ratio_error:.3f}")
 assert ratio_error < 0.25
 #
-# ## 7. Try it yourself
+# ## 8. Try it yourself
 #
 # The playground trains two samplers side by side from the same network: on the left chapter
 # 8's REINFORCE on $\mathbb{E}[R] - \beta\,\mathrm{KL}(\pi\|\pi_{\mathrm{ref}})$, whose target is
@@ -485,6 +532,8 @@ assert all(result.final["step"] == 20 for result in demo.values())
 # * Hindsight relabelling turns every output into a correct example when the target is an input
 #   and the reward a known function: imitation (GCSL), not HER's TD learning. It copied 50-bit
 #   instructions it had never seen, where sparse REINFORCE never moved.
+# * Exploration bonuses, curricula and Go-Explore need structure or information too; against a
+#   black-box exact-match reward, never writing a string twice only halves the search.
 # * Soft values on the tree give chapter 8's KL optimum and, with reward $\log R$ and
 #   $\beta = 1$, the GFlowNet: path consistency is trajectory balance, a soft-max Q-table learns
 #   the same sampler, and as $\beta \to 0$ the soft backup becomes Q-learning's max.
@@ -507,6 +556,14 @@ assert all(result.final["step"] == 20 for result in demo.values())
 #   goals via iterated supervised learning. *ICLR*, 2021 (GCSL).
 # * T. Zhang, F. Liu, J. Wong, P. Abbeel, J. E. Gonzalez. The wisdom of hindsight makes language
 #   models better instruction followers. *ICML*, 2023 (hindsight instruction relabelling).
+# * M. G. Bellemare, S. Srinivasan, G. Ostrovski, T. Schaul, D. Saxton, R. Munos. Unifying
+#   count-based exploration and intrinsic motivation. *NeurIPS*, 2016.
+# * Y. Burda, H. Edwards, A. Storkey, O. Klimov. Exploration by random network distillation.
+#   *ICLR*, 2019.
+# * C. Florensa, D. Held, X. Geng, P. Abbeel. Automatic goal generation for reinforcement
+#   learning agents. *ICML*, 2018.
+# * A. Ecoffet, J. Huizinga, J. Lehman, K. O. Stanley, J. Clune. First return, then explore.
+#   *Nature* 590, 580-586, 2021 (Go-Explore).
 # * O. Nachum, M. Norouzi, K. Xu, D. Schuurmans. Bridging the gap between value and policy based
 #   reinforcement learning. *NeurIPS*, 2017 (path consistency learning).
 # * D. Tiapkin, N. Morozov, A. Naumov, D. Vetrov. Generative flow networks as entropy-regularized
