@@ -150,10 +150,14 @@ assert abs(rate - 2**-L) < 4 * math.sqrt(2**-L / len(uniform))
 # none ($b = 0$), the batch mean $\bar R$ (the usual choice), and the constant $b = 1$.
 #
 # **Check your understanding 1 (predict before you run the next cell).** Which of the three
-# baselines change the weights? (a) None: without a reward there is nothing to learn from.
-# (b) Only $b = 1$: it gives every failed string a negative weight, a real signal that pushes the
-# network away from failures and so towards the target. (c) Only $b = 1$, but what it does is
-# noise. (d) All three: a gradient step always changes something.
+# baselines change the weights?
+#
+# - (a) None: without a reward there is nothing to learn from.
+# - (b) Only $b = 1$: it gives every failed string a negative weight, a real signal that pushes the
+#   network away from failures and so towards the target.
+# - (c) Only $b = 1$, but what it does is noise.
+# - (d) All three: a gradient step always changes something.
+#
 # <details><summary>Answer</summary>(c). With $b = 0$ and with the batch mean (which is 0 here)
 # every weight $R_i - b$ is exactly 0, so the gradient is exactly zero. With $b = 1$ every
 # sampled string is pushed down: a nonzero estimate, but its expectation is $-1 \cdot
@@ -253,11 +257,14 @@ assert (with_mean - true_gradient).abs().max() > 0.01  # the scaling is not roun
 # work: 64 strings per step, the batch-mean baseline, Adam, on the sparse reward for several
 # lengths $L$, the same network shape and seed for each.
 #
-# **Check your understanding 2 (predict before you run the next cell).** The budget is 400
-# steps (200 in quick mode), so 25,600 strings at most. For which lengths will REINFORCE find
-# its target? (a) All of them: a network can learn any string. (b) Up to $L = 8$ or so; at
-# $L = 20$ it fails but gets closer. (c) Up to about $L = 12$; at $L = 16$ and $20$ its weights
-# do not change at all. (d) None: REINFORCE needs a dense reward.
+# **Check your understanding 2 (predict before you run the next cell).** The budget is 400 steps
+# (200 in quick mode), so 25,600 strings at most. For which lengths will REINFORCE find its target?
+#
+# - (a) All of them: a network can learn any string.
+# - (b) Up to $L = 8$ or so; at $L = 20$ it fails but gets closer.
+# - (c) Up to about $L = 12$; at $L = 16$ and $20$ its weights do not change at all.
+# - (d) None: REINFORCE needs a dense reward.
+#
 # <details><summary>Answer</summary>(c). The next cell shows $L \le 12$ solved (quick mode
 # runs $L = 4$, 8 and 20). At $L = 16$ and $20$ not one success is seen: 25,600 random strings
 # expect $25{,}600 \cdot 2^{-16} \approx 0.4$ successes at $L = 16$ and $0.02$ at $L = 20$. So
@@ -517,9 +524,13 @@ diagrams.rlhf_pipeline()
 # and its expected proxy and true scores.
 #
 # **Check your understanding 3 (predict before you run the next cell).** As $\beta$ falls and
-# $\pi^*$ optimises the proxy harder, what happens to its true score? (a) It rises all the way:
-# the proxy is right about every bit's position and wrong only by a bias. (b) It rises, then
-# falls. (c) It falls from the start: any bias is exploited at once.
+# $\pi^*$ optimises the proxy harder, what happens to its true score?
+#
+# - (a) It rises all the way: the proxy is right about every bit's position and wrong only by a
+#   bias.
+# - (b) It rises, then falls.
+# - (c) It falls from the start: any bias is exploited at once.
+#
 # <details><summary>Answer</summary>(b). With a large $\beta$ the policy moves a little, towards
 # strings both scores like: mostly closer to the target. Pushed further, it finds that writing
 # 1s where the target has 0s gains 1.5 in the proxy for a loss of 1 in truth, and ends on the

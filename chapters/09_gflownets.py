@@ -137,16 +137,20 @@ diagrams.tree_and_dag()
 #
 # The reward has four hidden targets (modes) $m_1, \dots, m_4$ at $L = 8$:
 # $R(y) = \sum_{k=1}^4 e^{-2\,d(y, m_k)}$, with $d$ the Hamming distance, so each target scores
-# about 1 and its neighbours $e^{-2} \approx 0.14$ per wrong bit away. We train a GFlowNet and
-# reward-maximising REINFORCE (chapter 8) on it, with the same network, budget and seed, and
-# measure each sampler's distance to $R/Z$ exactly, over all 256 strings, in total variation
-# (TV, chapter 8).
+# about 1, a string one bit from a target about $e^{-2} \approx 0.14$, two bits away about 0.02.
+# We train a GFlowNet and reward-maximising REINFORCE (chapter 8) on it, with the same network,
+# budget and seed, and measure each sampler's distance to $R/Z$ exactly, over all 256 strings, in
+# total variation (TV, chapter 8).
 #
-# **Check your understanding 1 (predict before you run the next cell).** After training, how
-# much probability will each put on the four targets? (a) Both about a quarter on each: the four
-# are equally good. (b) REINFORCE almost all of it on one target; the GFlowNet under a tenth on
-# each, the rest on their neighbours. (c) REINFORCE a quarter on each; the GFlowNet the same
-# amount on every one of the 256 strings. (d) Both almost all on one target.
+# **Check your understanding 1 (predict before you run the next cell).** After training, how much
+# probability will each put on the four targets?
+#
+# - (a) Both about a quarter on each: the four are equally good.
+# - (b) REINFORCE almost all of it on one target; the GFlowNet under a tenth on each, the rest on
+#   their neighbours.
+# - (c) REINFORCE a quarter on each; the GFlowNet the same amount on every one of the 256 strings.
+# - (d) Both almost all on one target.
+#
 # <details><summary>Answer</summary>(b). The next cell computes $R/Z$ exactly: each target gets
 # about 0.09, because the many near misses together carry most of the reward. The GFlowNet
 # matches that for all four targets and learns $\log Z$ to within 0.1 (the cell prints both).
@@ -203,11 +207,14 @@ plt.show()
 # Trajectory balance still has the right optimum, $R/Z$. But an on-policy GFlowNet only learns
 # about the strings it happens to write.
 #
-# **Check your understanding 2 (predict before you run the next cell).** On-policy, with the
-# floor $\varepsilon = 10^{-5}$, how many of the four targets will the trained GFlowNet write
-# with probability at least 1%? (a) All four: the loss's optimum covers every mode. (b) Fewer
-# than four, at least for some seeds. (c) None: with a sparse reward it learns nothing, like
-# REINFORCE in chapter 8.
+# **Check your understanding 2 (predict before you run the next cell).** On-policy, with the floor
+# $\varepsilon = 10^{-5}$, how many of the four targets will the trained GFlowNet write with
+# probability at least 1%?
+#
+# - (a) All four: the loss's optimum covers every mode.
+# - (b) Fewer than four, at least for some seeds.
+# - (c) None: with a sparse reward it learns nothing, like REINFORCE in chapter 8.
+#
 # <details><summary>Answer</summary>(b). Random writing finds a given target with probability
 # $2^{-10}$ per string, so early batches do find some targets, and the sampler moves its mass
 # onto those. A target it has not yet written then gets probability near $\varepsilon$, is
@@ -272,12 +279,15 @@ assert not torch.equal(written, instruction)
 # reach the relabelled goal: here it is the *only* way (one string, one sequence of bits), so
 # every relabelled example is optimal.
 #
-# **Check your understanding 3 (predict before you run the next cell).** At $L = 50$, we train
-# the copy task twice on instructions drawn at random: with sparse REINFORCE, and with
-# hindsight, and test both on 512 instructions neither has seen. (a) Both fail: $2^{-50}$ is
-# $2^{-50}$. (b) REINFORCE fails; hindsight copies more than 90% of the new instructions
-# exactly. (c) Both succeed: the target is an input now, no longer hidden. (d) Hindsight copies
-# the instructions it trained on, but not new ones.
+# **Check your understanding 3 (predict before you run the next cell).** At $L = 50$, we train the
+# copy task twice on instructions drawn at random: with sparse REINFORCE, and with hindsight, and
+# test both on 512 instructions neither has seen.
+#
+# - (a) Both fail: $2^{-50}$ is $2^{-50}$.
+# - (b) REINFORCE fails; hindsight copies more than 90% of the new instructions exactly.
+# - (c) Both succeed: the target is an input now, no longer hidden.
+# - (d) Hindsight copies the instructions it trained on, but not new ones.
+#
 # <details><summary>Answer</summary>(b). REINFORCE sees no success in its batches (a random
 # string matches its instruction with probability $2^{-50}$), so, as in chapter 8, its weights
 # never move: an input alone does not make a reward less sparse. Hindsight never sees a reward

@@ -358,7 +358,7 @@ def generation_tree(target: str = "101") -> Figure:
     if not isinstance(target, str) or not 1 <= len(target) <= MAX_TREE_BITS or set(target) - {"0", "1"}:
         raise ValueError(f"target must be a string of 1 to {MAX_TREE_BITS} characters '0'/'1', got {target!r}")
     L = len(target)
-    fig, ax = _canvas((10, 1.1 + 0.38 * 2**L), f"Writing L = {L} bits left to right: {2**L} strings, the target "
+    fig, ax = _canvas((9, 1.1 + 0.38 * 2**L), f"Writing L = {L} bits left to right: {2**L} strings, the target "
                       f"{target} hidden in the reward")
     xs = np.linspace(0.05, 0.64, L + 1)
 
@@ -398,7 +398,7 @@ def rlhf_pipeline() -> Figure:
     """The RLHF pipeline (Christiano et al. 2017; Ziegler et al. 2019; Ouyang et al. 2022) and DPO's
     shortcut (Rafailov et al. 2023): supervised model, compared pairs, a Bradley-Terry reward model,
     RL with a KL penalty to the supervised model, and the tuned policy."""
-    fig, ax = _canvas((11, 4.3), "Where the chapter's pieces sit in RL from human feedback (RLHF)")
+    fig, ax = _canvas((9.2, 4.4), "Where the chapter's pieces sit in RL from human feedback (RLHF)")
     _box(ax, 0.09, 0.8, "pretrained\nlanguage model", "input")
     _box(ax, 0.36, 0.8, "supervised fine-tuning\non demonstrations:\n$\\pi_{\\mathrm{ref}}$", "layer")
     _box(ax, 0.77, 0.8, "pairs $y_1, y_2$ sampled from $\\pi_{\\mathrm{ref}}$;\npeople pick the better one:\n"
@@ -430,10 +430,10 @@ def tree_and_dag() -> Figure:
     """Two ways to build 2-bit strings. Left: left to right, every state has one parent, so the
     backward policy is ``P_B = 1``. Right: set the bits in any order; a finished string has two
     parents, and ``P_B`` chooses which step to undo (here each with probability 1/2)."""
-    fig = new_figure(figsize=(10.5, 3.9))
+    fig = new_figure(figsize=(9, 3.6))
     left, right = fig.subplots(1, 2)
     for ax, title in ((left, "Left to right: one parent each, $P_B = 1$"),
-                      (right, "Any order: two parents each, $P_B = 1/2$ for each")):
+                      (right, "Any order: each finished string has two parents, $P_B = 1/2$")):
         ax.set(xlim=(0, 1), ylim=(0, 1), title=title)
         ax.title.set_fontsize(10)
         ax.axis("off")
