@@ -482,7 +482,8 @@ ratio_error = max(float(((lp - ref) - (q - v[:, None])).abs().max())
 print(f"chapter 8's writer: TV to pi* {kl_run.final['tv']:.4f}; largest |log pi/pi_ref - (Q - V)| "
       f"over all 255 prefixes and both bits {ratio_error:.3f}")
 assert ratio_error < 0.25
-#
+
+# %% [markdown]
 # ## 8. Try it yourself
 #
 # The playground trains two samplers side by side from the same network: on the left chapter
