@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wall-clock seconds each --peers run may take (default 600)")
     p.set_defaults(func=cmd_bench)
 
-    from bitflip_lib.generation.cli import add_generate_parser  # chapter 8: `bitflip generate`
+    from bitflip_lib.generation.cli import add_generate_parser  # chapters 8-9: `bitflip generate`
     add_generate_parser(sub)
     sub.add_parser("grade", help="grade the exercises (arguments go to the grader; try 'bitflip grade --help')",
                    add_help=False)

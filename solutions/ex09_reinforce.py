@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Exercise 9: the REINFORCE estimator with a baseline
 #
-# **Goes with:** chapter 8 (from bits to tokens). **Time:** about 20 minutes.
+# **Goes with:** chapter 8 (policy gradients and preference learning). **Time:** about 20 minutes.
 # **Run time** (laptop CPU): under a minute in quick mode, about a minute in full mode.
 #
 # **Recap.** A policy writes a string $y$ bit by bit, $\log\pi(y) = \sum_t \log\pi(y_t \mid
@@ -27,7 +27,7 @@
 # expectation unchanged, since $\mathbb{E}[\nabla\log\pi] = 0$, and a good one lowers the variance.
 # The batch mean $\bar R$, the usual choice and this exercise's default, contains $R_i / B$ and so
 # depends on sample $i$ a little: its expected estimate is $(B - 1)/B$ times the true gradient, the
-# right direction, slightly shortened (chapter 8, section 2, computes this exactly). In code we
+# right direction, slightly shortened (chapter 8, section 3, computes this exactly). In code we
 # write a **surrogate**, a scalar whose gradient is minus that estimate, and let autograd do the
 # rest.
 #

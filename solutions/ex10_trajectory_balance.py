@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Exercise 10: the trajectory-balance loss
 #
-# **Goes with:** chapter 8 (from bits to tokens). **Time:** about 20 minutes.
+# **Goes with:** chapter 9 (GFlowNets and hindsight for sequences). **Time:** about 20 minutes.
 # **Run time** (laptop CPU): under a minute in quick mode and in full mode.
 #
 # **Recap.** A GFlowNet learns to sample $y$ with probability $R(y)/Z$. It builds $y$ with a forward

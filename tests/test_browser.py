@@ -2,11 +2,12 @@
 
 What a student does in the first hour, checked the way they would see it: a temporary copy of the
 course (committed to a throwaway git repository), JupyterLab on a free port, Debian's Chromium
-driven by Playwright. Chapter 1, chapter 4 and an exercise are opened and run in quick mode
+driven by Playwright. Chapters 1, 4, 8 and 9 and an exercise are opened and run in quick mode
 (every cell), and the tests check that widgets render (no "Error displaying widget", no widget stuck
 on "Loading widget"), that pressing Train changes the dashboard's plot and ends with a status
-line, that moving a concept widget's slider changes its figure, and that saving leaves
-``git status`` clean.
+line, that moving a concept widget's slider changes its figure, that the generation playground
+of chapters 8 and 9 shows the value a slider chose, trains to the end and stops with every panel
+drawn, and that saving leaves ``git status`` clean.
 
 Screenshots go to ``$BITFLIP_BROWSER_ARTIFACTS`` (default ``/tmp/bitflip-browser-artifacts``).
 The tests skip, saying why, when Playwright or Chromium is missing
@@ -15,6 +16,7 @@ The tests skip, saying why, when Playwright or Chromium is missing
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -317,3 +319,79 @@ def test_an_exercise_runs_to_its_check_and_saving_keeps_git_clean(page, lab, cou
     assert "ex01_env_step" in check.locator(".jp-OutputArea").inner_text()  # the grading report is shown
     save(page)
     assert git_status(course) == "", "saving an exercise changed versioned files"
+
+
+def _playground_status(box) -> str:
+    return box.locator(".bitflip-status").inner_text()
+
+
+def _playground_step(box) -> int:
+    """The step the running playground reports ("step 125 of 300, ..."), or -1."""
+    match = re.search(r"step (\d+) of", _playground_status(box))
+    return int(match.group(1)) if match else -1
+
+
+def _check_playground(page: Page, course: Path, chapter: str, name: str, panels: tuple[str, str]) -> None:
+    """Use a generation chapter's playground (after Run All) as a student would: move the beta
+    slider (its readout and the preview follow), Train to the end, Train again and Stop."""
+    play = widget_box(page, "Generation playground")
+    play.scroll_into_view_if_needed()
+    shot(page, f"{name}_playground_after_run_all")
+    status = _playground_status(play)
+    assert "Finished" in status and "all 20 steps" in status  # the notebook's own short run
+    for panel in panels:
+        assert panel in status
+
+    # The beta slider shows round values (0.5, then 1), and the preview redraws at once.
+    readout = play.locator(".widget-slider", has=page.locator("label:text-is('beta (KL weight)')")).locator(
+        ".widget-readout").first
+    assert readout.inner_text().strip() == "0.5"
+    before = image_source(play)
+    press_slider_key(play, "beta (KL weight)")
+    wait_until(lambda: readout.inner_text().strip() == "1", 30, "the beta readout to read 1")
+    wait_until(lambda: image_source(play) != before and "Untrained" in _playground_status(play), 60,
+               "the preview to redraw for beta = 1")
+    shot(page, f"{name}_playground_beta_1_preview")
+
+    # Train to the end: both panels are drawn and the status says what happened.
+    play.locator("button:has-text('Train')").click()
+    wait_until(lambda: "Finished" in _playground_status(play), 300, "the run to finish")
+    status = _playground_status(play)
+    assert "all 300 steps" in status and all(panel in status for panel in panels)
+    play.scroll_into_view_if_needed()
+    shot(page, f"{name}_playground_trained")
+
+    # Train again and Stop: the status names the step it stopped at; every panel is still drawn.
+    before = image_source(play)
+    play.locator("button:has-text('Train')").click()
+    wait_until(lambda: 50 <= _playground_step(play) < 300, 120, "the second run to pass step 50")
+    play.locator("button:has-text('Stop')").click()
+    wait_until(lambda: "Stopped" in _playground_status(play), 60, "the run to stop")
+    status = _playground_status(play)
+    assert "Stopped by you at step" in status and 50 <= _playground_step(play) < 300
+    assert all(panel in status for panel in panels)  # no panel left empty
+    assert image_source(play) != before
+    play.scroll_into_view_if_needed()
+    shot(page, f"{name}_playground_stopped")
+    assert widget_problems(page, settle_s=5) == []
+    save(page)
+    assert git_status(course) == "", f"saving {chapter} changed versioned files"
+
+
+def test_chapter_8_runs_all_cells_and_its_playground_previews_trains_and_stops(page, lab, course):
+    open_notebook(page, lab, "chapters/08_policy_gradients.ipynb")
+    seconds = run_all(page, timeout_s=CHAPTER_4_TIMEOUT_S)
+    print(f"chapter 8: all cells in {seconds:.0f} s")
+    assert widget_problems(page) == []
+    assert tracebacks(page) == []
+    _check_playground(page, course, "chapters/08_policy_gradients.ipynb", "chapter8",
+                      ("REINFORCE (maximise E[R])", "REINFORCE + KL"))
+
+
+def test_chapter_9_runs_all_cells_and_its_playground_previews_trains_and_stops(page, lab, course):
+    open_notebook(page, lab, "chapters/09_gflownets.ipynb")
+    seconds = run_all(page, timeout_s=CHAPTER_4_TIMEOUT_S)
+    print(f"chapter 9: all cells in {seconds:.0f} s")
+    assert widget_problems(page) == []
+    assert tracebacks(page) == []
+    _check_playground(page, course, "chapters/09_gflownets.ipynb", "chapter9", ("REINFORCE + KL", "GFlowNet (TB)"))

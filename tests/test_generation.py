@@ -1,8 +1,10 @@
-"""Generation under sparse rewards (chapter 8): environment, policy, estimators, losses, exact enumeration."""
+"""Generation under sparse rewards (chapters 8 and 9): environment, policy, estimators, losses, exact enumeration."""
 from __future__ import annotations
 
+import io
 import json
 import math
+import time
 
 import pytest
 import torch
@@ -36,6 +38,7 @@ from bitflip_lib.generation.sequences import (
 )
 from bitflip_lib.generation.training import (
     GenerateConfig,
+    GeneratorTraining,
     parameters_vector,
     seeded_policy,
     train_generator,
@@ -403,8 +406,74 @@ def test_playground_trains_both_samplers_and_validates():
         GenerationPlayground(length=12)
     with pytest.raises(ValueError, match="reward"):
         GenerationPlayground(reward="tokens")
-    play = GenerationPlayground(length=3, reward="sparse", steps=4, redraw_every=2, background=False)
-    results = play.run()
-    assert set(results) == {"REINFORCE + KL", "GFlowNet (TB)"} and play.error is None
+    with pytest.raises(ValueError, match="methods"):
+        GenerationPlayground(methods=("kl", "dqn"))
+    with pytest.raises(ValueError, match="beta"):
+        GenerationPlayground(beta=0.501)  # only the slider's values
+    play = GenerationPlayground(length=3, reward="sparse", steps=10, redraw_every=2, background=False)
+    assert play.outcome == "untrained" and play.redraws == 1  # the untrained samplers are drawn at once
+    assert "press <b>Train</b>" in play.status.value
+    results = play.run(steps=4)
+    assert set(results) == {"kl", "gflownet"} and play.error is None and play.outcome == "finished"
     assert play.redraws >= 4 and bytes(play.image.value[:4]) == b"\x89PNG"
-    assert results["GFlowNet (TB)"].config.floor > 0  # the sparse reward gets a floor for the GFlowNet
+    assert results["gflownet"].config.floor > 0  # the sparse reward gets a floor for the GFlowNet
+    assert "Finished</b> all 4 steps" in play.status.value and "TV to target" in play.status.value
+
+
+def test_playground_shows_the_value_chosen_and_a_readable_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from PIL import Image
+
+    from bitflip_lib.ui.playground import BETAS, GenerationPlayground
+
+    play = GenerationPlayground(methods=("reinforce", "kl"), beta=0.5, background=False)
+    beta = play.controls["beta"]
+    assert beta.value == 0.5 and beta.label == "0.5"  # not 0.501: the slider holds round numbers
+    assert [value for _, value in beta.options] == list(BETAS)
+    width, height = Image.open(io.BytesIO(play.image.value)).size
+    assert width == 880 and 300 <= height <= 400  # the notebook's width, drawn 1:1 at 100 dpi
+    before = bytes(play.image.value)
+    play.controls["length"].value = 4  # the preview follows the controls
+    assert bytes(play.image.value) != before and play.outcome == "untrained"
+    assert GenerationPlayground(methods=("reinforce", "gflownet")).controls["beta"].disabled  # no KL panel
+
+
+def test_playground_stop_leaves_every_panel_at_the_same_step():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bitflip_lib.ui.playground import GenerationPlayground
+
+    play = GenerationPlayground(methods=("reinforce", "kl", "gflownet"), length=3, steps=200, redraw_every=10,
+                                background=True)
+    play.controls["steps"].value = 200
+    play._on_train()
+    deadline = time.time() + 60
+    while play.running and play.redraws < 3 and time.time() < deadline:
+        time.sleep(0.02)
+    play.stop()
+    play.wait(60)
+    assert play.outcome == "stopped" and not play.running
+    steps = {panel["step"] for panel in play.panels.values()}
+    assert len(steps) == 1 and 0 < steps.pop() < 200  # all panels drawn, all at the step it stopped
+    assert {result.final["step"] for result in play.results.values()} == {play.panels["kl"]["step"]}
+    assert f"at step {play.panels['kl']['step']} of 200" in play.status.value
+    assert not play.train_button.disabled and play.stop_button.disabled
+    assert not play.controls["length"].disabled
+
+
+def test_generator_training_advances_one_evaluation_at_a_time_like_train_generator():
+    config = GenerateConfig(method="kl", length=4, reward="distance", steps=20, eval_every=5, eval_samples=32,
+                            hidden=(16,), device="cpu")
+    whole = train_generator(config)
+    run = GeneratorTraining(config)
+    records = [next(run) for _ in range(3)]
+    assert [r["step"] for r in records] == [0, 5, 10] and run.result.history == records
+    rest = list(run)
+    assert [r["step"] for r in rest] == [15, 20]
+    assert run.result.history == whole.history
+    assert torch.equal(parameters_vector(run.result.policy), parameters_vector(whole.policy))
+    with pytest.raises(ValueError, match="train_hindsight"):
+        GeneratorTraining(config.replace(method="hindsight"))

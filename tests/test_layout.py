@@ -1,7 +1,7 @@
 """The library's folders are its layers: every import goes to the same layer or one above it.
 
 Top to bottom (README, "The library and the command line"): run time, the algorithm and the
-maths of chapters 1-2, chapter 8's generation, the lab tooling, diagnosis, the notebook UI, the
+maths of chapters 1-2, the generation of chapters 8-9, the lab tooling, diagnosis, the notebook UI, the
 graders, and the entry points. A module that imported from a layer below its own would tie the
 core to what is built on it (a trainer that knows the graders, say).
 """

@@ -1,1 +1,1 @@
-"""Chapter 8's generation under sparse rewards."""
+"""Generation under sparse rewards: chapters 8 (policy gradients) and 9 (GFlowNets, hindsight)."""

@@ -1,4 +1,4 @@
-"""``bitflip generate``: train one generator of chapter 8 from the command line.
+"""``bitflip generate``: train one generator of chapters 8 and 9 from the command line.
 
 ::
 
@@ -33,7 +33,7 @@ def _positive_int(text: str) -> int:
 def add_generate_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``generate`` sub-command to ``bitflip``'s sub-parsers; returns its parser."""
     d = GenerateConfig()
-    p = subparsers.add_parser("generate", help="train a generator of bit strings (chapter 8); prints one JSON line")
+    p = subparsers.add_parser("generate", help="train a generator of bit strings (chapters 8-9); prints one JSON line")
     p.add_argument("--method", choices=METHODS, default=d.method, help="learning rule")
     p.add_argument("--length", type=_positive_int, default=d.length, help="bits per string (L)")
     p.add_argument("--reward", choices=REWARD_KINDS, default=d.reward, help="terminal reward (the target is hidden in it)")

@@ -1,4 +1,4 @@
-"""Left-to-right generation of bit strings under sparse rewards (chapter 8).
+"""Left-to-right generation of bit strings under sparse rewards (chapters 8 and 9).
 
 Bit flipping (chapters 1-7) gives the agent its goal as an input. Generating text is different:
 a model writes a string token by token and only the finished string is scored, by a reward whose
@@ -113,7 +113,7 @@ def _distances(y: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 class SparseReward(Reward):
-    """``R(y) = 1[y = y*] + floor``: the seed-001 task, one hidden target, nothing for near misses.
+    """``R(y) = 1[y = y*] + floor``: the task of the write-up's first draft, one hidden target, nothing for near misses.
 
     ``floor > 0`` keeps ``log R`` finite for trajectory balance (every string keeps a little flow).
     """

@@ -1,4 +1,4 @@
-"""Training loops for chapter 8: REINFORCE, the KL-regularised objective, DPO, trajectory balance
+"""Training loops for chapters 8 and 9: REINFORCE, the KL-regularised objective, DPO, trajectory balance
 and hindsight supervision, on the generation task of :mod:`bitflip_lib.generation.sequences`.
 
 Each method reads top to bottom in :func:`train_generator` (one loop, one branch per loss), or
@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -213,67 +213,98 @@ def train_generator(config: GenerateConfig, reward: Reward | None = None, policy
     """
     if config.method == "hindsight":
         return train_hindsight(config, callback=callback)
-    start = time.perf_counter()
-    device = default_device(config.device)
-    if reward is None:
-        reward = make_reward(config.reward, config.length, seed=config.seed, num_modes=config.num_modes,
-                             sharpness=config.sharpness, floor=config.floor, device=device)
-    if reward.length != config.length:
-        raise ValueError(f"reward is for L = {reward.length} but config.length = {config.length}")
-    if policy is None:
-        policy = seeded_policy(config.length, config.hidden, config.seed, device)
-    if reference is None:
-        reference = copy.deepcopy(policy)
-    reference.requires_grad_(False)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-    eval_generator = torch.Generator(device=device).manual_seed(evaluation_seed(config.seed))
-    log_Z = torch.zeros((), device=device, requires_grad=True)
-    groups = [{"params": policy.parameters(), "lr": config.lr}]
-    if config.method == "gflownet":
-        groups.append({"params": [log_Z], "lr": config.log_z_lr})
-    optimizer = torch.optim.Adam(groups)
-    target = target_distribution(config, reward, reference)
-    if config.method == "dpo":
-        winners, losers = preference_pairs(reference, reward, config.num_pairs, generator)
-        with torch.no_grad():
-            ref_w, ref_l = reference.log_prob(winners), reference.log_prob(losers)
-    result = GenerationResult(config, policy=policy, reference=reference, reward=reward)
-
-    def evaluate(step: int, loss: float | None) -> bool:
-        record = {"step": step, "loss": loss, **evaluate_generator(policy, reward, config.eval_samples, eval_generator, target)}
-        if config.method == "gflownet":
-            record["log_Z"] = float(log_Z.detach())
-        record["rewards_seen"] = result.rewards_seen
-        result.history.append(record)
-        return bool(callback(record, policy)) if callback is not None else False
-
-    stop = evaluate(0, None)
-    for step in range(1, config.steps + 1):
-        if stop:
+    run = GeneratorTraining(config, reward, policy, reference)
+    for record in run:
+        if callback is not None and callback(record, run.result.policy):
             break
+    return run.result
+
+
+class GeneratorTraining:
+    """One run of :func:`train_generator`, advanced one evaluation at a time.
+
+    Iterating yields each evaluation record (step 0 first, then every ``eval_every`` steps and
+    the last step); ``result`` is the :class:`GenerationResult`, up to date after every record.
+    Stopping the iteration early stops the run there. Two runs advanced in turn train side by
+    side (the generation playground does this, so that Stop leaves both at the same step).
+    """
+
+    def __init__(self, config: GenerateConfig, reward: Reward | None = None, policy: AutoregressivePolicy | None = None,
+                 reference: AutoregressivePolicy | None = None) -> None:
+        if config.method == "hindsight":
+            raise ValueError("hindsight trains a goal-conditioned generator: use train_hindsight(config)")
+        device = default_device(config.device)
+        if reward is None:
+            reward = make_reward(config.reward, config.length, seed=config.seed, num_modes=config.num_modes,
+                                 sharpness=config.sharpness, floor=config.floor, device=device)
+        if reward.length != config.length:
+            raise ValueError(f"reward is for L = {reward.length} but config.length = {config.length}")
+        if policy is None:
+            policy = seeded_policy(config.length, config.hidden, config.seed, device)
+        if reference is None:
+            reference = copy.deepcopy(policy)
+        reference.requires_grad_(False)
+        self.config, self.device = config, device
+        self.result = GenerationResult(config, policy=policy, reference=reference, reward=reward)
+        self.target = target_distribution(config, reward, reference)
+        self._steps = self._train()
+
+    def __iter__(self) -> "GeneratorTraining":
+        return self
+
+    def __next__(self) -> dict:
+        return next(self._steps)
+
+    def _train(self) -> Iterator[dict]:
+        config, device, result = self.config, self.device, self.result
+        policy, reference, reward, target = result.policy, result.reference, result.reward, self.target
+        start = time.perf_counter()
+        generator = torch.Generator(device=device).manual_seed(config.seed)
+        eval_generator = torch.Generator(device=device).manual_seed(evaluation_seed(config.seed))
+        log_Z = torch.zeros((), device=device, requires_grad=True)
+        groups = [{"params": policy.parameters(), "lr": config.lr}]
+        if config.method == "gflownet":
+            groups.append({"params": [log_Z], "lr": config.log_z_lr})
+            result.log_Z = log_Z.detach()  # shares log_Z's storage: always the current value
+        optimizer = torch.optim.Adam(groups)
         if config.method == "dpo":
-            batch = torch.randint(0, config.num_pairs, (config.batch_size,), generator=generator, device=device)
-            loss = dpo_loss(policy.log_prob(winners[batch]), policy.log_prob(losers[batch]), ref_w[batch], ref_l[batch], config.beta)
-        else:
-            y = policy.sample(config.batch_size, generator, epsilon=config.epsilon)  # the behaviour policy
-            r = reward(y)
-            result.rewards_seen += int(reward.is_success(y).sum())
-            log_pi = policy.log_prob(y)  # sum over the trajectory of log pi(y_t | y_<t)
-            if config.method == "reinforce":
-                loss = reinforce_loss(log_pi, r, config.baseline)
-            elif config.method == "kl":
-                shaped = kl_regularised_reward(r, log_pi, reference.log_prob(y), config.beta)
-                loss = reinforce_loss(log_pi, shaped, config.baseline)
-            else:  # gflownet: trajectory balance, valid for any behaviour policy with full support
-                loss = trajectory_balance_loss(log_Z, log_pi, reward.log_reward(y))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if step % config.eval_every == 0 or step == config.steps:
-            stop = evaluate(step, float(loss.detach()))
-    result.log_Z = log_Z.detach() if config.method == "gflownet" else None
-    result.wall_seconds = time.perf_counter() - start
-    return result
+            winners, losers = preference_pairs(reference, reward, config.num_pairs, generator)
+            with torch.no_grad():
+                ref_w, ref_l = reference.log_prob(winners), reference.log_prob(losers)
+
+        def evaluate(step: int, loss: float | None) -> dict:
+            record = {"step": step, "loss": loss,
+                      **evaluate_generator(policy, reward, config.eval_samples, eval_generator, target)}
+            if config.method == "gflownet":
+                record["log_Z"] = float(log_Z.detach())
+            record["rewards_seen"] = result.rewards_seen
+            result.history.append(record)
+            result.wall_seconds = time.perf_counter() - start
+            return record
+
+        yield evaluate(0, None)
+        for step in range(1, config.steps + 1):
+            if config.method == "dpo":
+                batch = torch.randint(0, config.num_pairs, (config.batch_size,), generator=generator, device=device)
+                loss = dpo_loss(policy.log_prob(winners[batch]), policy.log_prob(losers[batch]), ref_w[batch],
+                                ref_l[batch], config.beta)
+            else:
+                y = policy.sample(config.batch_size, generator, epsilon=config.epsilon)  # the behaviour policy
+                r = reward(y)
+                result.rewards_seen += int(reward.is_success(y).sum())
+                log_pi = policy.log_prob(y)  # sum over the trajectory of log pi(y_t | y_<t)
+                if config.method == "reinforce":
+                    loss = reinforce_loss(log_pi, r, config.baseline)
+                elif config.method == "kl":
+                    shaped = kl_regularised_reward(r, log_pi, reference.log_prob(y), config.beta)
+                    loss = reinforce_loss(log_pi, shaped, config.baseline)
+                else:  # gflownet: trajectory balance, valid for any behaviour policy with full support
+                    loss = trajectory_balance_loss(log_Z, log_pi, reward.log_reward(y))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step % config.eval_every == 0 or step == config.steps:
+                yield evaluate(step, float(loss.detach()))
 
 
 def train_hindsight(config: GenerateConfig, relabel: bool = True,
@@ -342,6 +373,7 @@ __all__ = [
     "METHODS",
     "GenerateConfig",
     "GenerationResult",
+    "GeneratorTraining",
     "evaluate_generator",
     "mode_probabilities",
     "parameters_vector",

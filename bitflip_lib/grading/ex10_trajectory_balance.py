@@ -1,4 +1,4 @@
-"""Checks for exercise 10: the trajectory-balance loss of a GFlowNet (chapter 8).
+"""Checks for exercise 10: the trajectory-balance loss of a GFlowNet (chapter 9).
 
 The student writes ``trajectory_balance_loss(log_Z, step_log_probs, log_rewards)``: the mean over
 the batch of ``(log Z + sum_t log P_F(y_t | y_<t) - log R(y))^2`` (backward policy 1 on the

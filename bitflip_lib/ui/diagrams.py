@@ -14,6 +14,12 @@ helpers ``_canvas``, ``_box`` and ``_arrow`` are the shared drawing primitives.
   (chapter 4).
 * :func:`har_architecture`: the write-up's HAR, one small network on (distance, bit differs)
   shared by every bit (chapter 6).
+* :func:`generation_tree`: writing a string left to right as a tree of prefixes, the target
+  hidden in the reward at one leaf (chapter 8).
+* :func:`rlhf_pipeline`: supervised model, comparisons, reward model, RL with a KL penalty, and
+  DPO's shortcut (chapter 8).
+* :func:`tree_and_dag`: one parent per state (writing left to right, ``P_B = 1``) against
+  several (setting bits in any order), where the backward policy matters (chapter 9).
 
 Typical use::
 
@@ -337,5 +343,123 @@ def har_architecture(n: int | None = None, hidden: Sequence[int] = (64, 64)) -> 
     return fig
 
 
-__all__ = ["MAX_CUBE_BITS", "har_architecture", "her_relabelling", "hypercube_walk", "mlp_architecture",
-           "random_walk_path", "uvfa_architecture"]
+# --- chapters 8 and 9: generation ------------------------------------------------------------
+
+MAX_TREE_BITS = 4
+"""Longest target that :func:`generation_tree` draws (2^4 = 16 leaves still have readable labels)."""
+
+
+def generation_tree(target: str = "101") -> Figure:
+    """Writing ``L = len(target)`` bits left to right: every prefix is a state, each action appends
+    one bit, and only the finished strings (the leaves) are scored, 1 for ``target``, 0 otherwise.
+
+    The path that writes the target is drawn in red; every state has exactly one parent.
+    """
+    if not isinstance(target, str) or not 1 <= len(target) <= MAX_TREE_BITS or set(target) - {"0", "1"}:
+        raise ValueError(f"target must be a string of 1 to {MAX_TREE_BITS} characters '0'/'1', got {target!r}")
+    L = len(target)
+    fig, ax = _canvas((9, 1.1 + 0.38 * 2**L), f"Writing L = {L} bits left to right: {2**L} strings, the target "
+                      f"{target} hidden in the reward")
+    xs = np.linspace(0.05, 0.64, L + 1)
+
+    def y(depth: int, index: int) -> float:  # leaves evenly spaced, each parent centred on its children
+        span = 2 ** (L - depth)
+        return 0.94 - 0.88 * (index * span + (span - 1) / 2) / (2**L - 1)
+
+    for depth in range(L + 1):
+        for index in range(2**depth):
+            prefix = format(index, f"0{depth}b") if depth else ""
+            on_path = target.startswith(prefix)
+            if depth < L:
+                for bit in (0, 1):
+                    child = 2 * index + bit
+                    red = on_path and target[depth] == str(bit)
+                    ax.annotate("", xy=(float(xs[depth + 1]) - 0.03, y(depth + 1, child)),
+                                xytext=(float(xs[depth]) + 0.03, y(depth, index)),
+                                arrowprops=dict(arrowstyle="-|>", lw=2.0 if red else 0.9,
+                                                color="tab:red" if red else "0.55", shrinkA=0, shrinkB=0))
+            kind = "output" if prefix == target else ("layer" if on_path else "note")
+            label = "start" if depth == 0 else prefix
+            _box(ax, float(xs[depth]), y(depth, index), label, kind, fontsize=8.5 if L < 4 else 7.5)
+            if depth == L:
+                reward = "R = 1" if prefix == target else "R = 0"
+                ax.text(float(xs[depth]) + 0.05, y(depth, index), reward, va="center", fontsize=8,
+                        color="tab:red" if prefix == target else "0.35",
+                        fontweight="bold" if prefix == target else "normal")
+    for depth in range(L):
+        ax.text(float(xs[depth] + xs[depth + 1]) / 2, -0.02, f"bit {depth + 1}", ha="center", va="top",
+                fontsize=8, color="0.3")
+    ax.text(0.76, 0.5, "state = the prefix written so far\naction = the next bit\nreward only at the end\n"
+            "each state has one parent:\nthe states form a tree", fontsize=9, va="center", ha="left", color="0.2")
+    return fig
+
+
+def rlhf_pipeline() -> Figure:
+    """The RLHF pipeline (Christiano et al. 2017; Ziegler et al. 2019; Ouyang et al. 2022) and DPO's
+    shortcut (Rafailov et al. 2023): supervised model, compared pairs, a Bradley-Terry reward model,
+    RL with a KL penalty to the supervised model, and the tuned policy."""
+    fig, ax = _canvas((9.2, 4.4), "Where the chapter's pieces sit in RL from human feedback (RLHF)")
+    _box(ax, 0.09, 0.8, "pretrained\nlanguage model", "input")
+    _box(ax, 0.36, 0.8, "supervised fine-tuning\non demonstrations:\n$\\pi_{\\mathrm{ref}}$", "layer")
+    _box(ax, 0.77, 0.8, "pairs $y_1, y_2$ sampled from $\\pi_{\\mathrm{ref}}$;\npeople pick the better one:\n"
+         "$y_w \\succ y_l$", "input")
+    _box(ax, 0.82, 0.22, "reward model $R_\\phi$\nfitted to the comparisons\n(Bradley-Terry)", "layer")
+    _box(ax, 0.47, 0.22, "RL: maximise $\\mathbb{E}_\\pi[R_\\phi] - \\beta\\,\\mathrm{KL}(\\pi \\| \\pi_{\\mathrm{ref}})$\n"
+         "PPO (a learned value as baseline),\nRLOO / GRPO (baselines from a group of samples)", "layer")
+    _box(ax, 0.1, 0.22, "tuned policy $\\pi$", "output")
+    _arrow(ax, (0.165, 0.8), (0.255, 0.8))
+    _arrow(ax, (0.465, 0.8), (0.615, 0.8))
+    _arrow(ax, (0.82, 0.66), (0.82, 0.36))
+    _arrow(ax, (0.72, 0.22), (0.68, 0.22))
+    _arrow(ax, (0.26, 0.22), (0.16, 0.22))
+    ax.annotate("", xy=(0.4, 0.35), xytext=(0.4, 0.66), arrowprops=dict(arrowstyle="-|>", color="0.45", lw=1.0,
+                                                                        ls="--", shrinkA=0, shrinkB=0))
+    ax.text(0.415, 0.42, "starts from $\\pi_{\\mathrm{ref}}$;\nKL keeps it near", fontsize=8, color="0.35",
+            ha="left", va="center")
+    ax.annotate("", xy=(0.13, 0.33), xytext=(0.64, 0.7),
+                arrowprops=dict(arrowstyle="-|>", color="tab:purple", lw=1.6, ls="--", shrinkA=0, shrinkB=0,
+                                connectionstyle="arc3,rad=0.12"))
+    ax.text(0.2, 0.6, "DPO: the same optimum, straight\nfrom the comparisons (no reward model,\n"
+            "no sampling while training)", fontsize=8.5, color="tab:purple", ha="center", va="center")
+    ax.text(0.82, 0.02, "optimised too hard, $R_\\phi$ is exploited:\nreward over-optimisation", fontsize=8,
+            color="tab:red", ha="center", va="bottom")
+    return fig
+
+
+def tree_and_dag() -> Figure:
+    """Two ways to build 2-bit strings. Left: left to right, every state has one parent, so the
+    backward policy is ``P_B = 1``. Right: set the bits in any order; a finished string has two
+    parents, and ``P_B`` chooses which step to undo (here each with probability 1/2)."""
+    fig = new_figure(figsize=(9, 3.6))
+    left, right = fig.subplots(1, 2)
+    for ax, title in ((left, "Left to right: one parent each, $P_B = 1$"),
+                      (right, "Any order: each finished string has two parents, $P_B = 1/2$")):
+        ax.set(xlim=(0, 1), ylim=(0, 1), title=title)
+        ax.title.set_fontsize(10)
+        ax.axis("off")
+    tree = {"start": (0.1, 0.5), "0": (0.45, 0.75), "1": (0.45, 0.25),
+            "00": (0.85, 0.89), "01": (0.85, 0.63), "10": (0.85, 0.37), "11": (0.85, 0.11)}
+    for child, parent in (("0", "start"), ("1", "start"), ("00", "0"), ("01", "0"), ("10", "1"), ("11", "1")):
+        _arrow(left, (tree[parent][0] + 0.07, tree[parent][1]), (tree[child][0] - 0.07, tree[child][1]))
+    for name, (x, y) in tree.items():
+        _box(left, x, y, name, "output" if len(name) == 2 else "layer", fontsize=9)
+    dag = {"start": (0.08, 0.5), "0_": (0.42, 0.89), "1_": (0.42, 0.63), "_0": (0.42, 0.37), "_1": (0.42, 0.11),
+           "00": (0.86, 0.89), "01": (0.86, 0.63), "10": (0.86, 0.37), "11": (0.86, 0.11)}
+    for full in ("00", "01", "10", "11"):
+        for parent in (full[0] + "_", "_" + full[1]):
+            red = full == "01"
+            right.annotate("", xy=(dag[full][0] - 0.07, dag[full][1]), xytext=(dag[parent][0] + 0.07, dag[parent][1]),
+                           arrowprops=dict(arrowstyle="-|>", color="tab:red" if red else "0.45", lw=1.8 if red else 0.9,
+                                           shrinkA=0, shrinkB=0))
+    for half in ("0_", "1_", "_0", "_1"):
+        _arrow(right, (dag["start"][0] + 0.07, dag["start"][1]), (dag[half][0] - 0.07, dag[half][1]))
+    for name, (x, y) in dag.items():
+        _box(right, x, y, name, "output" if "_" not in name and name != "start" else "layer", fontsize=9)
+    right.text(0.64, 0.73, "1/2", color="tab:red", fontsize=8.5, ha="center")
+    right.text(0.64, 0.47, "1/2", color="tab:red", fontsize=8.5, ha="center")
+    return fig
+
+
+__all__ = ["generation_tree", "MAX_CUBE_BITS", "MAX_TREE_BITS", "har_architecture", "her_relabelling",
+           "hypercube_walk", "mlp_architecture", "random_walk_path", "rlhf_pipeline", "tree_and_dag",
+           "uvfa_architecture"]

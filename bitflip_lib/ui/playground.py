@@ -1,175 +1,354 @@
-"""Chapter 8's playground: REINFORCE (KL-regularised) and a GFlowNet side by side on one reward.
+"""The generation playground of chapters 8 and 9: two samplers trained side by side on one reward.
 
 ::
 
     from bitflip_lib.ui.playground import GenerationPlayground
-    play = GenerationPlayground(length=6, reward="multimodal", beta=0.5, steps=300)
-    play                      # controls, Train / Stop, live plots of both samplers against their targets
+    play = GenerationPlayground(methods=("reinforce", "kl"), beta=0.5)   # chapter 8
+    play = GenerationPlayground(methods=("kl", "gflownet"), beta=0.5)    # chapter 9
+    play                      # controls, Train / Stop, one live panel per sampler
     play.run(steps=20)        # the same as pressing Train, blocking (scripts, automated runs)
 
-Left: REINFORCE on ``E[R] - beta KL(pi || pi_ref)``, whose target is ``pi_ref exp(R / beta) / Z``
-(small beta: reward maximisation). Right: trajectory balance, whose target is ``R / Z``. Each
-panel shows, over all ``2^L`` strings, the target (grey area), the sampler's exact distribution
-(line) and the fraction of 512 fresh samples on each string (dots); the title gives the total
-variation. Pressing Train runs in a background thread (Stop ends it at the next redraw); the
-images are PNGs drawn with matplotlib's Agg canvas, so no extension is needed.
+The samplers (:data:`PLAY_METHODS`): ``reinforce`` maximises E[R] and has no target distribution
+(its maximisers put all their mass on the best strings); ``kl`` maximises
+``E[R] - beta KL(pi || pi_ref)``, whose target is ``pi_ref exp(R / beta) / Z``; ``gflownet``
+trains with trajectory balance, whose target is ``R / Z``. Each panel shows, over all ``2^L``
+strings, the target (grey area), the sampler's exact distribution (line), the fraction of 512
+fresh samples on each string (dots) and the hidden target strings (triangles); its title gives
+the step and the total variation to the target (or the success rate). Before Train the panels
+show the untrained samplers, and they follow the controls.
+
+Both samplers start from the same initial network (same seed) and advance in turn, ``redraw_every``
+steps at a time, so they are always at the same step: Stop (at the next redraw) leaves both
+panels drawn. Pressing Train runs in a background thread; the figure is a PNG drawn with
+matplotlib's Agg canvas at 100 dpi, 880 pixels wide (no extension needed, safe from a thread).
 """
 from __future__ import annotations
 
-import copy
 import html
-import io
 import threading
+import time
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib import transforms
 from matplotlib.figure import Figure
 
-from bitflip_lib.generation.sequences import empirical_distribution, exact_log_probs, make_reward, total_variation
+from bitflip_lib.generation.sequences import (
+    MultiModalReward,
+    Reward,
+    all_strings,
+    empirical_distribution,
+    exact_log_probs,
+    make_reward,
+    total_variation,
+)
 from bitflip_lib.generation.training import (
     GenerateConfig,
     GenerationResult,
+    GeneratorTraining,
     seeded_policy,
-    target_distribution,
-    train_generator,
 )
+from bitflip_lib.ui.dashboards import figure_png
 
 __all__ = [
-    "GenerationPlayground", "PLAY_REWARDS", "SPARSE_FLOOR",
+    "BETAS", "GenerationPlayground", "MAX_LENGTH", "PLAY_METHODS", "PLAY_REWARDS", "SPARSE_FLOOR",
 ]
 
-PLAY_REWARDS = ("sparse", "dense", "multimodal")
-SPARSE_FLOOR = 1e-3  # the GFlowNet needs log R finite: the sparse reward gets this floor on both sides
+PLAY_METHODS = {"reinforce": "REINFORCE (maximise E[R])", "kl": "REINFORCE + KL", "gflownet": "GFlowNet (TB)"}
+"""The samplers a panel can show, with their panel titles."""
+
+PLAY_REWARDS = {"sparse": "sparse: one target", "dense": "dense: exp(-0.2 d)", "multimodal": "multimodal: 4 targets"}
+"""The rewards the playground offers, with the labels of its menu."""
+
+BETAS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+"""The KL weights the beta slider offers (round numbers on a roughly logarithmic scale)."""
+
+MAX_LENGTH = 10
+"""Longest L: every one of the 2^L strings is drawn and its probability computed exactly."""
+
+SPARSE_FLOOR = 1e-3
+"""The GFlowNet needs log R finite: the sparse reward gets this floor, for every panel alike."""
+
+SAMPLES = 512
+"""Fresh samples drawn for the dots of each panel."""
+
+FIGURE_INCHES, FIGURE_DPI = (8.8, 3.5), 100  # 880 x 350 pixels: the notebook's width, drawn 1:1
+_DESCRIPTION = {"description_width": "115px"}
+_TARGET_COLOUR, _SAMPLER_COLOUR, _SAMPLES_COLOUR = "0.82", "#1f77b4", "#ff7f0e"
+
+
+def _cell(width: str = "96%") -> widgets.Layout:
+    return widgets.Layout(width=width, min_width="0")
+
+
+def _button_layout(width: str) -> widgets.Layout:  # buttons keep their width: a squeezed label reads "Tr..."
+    return widgets.Layout(width=width, min_width=width, flex="0 0 auto")
+
+
+def _number(value: float) -> str:
+    """0.0312345 -> '0.0312', 1.0 -> '1', 8.6e-05 -> '< 0.001': short, no float noise."""
+    return "< 0.001" if 0 < abs(value) < 0.001 else f"{value:.3g}"
 
 
 class GenerationPlayground(widgets.VBox):
-    """Controls (L, reward, beta, steps, seed), Train / Stop, and two live panels.
+    """Controls (L, reward, beta, steps, seed), Train / Stop, a status line and one panel per sampler.
 
-    Raises ValueError for a length outside 2..10 (exact enumeration draws every string) or an
-    unknown reward.
+    Args:
+        methods: two (or one or three) of :data:`PLAY_METHODS`, one panel each, left to right.
+        length, reward, beta, steps, seed: the controls' initial values; ``beta`` must be one of
+            :data:`BETAS` (the slider's values).
+        redraw_every: steps between two evaluations and redraws (also how soon Stop acts).
+        background: pressing Train trains in a background thread (default); False trains inside
+            the click handler (the kernel is busy meanwhile).
+
+    Raises:
+        ValueError: for an unknown method or reward, a length outside 2..10, a beta that is not
+            on the slider, steps outside the slider's 10..2000, a redraw_every below 1 or a
+            negative seed.
     """
 
-    def __init__(self, length: int = 6, reward: str = "multimodal", beta: float = 0.5, steps: int = 300,
-                 seed: int = 0, redraw_every: int = 25, background: bool = True) -> None:
-        if isinstance(length, bool) or not isinstance(length, int) or not 2 <= length <= 10:
-            raise ValueError(f"length must be an integer from 2 to 10 (every string is drawn), got {length!r}")
+    def __init__(self, methods: tuple[str, ...] = ("kl", "gflownet"), length: int = 6, reward: str = "multimodal",
+                 beta: float = 0.5, steps: int = 300, seed: int = 0, redraw_every: int = 25,
+                 background: bool = True) -> None:
+        methods = tuple(methods)
+        unknown = [m for m in methods if m not in PLAY_METHODS]
+        if unknown or not 1 <= len(methods) <= 3 or len(set(methods)) != len(methods):
+            raise ValueError(f"methods must be one to three different names from {', '.join(PLAY_METHODS)}, "
+                             f"got {methods!r}")
+        if isinstance(length, bool) or not isinstance(length, int) or not 2 <= length <= MAX_LENGTH:
+            raise ValueError(f"length must be an integer from 2 to {MAX_LENGTH} (every string is drawn), got {length!r}")
         if reward not in PLAY_REWARDS:
             raise ValueError(f"reward must be one of {', '.join(PLAY_REWARDS)}, got {reward!r}")
-        if not beta > 0:
-            raise ValueError(f"beta must be > 0, got {beta!r}")
-        self.background, self.redraw_every = background, redraw_every
-        self.controls = {
-            "length": widgets.IntSlider(value=length, min=2, max=10, description="L (bits)"),
-            "reward": widgets.Dropdown(options=PLAY_REWARDS, value=reward, description="reward"),
-            "beta": widgets.FloatLogSlider(value=beta, base=10, min=-2, max=1, step=0.1, description="beta (KL)"),
-            "steps": widgets.IntSlider(value=steps, min=10, max=2000, step=10, description="steps"),
-            "seed": widgets.IntText(value=seed, description="seed"),
-        }
-        self.train_button = widgets.Button(description="Train", button_style="primary")
-        self.stop_button = widgets.Button(description="Stop", disabled=True)
-        self.status = widgets.HTML("press Train")
-        self.image = widgets.Image(format="png")
-        self.train_button.on_click(self._on_train)
-        self.stop_button.on_click(lambda _b: self._stop.set())
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        if beta not in BETAS:
+            raise ValueError(f"beta must be one of the slider's values {', '.join(map(str, BETAS))}, got {beta!r}")
+        for name, value, low in (("steps", steps, 10), ("redraw_every", redraw_every, 1), ("seed", seed, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if steps > 2000:
+            raise ValueError(f"steps must be at most 2000 (the slider's range), got {steps!r}")
+        self.methods, self.background, self.redraw_every = methods, background, redraw_every
         self.results: dict[str, GenerationResult] = {}
         self.panels: dict[str, dict] = {}
         self.redraws = 0
         self.error: BaseException | None = None
-        super().__init__([widgets.HBox(list(self.controls.values())[:3]), widgets.HBox(list(self.controls.values())[3:]),
-                          widgets.HBox([self.train_button, self.stop_button, self.status]), self.image])
+        self.figure: Figure | None = None
+        self.outcome = "untrained"  # then "running", "finished", "stopped" or "error"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._running = False
+
+        d = _DESCRIPTION
+        self.controls: dict[str, widgets.Widget] = {
+            "length": widgets.IntSlider(value=length, min=2, max=MAX_LENGTH, description="L (bits)", style=d,
+                                        layout=_cell()),
+            "reward": widgets.Dropdown(options=[(label, key) for key, label in PLAY_REWARDS.items()], value=reward,
+                                       description="reward", style=d, layout=_cell()),
+            "beta": widgets.SelectionSlider(options=[(_number(b), b) for b in BETAS], value=beta,
+                                            description="beta (KL weight)", style=d, layout=_cell(),
+                                            disabled="kl" not in methods),
+            "steps": widgets.IntSlider(value=steps, min=10, max=2000, step=10, description="steps", style=d,
+                                       layout=_cell()),
+            "seed": widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed", style=d,
+                                           layout=_cell()),
+        }
+        self.train_button = widgets.Button(description="Train", button_style="success", icon="play",
+                                           layout=_button_layout("100px"))
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
+                                          layout=_button_layout("100px"))
+        self.status = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+        self.status.add_class("bitflip-status")  # what the browser tests read
+        self.image = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="880px"))
+        self.train_button.on_click(self._on_train)
+        self.stop_button.on_click(lambda _button: self.stop())
+        for control in self.controls.values():
+            control.observe(lambda _change: self._preview(), names="value")
+
+        names = " and ".join(PLAY_METHODS[m] for m in methods)
+        header = widgets.HTML(f"<b>Generation playground</b>: {html.escape(names)}, side by side on one reward, "
+                              "over all 2<sup>L</sup> strings")
+        grid = widgets.GridBox(list(self.controls.values()), layout=widgets.Layout(
+            grid_template_columns="repeat(auto-fill, minmax(250px, 1fr))", grid_gap="4px 18px", width="100%"))
+        buttons = widgets.HBox([self.train_button, self.stop_button, self.status],
+                               layout=widgets.Layout(width="100%", align_items="center", grid_gap="8px"))
+        super().__init__([header, grid, buttons, self.image], layout=widgets.Layout(max_width="900px"))
+        self._preview()
+
+    # ----- settings ------------------------------------------------------------------------------
+    def values(self) -> dict[str, Any]:
+        return {k: c.value for k, c in self.controls.items()}
 
     def configs(self, steps: int | None = None) -> dict[str, GenerateConfig]:
-        """The two runs the controls describe (same reward, same seed)."""
-        v = {k: c.value for k, c in self.controls.items()}
-        floor = SPARSE_FLOOR if v["reward"] == "sparse" else None
+        """The runs the controls describe, one per panel: same reward, same seed, same network."""
+        v = self.values()
         steps = int(steps if steps is not None else v["steps"])
         base = GenerateConfig(length=int(v["length"]), reward=v["reward"], steps=steps, batch_size=64, lr=2e-3,
-                              floor=floor, eval_every=max(1, min(self.redraw_every, steps)), eval_samples=512,
-                              seed=int(v["seed"]), device="cpu")
-        return {"REINFORCE + KL": base.replace(method="kl", beta=float(v["beta"])), "GFlowNet (TB)": base.replace(method="gflownet")}
+                              floor=SPARSE_FLOOR if v["reward"] == "sparse" else None,
+                              eval_every=min(self.redraw_every, steps), eval_samples=SAMPLES, seed=int(v["seed"]),
+                              beta=float(v["beta"]), device="cpu")
+        return {method: base.replace(method=method) for method in self.methods}
 
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # ----- training --------------------------------------------------------------------------------
     def run(self, steps: int | None = None) -> dict[str, GenerationResult]:
-        """Train both (blocking) with the current controls; returns ``{panel: result}``."""
-        self._stop.clear()
+        """Train every panel's sampler (blocking) with the current controls; returns ``{method: result}``."""
+        if self._running:
+            raise RuntimeError("a run is already going on: press Stop (or call play.stop()) and play.wait() first")
+        self._running = True
         self._train(self.configs(steps), reraise=True)
         return self.results
 
-    def _on_train(self, _button: Any = None) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        configs = self.configs()
-        if self.background:
-            self._thread = threading.Thread(target=self._train, args=(configs,), daemon=True, name="bitflip-generation")
-            self._thread.start()
-        else:
-            self._train(configs)
+    def stop(self) -> None:
+        """Ask a run to stop at its next redraw (what the Stop button does)."""
+        self._stop.set()
 
     def wait(self, timeout: float | None = None) -> dict[str, GenerationResult]:
+        """Wait for a background run to end (at most ``timeout`` seconds); return the results."""
         if self._thread is not None:
             self._thread.join(timeout)
         return self.results
 
+    def _on_train(self, _button: Any = None) -> None:
+        if self._running:
+            return
+        self._running = True
+        configs = self.configs()
+        if self.background:
+            self._thread = threading.Thread(target=self._train, args=(configs,), daemon=True,
+                                            name="bitflip-generation")
+            self._thread.start()
+        else:
+            self._train(configs)
+
+    def _runs(self, configs: dict[str, GenerateConfig]) -> dict[str, GeneratorTraining]:
+        """One run per panel, all on the same reward and from copies of the same initial network."""
+        first = next(iter(configs.values()))
+        reward = make_reward(first.reward, first.length, seed=first.seed, floor=first.floor, device="cpu")
+        return {method: GeneratorTraining(config, reward=reward,
+                                          policy=seeded_policy(config.length, config.hidden, config.seed,
+                                                               torch.device("cpu")))
+                for method, config in configs.items()}
+
     def _train(self, configs: dict[str, GenerateConfig], reraise: bool = False) -> None:
-        self.train_button.disabled, self.stop_button.disabled = True, False
-        self.results, self.panels, self.error = {}, {}, None
-        generator = torch.Generator().manual_seed(12345)
+        """Train the panels' runs in turn, ``redraw_every`` steps at a time (the caller has claimed the widget)."""
+        self._stop.clear()
+        self.error, self.results, self.outcome = None, {}, "running"
+        self._set_busy(True)
+        start = time.perf_counter()
+        total = next(iter(configs.values())).steps
+        samples = torch.Generator().manual_seed(12345)  # the dots: the same draws for the same settings
         try:
-            for name, config in configs.items():
-                reward = make_reward(config.reward, config.length, seed=config.seed, floor=config.floor, device="cpu")
-                policy = seeded_policy(config.length, config.hidden, config.seed, torch.device("cpu"))
-                reference = copy.deepcopy(policy)
-                target = target_distribution(config, reward, reference)
-
-                def callback(record: dict, policy, name=name, config=config, target=target) -> bool:
-                    exact = exact_log_probs(policy).exp()
-                    sampled = empirical_distribution(policy.sample(512, generator))
-                    self.panels[name] = {"exact": exact, "sampled": sampled, "target": target, "step": record["step"]}
-                    self.status.value = html.escape(f"{name}: step {record['step']} / {config.steps}")
-                    self._draw()
-                    return self._stop.is_set()
-
-                self.results[name] = train_generator(config, reward=reward, policy=policy, reference=reference, callback=callback)
+            runs = self._runs(configs)
+            self.results = {method: run.result for method, run in runs.items()}
+            while True:
+                records = {method: next(run, None) for method, run in runs.items()}
+                if any(record is None for record in records.values()):
+                    break  # every run has done its last step (they advance together)
+                self.panels = {method: self._panel(run, record, samples) for (method, run), record
+                               in zip(runs.items(), records.values())}
+                step = next(iter(records.values()))["step"]
+                self.status.value = self._report(f"step {step} of {total}", time.perf_counter() - start)
+                self._draw()
                 if self._stop.is_set():
                     break
-            self.status.value = "stopped" if self._stop.is_set() else "done"
+            step = next(iter(self.panels.values()))["step"]
+            seconds = time.perf_counter() - start
+            if step < total:
+                self.outcome = "stopped"
+                self.status.value = self._report(f"<b>Stopped</b> by you at step {step} of {total}", seconds)
+            else:
+                self.outcome = "finished"
+                self.status.value = self._report(f"<b style='color:#070'>Finished</b> all {total} steps", seconds)
         except Exception as err:  # shown in the widget; re-raised for blocking calls
-            self.error = err
+            self.error, self.outcome = err, "error"
             self.status.value = f"<span style='color:#b00'>error: {html.escape(repr(err))}</span>"
             if reraise:
                 raise
         finally:
-            self.train_button.disabled, self.stop_button.disabled = False, True
+            self._set_busy(False)
+            self._running = False
+
+    def _set_busy(self, busy: bool) -> None:
+        self.train_button.disabled, self.stop_button.disabled = busy, not busy
+        for name, control in self.controls.items():
+            control.disabled = busy or (name == "beta" and "kl" not in self.methods)
+
+    # ----- what is shown ---------------------------------------------------------------------------
+    def _preview(self) -> None:
+        """The untrained samplers against their targets, for the controls' current values."""
+        if self._running:
+            return
+        try:
+            runs = self._runs(self.configs())
+            samples = torch.Generator().manual_seed(12345)
+            self.panels = {method: self._panel(run, next(run), samples) for method, run in runs.items()}
+        except Exception as err:  # a bad control value: say so, keep the last figure
+            self.error = err
+            self.status.value = f"<span style='color:#b00'>error: {html.escape(repr(err))}</span>"
+            return
+        self.results, self.outcome = {}, "untrained"
+        self.status.value = "Untrained samplers against their targets. Set the controls and press <b>Train</b>."
+        self._draw()
+
+    @staticmethod
+    def _panel(run: GeneratorTraining, record: dict, samples: torch.Generator) -> dict:
+        policy, reward = run.result.policy, run.result.reward
+        return {"exact": exact_log_probs(policy).exp(), "sampled": empirical_distribution(policy.sample(SAMPLES, samples)),
+                "target": run.target, "targets": _target_strings(reward), "record": record, "step": record["step"]}
+
+    def _report(self, head: str, seconds: float) -> str:
+        """The status line: where the run is, and each sampler's distance to its target."""
+        parts = []
+        for method, panel in self.panels.items():
+            record = panel["record"]
+            numbers = [f"TV to target {_number(record['tv'])}"] if "tv" in record else []
+            numbers.append(f"success {record['success']:.2f}")
+            if "modes_covered" in record:
+                numbers.append(f"targets kept {record['modes_covered']} of {len(record['mode_mass'])}")
+            parts.append(f"{html.escape(PLAY_METHODS[method])}: {', '.join(numbers)}")
+        return f"{head}, {seconds:.1f} s. " + "; ".join(parts) + "."
 
     def _draw(self) -> None:
-        fig = Figure(figsize=(10, 3.2))  # no constrained layout: it costs more than the drawing
-        fig.subplots_adjust(left=0.07, right=0.99, bottom=0.16, top=0.9, wspace=0.05)
-        FigureCanvasAgg(fig)
-        axes = fig.subplots(1, 2, sharey=True)
-        for ax, name in zip(axes, ("REINFORCE + KL", "GFlowNet (TB)")):
-            panel = self.panels.get(name)
-            ax.set_xlabel("string (index in binary order)")
-            if panel is None:
-                ax.set_title(f"{name}: not trained yet")
-                continue
-            x = range(len(panel["exact"]))
-            target = panel["target"]
-            title = f"{name}, step {panel['step']}"
-            if target is not None:
-                ax.fill_between(x, target.cpu().numpy(), step="mid", color="0.8", label="target")  # one patch, not 2^L bars
-                title += f", TV {total_variation(panel['exact'], target):.3f}"
-            ax.plot(x, panel["exact"].cpu().numpy(), color="tab:blue", lw=1, label="sampler (exact)")
-            ax.plot(x, panel["sampled"].cpu().numpy(), ".", color="tab:orange", ms=3, label="512 samples")
-            ax.set_title(title, fontsize=9)
-            ax.legend(fontsize=7)
-        axes[0].set_ylabel("probability")
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=72)
+        fig = Figure(figsize=FIGURE_INCHES)  # fixed margins: cheaper than a layout engine
+        fig.subplots_adjust(left=0.075, right=0.99, bottom=0.27, top=0.86, wspace=0.16)
+        axes = np.atleast_1d(fig.subplots(1, len(self.methods)))  # own scales: targets differ a lot
+        for ax, method in zip(axes, self.methods):
+            panel = self.panels[method]
+            x = np.arange(len(panel["exact"]))
+            if panel["target"] is not None:
+                ax.fill_between(x, panel["target"].cpu().numpy(), step="mid", color=_TARGET_COLOUR, lw=0,
+                                label="target distribution")
+            ax.plot(x, panel["exact"].cpu().numpy(), color=_SAMPLER_COLOUR, lw=1.2, label="sampler (exact)")
+            ax.plot(x, panel["sampled"].cpu().numpy(), ".", color=_SAMPLES_COLOUR, ms=3.5,
+                    label=f"{SAMPLES} samples")
+            on_axis = transforms.blended_transform_factory(ax.transData, ax.transAxes)
+            ax.plot(panel["targets"], np.zeros(len(panel["targets"])), "^", color="k", ms=6, clip_on=False,
+                    transform=on_axis, label="target strings")
+            record = panel["record"]
+            score = f"TV to target {_number(record['tv'])}" if "tv" in record else f"success {record['success']:.2f}"
+            ax.set_title(f"{PLAY_METHODS[method]}\nstep {panel['step']}, {score}", fontsize=10)
+            ax.set_xlim(-0.5, len(x) - 0.5)
+            ax.set_ylim(0, 1.08 * max(float(panel["exact"].max()), float(panel["sampled"].max()),
+                                      float(panel["target"].max()) if panel["target"] is not None else 0.0))
+            ax.set_xlabel(f"string (all {len(x)}, in binary order)", fontsize=9)
+            ax.grid(alpha=0.3)
+            ax.tick_params(labelsize=8)
+        axes[0].set_ylabel("probability", fontsize=9)
+        handles, labels = axes[0].get_legend_handles_labels()
+        if len(self.methods) > 1 and self.panels[self.methods[0]]["target"] is None:
+            handles, labels = axes[-1].get_legend_handles_labels()  # a panel that has a target draws it
+        fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
         self.figure = fig
-        self.image.value = buffer.getvalue()
+        self.image.value = figure_png(fig, dpi=FIGURE_DPI)
         self.redraws += 1
 
+
+def _target_strings(reward: Reward) -> np.ndarray:
+    """Indices of the strings that count as a success (the hidden targets), for the triangles."""
+    strings = all_strings(reward.length)
+    hit = reward.mode_index(strings) >= 0 if isinstance(reward, MultiModalReward) else reward.is_success(strings)
+    return torch.nonzero(hit).flatten().numpy()
