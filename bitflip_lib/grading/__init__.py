@@ -12,8 +12,18 @@ prints a report (one line per check: PASS or FAIL and what was expected) and rai
     bitflip grade ex03            # one exercise
     python -m bitflip_lib.grading grade ex03 --dir exercises
 
-grades the saved notebooks (only their cells tagged ``graded``). The student versions in
+grades the saved notebooks (only their cells tagged ``graded``), and ::
+
+    bitflip grade --class SUBMISSIONS --out DIR
+
+grades a whole class (see :mod:`bitflip_lib.grading.classroom`). The student versions in
 ``exercises/`` are generated from ``solutions/`` by ``python -m bitflip_lib.grading generate``.
+
+Student code never runs in the process that decides a verdict: see
+:mod:`bitflip_lib.grading.runner` (who runs what), :mod:`bitflip_lib.grading.sandbox` (the
+limits on the student's process) and :mod:`bitflip_lib.grading.remote` (how a check calls the
+student's code). Helpers for the exercises' own experiments (``example_batch``,
+``numbered_transitions``, ``numbers_of``) are public here.
 """
 from __future__ import annotations
 
@@ -32,9 +42,10 @@ from bitflip_lib.grading import (
     ex09_reinforce,
     ex10_trajectory_balance,
 )
-from bitflip_lib.grading.notebook import LoadError, load_graded, notebook_source
-from bitflip_lib.grading.report import Check, CheckResult, Exercise, Report, chosen_checks, failed_to_load, run_exercise
-from bitflip_lib.grading.sandbox import run_checks
+from bitflip_lib.grading.examples import example_batch, numbered_transitions, numbers_of
+from bitflip_lib.grading.model import Check, CheckResult, Exercise, Report, all_failed, chosen_checks
+from bitflip_lib.grading.notebook import LoadError, notebook_source
+from bitflip_lib.grading.runner import read_submission, run_checks, run_exercise
 from bitflip_lib.grading.stubs import generate, make_stub
 
 EXERCISES: dict[str, Exercise] = {
@@ -100,8 +111,8 @@ def check(exercise: str, *objects, namespace: Mapping | None = None, include_slo
             an error and an automated run of the notebook stops).
         budget: seconds all checks may take together (default: the exercise's budget).
 
-    The checks run in a child process (see :mod:`bitflip_lib.grading.sandbox`): what your code
-    prints there is captured, and a crash, ``sys.exit`` or endless loop is a FAIL.
+    Your functions run in a separate process with limits (see :mod:`bitflip_lib.grading.sandbox`):
+    what they print there is captured, and a crash, ``sys.exit`` or endless loop is a FAIL.
     """
     ex = resolve(exercise)
     report = run_exercise(ex, _namespace(ex, objects, namespace), include_slow=include_slow, budget=budget)
@@ -116,20 +127,25 @@ def grade(exercise: str | None = None, directory: str | Path = "exercises", incl
           load_timeout: float = 30.0, budget: float | None = None) -> Report:
     """Grade saved notebooks in ``directory`` (one exercise, or all when ``exercise`` is None).
 
-    Only the notebook cells tagged ``graded`` are executed, in a fresh namespace, in the child
-    process that runs the exercise's checks (``load_timeout`` seconds at most); ``budget``
-    overrides each exercise's time budget. Nothing is printed; ``print(report)`` shows it.
+    Every notebook is read before any student code runs. Only its cells tagged ``graded`` are
+    executed, in the student's process that answers the exercise's checks (``load_timeout``
+    seconds at most); ``budget`` overrides each exercise's time budget. Nothing is printed;
+    ``print(report)`` shows it.
     """
     chosen = [resolve(exercise)] if exercise is not None else list(EXERCISES.values())
-    report = Report()
+    found = {}
     for ex in chosen:
         try:
-            path = notebook_source(directory, ex.name)
+            found[ex.name] = read_submission(ex, notebook_source(directory, ex.name))
         except LoadError as err:
-            report.extend(failed_to_load(ex, f"could not load the notebook: {err}", include_slow))
+            found[ex.name] = err
+    report = Report()
+    for ex in chosen:
+        source = found[ex.name]
+        if isinstance(source, LoadError):
+            report.extend(all_failed(ex, f"could not load the notebook: {source}", include_slow))
             continue
-        report.extend(run_checks(ex, chosen_checks(ex, include_slow), lambda path=path: load_graded(path, timeout=None),
-                                 budget=budget, load_limit=load_timeout))
+        report.extend(run_checks(ex, chosen_checks(ex, include_slow), source, budget=budget, load_limit=load_timeout))
     return report
 
 
@@ -149,8 +165,11 @@ __all__ = [
     "Report",
     "check",
     "cli_main",
+    "example_batch",
     "generate",
     "grade",
     "make_stub",
+    "numbered_transitions",
+    "numbers_of",
     "resolve",
 ]

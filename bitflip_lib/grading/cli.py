@@ -12,8 +12,9 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 
-from bitflip_lib.grading.report import DEFAULT_BUDGET
+from bitflip_lib.grading.model import DEFAULT_BUDGET
 
 
 def _grade_parser(prog: str) -> argparse.ArgumentParser:
@@ -64,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         names = [resolve(e).name for e in opts.exercise] or [None]
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not Path(opts.dir).is_dir():
+        print(f"error: --dir {opts.dir!r} is not a folder: give the folder that holds your exercise notebooks "
+              "(default: exercises)", file=sys.stderr)
         return 2
     if opts.time_budget is not None and not (math.isfinite(opts.time_budget) and opts.time_budget > 0):
         print(f"error: --time-budget must be a positive number of seconds, got {opts.time_budget:g}", file=sys.stderr)

@@ -15,7 +15,7 @@ from bitflip_lib import dqn
 from bitflip_lib.config import make_config
 from bitflip_lib.grading.helpers import devices, expect, expect_close, expect_equal, expect_tensor, generator
 from bitflip_lib.grading.plugged import train_with
-from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.grading.model import Check, Exercise
 from bitflip_lib.lab.runs import best_success
 
 
@@ -150,15 +150,16 @@ EXERCISE = Exercise(
     name="ex03_td_target",
     title="The clipped TD target and epsilon-greedy",
     required=("td_target", "epsilon_greedy"),
+    references=("bitflip_lib.dqn:td_target", "bitflip_lib.dqn:epsilon_greedy"),
     checks=(
-        Check("TD target matches the library", check_td_matches),
-        Check("no bootstrapping where done", check_td_done),
-        Check("targets clipped to [0, 1]", check_td_clip),
-        Check("bootstrap from the max", check_td_max),
-        Check("epsilon = 0 is greedy", check_greedy),
-        Check("epsilon = 1 is uniform", check_uniform),
-        Check("exploration rate, per agent", check_explore_rate),
-        Check("uses the generator", check_generator),
+        Check("TD target matches the library", check_td_matches, uses=("td_target",)),
+        Check("no bootstrapping where done", check_td_done, uses=("td_target",)),
+        Check("targets clipped to [0, 1]", check_td_clip, uses=("td_target",)),
+        Check("bootstrap from the max", check_td_max, uses=("td_target",)),
+        Check("epsilon = 0 is greedy", check_greedy, uses=("epsilon_greedy",)),
+        Check("epsilon = 1 is uniform", check_uniform, uses=("epsilon_greedy",)),
+        Check("exploration rate, per agent", check_explore_rate, uses=("epsilon_greedy",)),
+        Check("uses the generator", check_generator, uses=("epsilon_greedy",)),
         Check("DQN with them learns (end to end)", check_training, timeout=240.0, slow=True),
     ),
 )

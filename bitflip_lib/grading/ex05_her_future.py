@@ -20,7 +20,8 @@ from bitflip_lib.config import make_config
 from bitflip_lib.env import goal_reached
 from bitflip_lib.grading.helpers import devices, expect, expect_equal, expect_tensor, generator
 from bitflip_lib.grading.plugged import train_with
-from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.grading.model import Check, Exercise
+from bitflip_lib.grading.remote import kind
 from bitflip_lib.lab.runs import best_success
 from bitflip_lib.replay import EpisodeBatch, Transitions
 
@@ -88,7 +89,7 @@ def _call(ns: Mapping, episode: EpisodeBatch, k: int, seed: int) -> Transitions:
                             (episode.states, episode.goal, episode.actions, episode.active)):
         expect(torch.equal(b, now), f"her_relabel_future changed episode.{name} in place")
     expect(all(hasattr(out, f) for f in ("state", "goal", "action", "reward", "next_state", "done")),
-           f"her_relabel_future must return a Transitions (e.g. Transitions.with_goals(...)), got {type(out).__name__}")
+           f"her_relabel_future must return a Transitions (e.g. Transitions.with_goals(...)), got {kind(out)}")
     return out
 
 
@@ -164,22 +165,41 @@ def check_reward(ns: Mapping) -> str:
     return "reward and done recomputed for the new goal"
 
 
+def _uniform_picks(placed, lengths: list[int], length: int, steps: int, what: str) -> None:
+    """Goals of agents whose episode lasted ``length`` steps: for each step t, uniform over t..length - 1."""
+    for t in range(length):
+        picks = Counter(tp for tt, b, tp in placed if tt == t and lengths[b] == length)
+        choices = length - t
+        total = sum(picks.values())
+        p = 1.0 / choices
+        sd = math.sqrt(total * p * (1 - p)) if choices > 1 else 0.0
+        off = [tp for tp in range(t, length) if abs(picks.get(tp, 0) - total * p) > 5 * sd + 1e-9]
+        if not off:
+            continue
+        last = picks.get(length - 1, 0)
+        if length < steps and last > total * p + 5 * sd:
+            raise AssertionError(
+                f"for agents that finished early ({length} of the episode's {steps} steps), the goal of step {t} "
+                f"came from their last step {last} times of {total}, not about {total * p:.0f} (one in {choices}): "
+                f"draw t' from each agent's own steps t..L_b - 1 (episode.lengths), not from the episode's "
+                f"{steps} steps (their later states all equal the final one)")
+        raise AssertionError(f"for step {t} of {what}, the goal should come from steps {t}..{length - 1} equally often "
+                             f"({total * p:.0f} each of {total}); got {dict(sorted(picks.items()))}")
+
+
 def check_uniform(ns: Mapping) -> str:
     steps, agents, k = 4, 400, 8
     episode = make_episode(n=16, agents=agents, steps=steps, seed=9, lengths=torch.full((agents,), steps))
     _, placed = _located(ns, episode, k, seed=10)
-    for t in (0, 1, 2, 3):
-        picks = Counter(tp for tt, _, tp in placed if tt == t)
-        choices = steps - t
-        total = sum(picks.values())
-        p = 1.0 / choices
-        sd = math.sqrt(total * p * (1 - p)) if choices > 1 else 0.0
-        for tp in range(t, steps):
-            got = picks.get(tp, 0)
-            expect(abs(got - total * p) <= 5 * sd + 1e-9,
-                   f"for step {t} of 4-step episodes, the goal should come from steps {t}..3 equally often "
-                   f"({total * p:.0f} each of {total}); got {dict(sorted(picks.items()))}")
-    return "future step drawn uniformly from [t, L - 1]"
+    _uniform_picks(placed, [steps] * agents, steps, steps, "4-step episodes")
+    # Agents that finish early: their future steps end with their own episode, not the batch's T.
+    steps = 6
+    lengths = torch.tensor([2, steps] * (agents // 2))
+    episode = make_episode(n=16, agents=agents, steps=steps, seed=16, lengths=lengths)
+    _, placed = _located(ns, episode, k, seed=17)
+    for length in (2, steps):
+        _uniform_picks(placed, lengths.tolist(), length, steps, f"{length}-step episodes among {steps}-step ones")
+    return "future step drawn uniformly from [t, L_b - 1], agents that finish early included"
 
 
 def check_generator(ns: Mapping) -> str:
@@ -227,6 +247,7 @@ EXERCISE = Exercise(
     name="ex05_her_future",
     title="HER relabelling with the future strategy",
     required=("her_relabel_future",),
+    references=("bitflip_lib.her:her_relabel", "bitflip_lib.her:hindsight_goal_steps", "bitflip_lib.her:_uniform_int"),
     checks=(
         Check("returns k transitions per step", check_size),
         Check("only counted steps, k times each", check_steps),

@@ -16,29 +16,17 @@ from torch.nn import functional as F
 
 from bitflip_lib import dqn
 from bitflip_lib.config import TrainConfig, make_config
+from bitflip_lib.grading.examples import example_batch
 from bitflip_lib.grading.helpers import devices, expect, expect_close, generator
 from bitflip_lib.grading.plugged import train_with
-from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.grading.model import Check, Exercise
+from bitflip_lib.grading.remote import kind
 from bitflip_lib.lab.runs import best_success
 from bitflip_lib.networks import HAR, MLP, har_greedy_is_optimal
 from bitflip_lib.replay import Transitions
 from bitflip_lib.trainer import TrainResult, build_network
 
 LR, GAMMA, TAU = 1e-2, 0.9, 0.3  # a large step and fraction, so that every mistake shows
-
-
-def example_batch(n: int = 6, batch: int = 32, seed: int = 0, device="cpu", done_fraction: float = 0.25) -> Transitions:
-    """Random transitions with a share of rewarded, terminal ones (reward and done agree)."""
-    g = generator(seed, device)
-    state = torch.randint(0, 2, (batch, n), generator=g, device=device).float()
-    goal = torch.randint(0, 2, (batch, n), generator=g, device=device).float()
-    action = torch.randint(0, n, (batch,), generator=g, device=device)
-    next_state = state.clone()
-    rows = torch.arange(batch, device=device)
-    next_state[rows, action] = 1.0 - next_state[rows, action]
-    reached = torch.rand(batch, generator=g, device=device) < done_fraction
-    goal[reached] = next_state[reached]  # these transitions reach their goal
-    return Transitions.with_goals(state, goal, action, next_state)
 
 
 def _networks(make: Callable[[], nn.Module], seed: int, device) -> tuple[nn.Module, nn.Module]:
@@ -82,7 +70,7 @@ def _same(a: nn.Module, b: nn.Module) -> bool:
 
 def _loss_value(loss) -> float:
     expect(isinstance(loss, torch.Tensor) and loss.dim() == 0,
-           f"dqn_update should return the loss as a 0-d tensor, got {type(loss).__name__}"
+           f"dqn_update should return the loss as a 0-d tensor, got {kind(loss)}"
            + (f" of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else ""))
     return float(loss)
 
@@ -221,6 +209,7 @@ EXERCISE = Exercise(
     name="ex07_learner_step",
     title="The DQN learner step",
     required=("dqn_update",),
+    references=("bitflip_lib.dqn:DQNLearner.update", "bitflip_lib.dqn:DQNLearner.targets"),
     checks=(
         Check("the loss it returns", check_loss),
         Check("one optimiser step", check_online_step),

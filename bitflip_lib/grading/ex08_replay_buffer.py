@@ -11,46 +11,18 @@ modulo n), so a check can tell exactly which transitions a sample came from.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import torch
 
 from bitflip_lib.config import TrainConfig, make_config
+from bitflip_lib.grading.examples import N, numbered_transitions, numbers_of
 from bitflip_lib.grading.helpers import devices, expect, expect_tensor, generator
 from bitflip_lib.grading.plugged import train_with
-from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.grading.model import Check, Exercise
 from bitflip_lib.lab.runs import best_success
 from bitflip_lib.replay import Transitions
 from bitflip_lib.trainer import TrainResult
-
-N = 8  # bits per transition in the checks: numbers up to 2^N - 1
-
-
-def numbered_transitions(ids: Iterable[int], n: int = N, device="cpu") -> Transitions:
-    """Transition number i has the bits of i as state and ``i mod n`` as action."""
-    ids = torch.as_tensor(list(ids), dtype=torch.long, device=device)
-    if bool((ids >= 2**n).any()) or bool((ids < 0).any()):
-        raise ValueError(f"transition numbers must lie in [0, {2**n}) for n = {n}")
-    state = ((ids[:, None] >> torch.arange(n, device=device)) & 1).float()
-    action = ids % n
-    next_state = state.clone()
-    rows = torch.arange(len(ids), device=device)
-    next_state[rows, action] = 1.0 - next_state[rows, action]
-    goal = torch.where(ids[:, None] % 3 == 0, next_state, 1.0 - state)  # every third one reaches its goal
-    return Transitions.with_goals(state, goal, action, next_state)
-
-
-def numbers_of(batch: Transitions, n: int = N) -> torch.Tensor:
-    """The numbers of sampled transitions, checking each one is intact (fields from one transition)."""
-    state = batch.state.detach().to("cpu", torch.float32)
-    ids = (state.round().long() * 2 ** torch.arange(n)).sum(1)
-    want = numbered_transitions(ids.tolist(), n)
-    for name in ("action", "goal", "next_state", "reward", "done"):
-        got = getattr(batch, name).detach().to("cpu", getattr(want, name).dtype)
-        expect(torch.equal(got, getattr(want, name)),
-               f"sampled {name} does not belong with the sampled state and action: take every field at the same indices")
-    return ids
-
 
 def _buffer(ns: Mapping, capacity: int, device="cpu", n: int = N):
     buffer = ns["ReplayBuffer"](n, capacity, device)
@@ -172,6 +144,7 @@ EXERCISE = Exercise(
     name="ex08_replay_buffer",
     title="The replay buffer",
     required=("ReplayBuffer",),
+    references=("bitflip_lib.replay:ReplayBuffer",),
     checks=(
         Check("empty at the start", check_empty),
         Check("stores what was added", check_stores),

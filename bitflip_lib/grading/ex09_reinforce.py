@@ -16,7 +16,7 @@ import torch
 from bitflip_lib.generation.sequences import SparseReward, reinforce_loss
 from bitflip_lib.generation.training import seeded_policy
 from bitflip_lib.grading.helpers import expect, expect_close, expect_tensor, generator
-from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.grading.model import Check, Exercise
 
 
 def _inputs(seed: int, B: int = 12, L: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,6 +30,7 @@ def _value_and_grad(fn, step_log_probs: torch.Tensor, rewards: torch.Tensor, bas
     x = step_log_probs.clone().requires_grad_(True)
     out = fn(x, rewards.clone(), baseline)
     expect_tensor(out, f"reinforce_surrogate(..., baseline={baseline!r})", shape=())
+    expect(out.requires_grad, "no gradient reaches step_log_probs: the surrogate must be computed from them (do not detach them)")
     out.backward()
     expect(x.grad is not None, "no gradient reaches step_log_probs: the surrogate must be computed from them (do not detach them)")
     return out.detach(), x.grad
@@ -126,6 +127,7 @@ EXERCISE = Exercise(
     name="ex09_reinforce",
     title="The REINFORCE estimator with a baseline",
     required=("reinforce_surrogate",),
+    references=("bitflip_lib.generation.sequences:reinforce_loss",),
     checks=(
         Check("matches the library", check_matches),
         Check("log-probabilities summed over the trajectory", check_summed),
