@@ -324,8 +324,9 @@ def test_a_failing_check_cell_shows_the_report_once_and_no_traceback(shell):
     assert out.count("ex04_polyak  (took") == 1 and out.count("checks pass") == 1
     assert "Traceback" not in out and "raise GradingFailed" not in out
     error = [line for line in out.splitlines() if "GradingFailed" in line]
-    # 6: a function that leaves the target unchanged also fails "updates in place" (issue 30, item 2)
-    assert len(error) == 1 and error[0].endswith("GradingFailed\x1b[0m: 6 of 7 checks failed: "
+    # 7: a function that leaves the target unchanged also fails "updates in place" and "outside
+    # autograd", which it used to pass (issue 30, item 2)
+    assert len(error) == 1 and error[0].endswith("GradingFailed\x1b[0m: 7 of 7 checks failed: "
                                                  "the report above says what to fix, then run this cell again")
 
 

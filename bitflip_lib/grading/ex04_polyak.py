@@ -98,7 +98,9 @@ def check_autograd(ns: Mapping) -> str:
     target, online = _pair(lambda: MLP(4, hidden=(8,)), 7)
     loss = online(torch.rand(3, 4, generator=generator(1)), torch.rand(3, 4, generator=generator(2))).sum()
     loss.backward()  # the online network has gradients, as it does during training
+    before = _params(target)
     ns["polyak_update"](target, online, 0.2)
+    expect(not _unchanged(target, before), f"with tau = 0.2 on a target whose parameters require grad, {UNCHANGED}")
     for name, facts in parameter_facts(target).items():
         expect(not facts.grad_fn, f"target parameter '{name}' now has a grad_fn: do the update under torch.no_grad()")
         expect(facts.is_leaf, f"target parameter '{name}' is no longer a leaf tensor: do the update under torch.no_grad()")

@@ -94,9 +94,24 @@ def _stop_supervisor() -> None:
         _supervisor = None
 
 
+_grader_warm = False
+
+
+def _warm_grader() -> None:
+    """Import here, once, what the checks' own code imports on first use (the first optimiser
+    pulls in ``torch._dynamo``: seconds on a slow CPU), before any check's clock starts."""
+    global _grader_warm
+    if not _grader_warm:
+        import torch
+
+        torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
+        _grader_warm = True
+
+
 def warm_up() -> None:
-    """Start the grader's supervisor now (importing torch and the library takes seconds): its
-    cost is the grader's, not part of any exercise's time budget."""
+    """Start the grader's supervisor now (importing torch and the library takes seconds), and do
+    the grader's own first-use imports: their cost is the grader's, not part of any budget."""
+    _warm_grader()
     if isolation_available():
         file_supervisor().wait_ready()
 
@@ -126,6 +141,7 @@ def run_checks(exercise: Exercise, checks: list[Check], source: Submission | Map
         report.results = [r for r in report.results if r.check in {c.name for c in checks}]
         report.budgets[exercise.name] = budget
         return report
+    _warm_grader()
     if not isolation_available():
         return _run_here(exercise, checks, source, budget, load_limit)
     return _Run(exercise, checks, source, budget, load_limit, supervisor).run()

@@ -353,8 +353,9 @@ def _children_map() -> dict[int, list[int]]:
             continue
         with contextlib.suppress(OSError, ValueError, IndexError):
             stat = Path(f"/proc/{entry}/stat").read_text()
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
+            state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+            if state not in ("Z", "X"):  # a zombie is already dead (its parent will reap it)
+                children.setdefault(int(ppid), []).append(int(entry))
     return children
 
 
