@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 
 from bitflip_lib.grading import EXERCISES, check, cli_main, grade
 from bitflip_lib.grading.runner import run_exercise, warm_up
-from bitflip_lib.grading.sandbox import landlock_abi
+from bitflip_lib.grading.sandbox import landlock_abi, signals_confined
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
@@ -269,9 +270,8 @@ def test_no_process_the_students_code_started_survives_its_check(tmp_path):
 
 
 def test_the_grader_cannot_be_killed(tmp_path):
-    if landlock_abi() < 6:
-        pytest.skip("signals are scoped by Landlock ABI 6 or later (Linux 6.12): older kernels let a process of the same "
-                    "user signal the grader")
+    if not signals_confined():
+        pytest.skip("no seccomp filter for this machine and no Landlock 6+: a process of the same user can signal the grader")
     results = _graded(tmp_path, """
         import os
         import signal
@@ -341,3 +341,33 @@ def _own_polyak():
     namespace = {"torch": torch}
     exec(OWN_POLYAK, namespace)  # noqa: S102
     return namespace["own_polyak"]
+
+
+def test_the_seccomp_filter_alone_refuses_signals_to_other_processes():
+    """Where Landlock cannot scope signals (Linux before 6.12), the seccomp filter does."""
+    import platform
+
+    from bitflip_lib.grading import sandbox
+
+
+    if platform.machine() not in sandbox._SECCOMP_ARCH or not sys.platform.startswith("linux"):
+        pytest.skip("no seccomp filter for this machine")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        outcome = []
+        if sandbox._seccomp_signals():
+            for target in (os.getppid(), -1, 1, os.getpid(), 0):
+                try:
+                    os.kill(target, 0)
+                    outcome.append("sent")
+                except PermissionError:
+                    outcome.append("refused")
+                except OSError:
+                    outcome.append("other")
+        os.write(write, ",".join(outcome).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1000).decode() == "refused,refused,refused,sent,sent"
+    os.close(read)

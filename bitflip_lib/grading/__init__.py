@@ -23,7 +23,8 @@ Student code never runs in the process that decides a verdict: see
 :mod:`bitflip_lib.grading.runner` (who runs what), :mod:`bitflip_lib.grading.sandbox` (the
 limits on the student's process) and :mod:`bitflip_lib.grading.remote` (how a check calls the
 student's code). Helpers for the exercises' own experiments (``example_batch``,
-``numbered_transitions``, ``numbers_of``) are public here.
+``numbered_transitions``, ``numbers_of``, and ``train_with``: the library's training loop with a
+student's part in place of its own) are public here.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from bitflip_lib.grading import (
     ex10_trajectory_balance,
 )
 from bitflip_lib.grading.examples import example_batch, numbered_transitions, numbers_of
+from bitflip_lib.grading.plugged import train_with
 from bitflip_lib.grading.model import Check, CheckResult, Exercise, Report, all_failed, chosen_checks
 from bitflip_lib.grading.notebook import LoadError, notebook_source
 from bitflip_lib.grading.runner import read_submission, run_checks, run_exercise
@@ -172,4 +174,5 @@ __all__ = [
     "numbered_transitions",
     "numbers_of",
     "resolve",
+    "train_with",
 ]

@@ -17,11 +17,12 @@ The student's process gets, before the student's code is loaded (:func:`enter`):
 * resource limits (``setrlimit``): address space, CPU seconds, size of any file it writes,
   open files, processes (where the kernel counts them: not for root);
 * when run as root, no capabilities (so the limits cannot be raised);
+* on Linux (x86-64 and arm64) a seccomp filter: it may signal only itself and its own process
+  group, and may not ptrace or read or write another process's memory;
 * on Linux with Landlock (kernel 5.13 or later, no root needed): it may write only in its
   scratch folder and read only the Python installation and system folders (not the course's
   folders, the solutions, the library's source or other students' work), it cannot open TCP
-  connections (Landlock ABI 4+), and it cannot signal or ptrace processes outside itself
-  (ABI 6+; older kernels only block ptrace).
+  connections (Landlock ABI 4+), and it cannot signal processes outside itself (ABI 6+).
 
 When a check ends the supervisor kills every process the student's code started (it finds
 them through ``/proc``: as subreaper it inherits the ones that tried to escape by
@@ -205,6 +206,65 @@ def _landlock(abi: int, readable: list[str], writable: list[str]) -> str:
     return f"Landlock ABI {abi}: " + ", ".join(what)
 
 
+# --- seccomp: signals and ptrace --------------------------------------------------------------------
+
+_SECCOMP_ARCH = {  # machine -> (audit arch, syscalls that signal by pid, syscalls refused outright)
+    "x86_64": (0xC000003E, (62, 200, 234, 129, 297), (101, 310, 311, 424)),
+    "aarch64": (0xC00000B7, (129, 130, 131, 138, 240), (117, 270, 271, 424)),
+}
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _seccomp_signals() -> str:
+    """Refuse (EPERM) signals to any process but this one (kill, tkill, tgkill, rt_sigqueueinfo:
+    pid 0, this pid or its group only), pidfd_send_signal, ptrace and process_vm_readv/writev.
+    Where Landlock cannot scope signals (before Linux 6.12) this is what keeps the grader alive."""
+    import platform
+
+    machine = platform.machine()
+    if not sys.platform.startswith("linux") or machine not in _SECCOMP_ARCH:
+        return ""
+    arch, by_pid, refused = _SECCOMP_ARCH[machine]
+    pid = os.getpid()
+    allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    ld, jeq, ret = 0x20, 0x15, 0x06  # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K
+    checks = [(nr, True) for nr in by_pid] + [(nr, False) for nr in refused]
+    first_check = 4
+    pid_block = first_check + len(checks) + 1  # after the checks and their "allow"
+    allowed, denied = pid_block + 4, pid_block + 5
+    program = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, allow), (ld, 0, 0, 0)]  # another arch: allow
+    for i, (nr, by_pid_arg) in enumerate(checks):
+        at = first_check + i
+        program.append((jeq, (pid_block if by_pid_arg else denied) - at - 1, 0, nr))
+    program.append((ret, 0, 0, allow))
+    program += [(ld, 0, 0, 16),  # the low 32 bits of the first argument: the pid
+                (jeq, allowed - (pid_block + 2), 0, pid),
+                (jeq, allowed - (pid_block + 3), 0, 0),
+                (jeq, allowed - (pid_block + 4), denied - (pid_block + 4), (-pid) & 0xFFFFFFFF),
+                (ret, 0, 0, allow), (ret, 0, 0, deny)]
+    filters = (_SockFilter * len(program))(*[_SockFilter(*instruction) for instruction in program])
+    prog = _SockFprog(len(program), filters)
+    if not _prctl(PR_SET_NO_NEW_PRIVS, 1):
+        return ""
+    if _c().prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        return ""
+    return "seccomp: signals and ptrace"
+
+
+def signals_confined() -> bool:
+    """Whether a student's process here cannot signal other processes (seccomp or Landlock 6+)."""
+    import platform
+
+    return (sys.platform.startswith("linux") and platform.machine() in _SECCOMP_ARCH) or landlock_abi() >= 6
+
+
 # --- limits -----------------------------------------------------------------------------------------
 
 
@@ -299,11 +359,11 @@ def enter(channel: int, setup: dict, plan: dict) -> dict:
         applied["processes"] = f"+{limits['processes']}"
     _drop_capabilities()
     abi = plan.get("landlock", 0)
+    isolation = [_seccomp_signals()]
     if abi:
         writable = [scratch, os.devnull] + ([_debug_path] if _debug_path else [])
-        applied["isolation"] = _landlock(abi, plan["readable"], writable)
-    else:
-        applied["isolation"] = "none (no Landlock on this system)"
+        isolation.append(_landlock(abi, plan["readable"], writable))
+    applied["isolation"] = "; ".join(x for x in isolation if x) or "none (no Landlock or seccomp on this system)"
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
