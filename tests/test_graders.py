@@ -335,3 +335,42 @@ def test_library_references_agree_with_the_tabular_module():
     """The ex02 grader compares against bitflip_lib.tabular; make sure its conventions hold."""
     q, _ = tabular.value_iteration(3, 0.9)
     assert torch.allclose(q, tabular.optimal_q_table(3, 0.9))
+
+
+# --- issue 27, item 7: usage errors and files that are not notebooks ---------------------------------
+
+
+def test_a_folder_that_does_not_exist_is_a_usage_error(capsys):
+    assert cli_main(["--dir", "/nonexistent"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: --dir '/nonexistent' is not a folder: give the folder that holds your exercise notebooks "
+                   "(default: exercises)\n")
+
+
+@pytest.mark.parametrize("name, content, why", [
+    ("ex04_polyak.py", b"\x7fELF\x02\x01\x01\x00\x00binary", "it holds binary data"),
+    ("ex04_polyak.py", "polyak = 'caf\xe9'".encode("latin-1"), "it is not UTF-8 text"),
+    ("ex04_polyak.ipynb", json.dumps({"cells": "import torch", "nbformat": 4}).encode(), "its 'cells' is not a list of cells"),
+    ("ex04_polyak.ipynb", b"[1, 2, 3]", "its 'cells' is not a list of cells"),
+    ("ex04_polyak.ipynb", b"{not json", "not valid JSON"),
+    ("ex04_polyak.ipynb", json.dumps({"cells": ["x"]}).encode(), "cell 1 is not a cell object"),
+    ("ex04_polyak.ipynb", json.dumps({"cells": [{"cell_type": "code", "metadata": {"tags": ["graded"]}, "source": 7}]}).encode(),
+     "the source of cell 1 is not text"),
+], ids=["binary py", "latin-1 py", "cells a string", "a list", "not json", "cell not an object", "source not text"])
+def test_a_file_that_is_not_a_notebook_says_so(tmp_path, name, content, why):
+    path = tmp_path / name
+    path.write_bytes(content)
+    report = grade("ex04", tmp_path, include_slow=False)
+    assert not report.passed
+    for r in report.results:
+        assert r.message.startswith(f"could not load the notebook: {path} is not a notebook: {why}"), r.message
+        assert "your code raised" not in r.message
+
+
+def test_the_report_shows_the_time_the_checks_took():
+    """Issue 30, item 2: every report said 'took 0.0 s' while checks took seconds."""
+    exercise = Exercise("ex99_demo", "demo", ("f",), (Check("sleeps", lambda ns: ns["f"]()),))
+    report = run_exercise(exercise, {"f": lambda: time.sleep(0.6)})
+    took = report.seconds["ex99_demo"]
+    assert 0.6 <= took < 10 and report.results[0].seconds >= 0.6
+    assert f"ex99_demo  (took {took:.1f} s; time budget" in str(report)

@@ -228,7 +228,7 @@ def _lane_start() -> None:
 
 def _grade_task(task: Task, include_slow: bool, budget: float | None) -> dict:
     """(A worker of the class grader.) One student's exercise; the report as a dict."""
-    from bitflip_lib.grading import EXERCISES
+    from bitflip_lib.grading.registry import EXERCISES
     from bitflip_lib.grading.notebook import LoadError, _text, cells_of
     from bitflip_lib.grading.runner import Submission, run_checks
 
@@ -392,7 +392,7 @@ def _run_tasks(tasks: list[Task], include_slow: bool, budget: float | None, work
                options: str, reports: dict, log) -> None:  # noqa: ANN001
     from multiprocessing.connection import wait
 
-    from bitflip_lib.grading import EXERCISES
+    from bitflip_lib.grading.registry import EXERCISES
 
     count = min(workers or max(1, os.cpu_count() or 1), len(tasks))
     context = multiprocessing.get_context("fork")

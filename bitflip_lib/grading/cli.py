@@ -62,7 +62,9 @@ def _usage(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bitflip_lib.grading import EXERCISES, Report, grade, resolve
+    from bitflip_lib.grading.api import grade
+    from bitflip_lib.grading.model import Report
+    from bitflip_lib.grading.registry import EXERCISES, resolve
     from bitflip_lib.grading.stubs import MarkerError, generate
 
     args = list(sys.argv[1:] if argv is None else argv)
