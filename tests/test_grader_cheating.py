@@ -306,7 +306,7 @@ def test_memory_is_limited(tmp_path):
 @pytest.mark.slow
 def test_the_training_verdict_cannot_be_faked(tmp_path):
     """Training runs in the grader: patching the trainer (or anything) in the student's process does
-    not touch it, and a Polyak update that does nothing does not learn."""
+    not touch it, and an update that does nothing is caught at the first update of training."""
     results = _graded(tmp_path, """
         import bitflip_lib.grading.plugged as plugged
         import bitflip_lib.trainer as trainer
@@ -325,7 +325,27 @@ def test_the_training_verdict_cannot_be_faked(tmp_path):
     """, include_slow=True)
     end_to_end = results[-1]
     assert end_to_end.check == "DQN with it learns (end to end)"
-    assert not end_to_end.passed and "should solve n = 20 within 40 iterations" in end_to_end.message
+    assert not end_to_end.passed
+    assert end_to_end.message.startswith("during training (update 1), target parameter"), end_to_end.message
+
+
+@pytest.mark.slow
+def test_a_function_right_only_where_the_fast_checks_look_fails_the_training(tmp_path):
+    """Every update during training is compared with the library's on the same inputs: a function
+    that behaves while the fast checks call it and then feeds training something else is caught."""
+    results = _graded(tmp_path, OWN_POLYAK + """
+
+calls = 0
+
+
+def polyak_update(target, online, tau):
+    global calls
+    calls += 1
+    own_polyak(target, online, tau if calls < 100 else min(1.0, 4 * tau))
+""", include_slow=True)
+    assert all(r.passed for r in results[:-1]), [(r.check, r.message) for r in results]
+    assert not results[-1].passed
+    assert results[-1].message.startswith("during training (update "), results[-1].message
 
 
 def test_an_attempt_does_not_change_the_next_exercise_or_the_next_student(tmp_path):

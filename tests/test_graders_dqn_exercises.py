@@ -144,14 +144,37 @@ def test_ex07_messages_name_the_mistake():
 
 
 def test_ex07_end_to_end_fails_without_learning():
-    """The training check needs real learning: a step that never moves the online network fails it."""
+    """The training check needs real learning: a step that never moves the online network fails it
+    (at its first step now: every step in training is compared with the library's)."""
     from bitflip_lib.grading.ex07_learner_step import check_training
 
     def frozen(online, target, optimizer, batch, gamma, tau):
         return F.mse_loss(_q(online, batch), _y(target, batch, gamma)).detach()
 
-    with pytest.raises(AssertionError, match="should solve n = 20"):
+    with pytest.raises(AssertionError, match=r"during training \(gradient step 1\), online parameter"):
         check_training({"dqn_update": frozen})
+
+
+def test_ex07_end_to_end_fails_a_step_that_is_right_only_where_the_fast_checks_look():
+    """A step that behaves in the fast checks and writes other weights during training (say, weights
+    trained elsewhere) is caught at the first step where it differs from the library's."""
+    from bitflip_lib.grading.ex07_learner_step import check_training
+
+    calls = {"n": 0}
+
+    def sly(online, target, optimizer, batch, gamma, tau):
+        calls["n"] += 1
+        loss = F.mse_loss(_q(online, batch), _y(target, batch, gamma))
+        _step(optimizer, loss)
+        polyak_update(target, online, tau)
+        if calls["n"] > 3:  # from then on, nudge the weights its own way
+            with torch.no_grad():
+                for p in online.parameters():
+                    p.add_(1e-3)
+        return loss.detach()
+
+    with pytest.raises(AssertionError, match=r"during training \(gradient step 4\), online parameter"):
+        check_training({"dqn_update": sly})
 
 
 # --- ex08: the replay buffer ---------------------------------------------------------------------

@@ -130,9 +130,29 @@ def check_bad_tau(ns: Mapping) -> str:
     return "ValueError for tau outside [0, 1]"
 
 
+_library_polyak = dqn.polyak_update  # the library's, whatever training patches in for the run
+
+
+def checked_polyak(student) -> object:  # noqa: ANN001
+    """The student's update during training, each result compared with the library's on a copy."""
+    count = 0
+
+    def polyak_update(target, online, tau):
+        nonlocal count
+        count += 1
+        expected = copy.deepcopy(target)
+        _library_polyak(expected, online, tau)
+        student(target, online, tau)
+        for (name, got), want in zip(target.named_parameters(), expected.parameters()):
+            expect_close(got, want, f"during training (update {count}), target parameter '{name}' after your polyak_update",
+                         atol=1e-6)
+
+    return polyak_update
+
+
 def check_training(ns: Mapping) -> str:
     config = make_config(n=20, arch="har", her="future", polyak=0.05, max_iterations=40, seed=0)
-    result = train_with(config, polyak_update=ns["polyak_update"])
+    result = train_with(config, polyak_update=checked_polyak(ns["polyak_update"]))
     expect(result.solved_at is not None, f"HER + HAR with your Polyak update should solve n = 20 within {config.max_iterations} "
            f"iterations; best success rate {best_success(result):.3f}")
     return f"HAR with it solves n = 20 at iteration {result.solved_at}"

@@ -234,8 +234,50 @@ def check_fast(ns: Mapping) -> str:
     return "1024 agents x 50 steps within the time limit"
 
 
+def valid_future(episode: EpisodeBatch, k: int, out, when: str) -> None:
+    """Every relabelled row is a counted step, with a goal its own agent reached at or after that
+    step; reward and done follow the goal. (For training episodes, whose states may repeat.)"""
+    expect(all(hasattr(out, f) for f in ("state", "goal", "action", "reward", "next_state", "done")),
+           f"{when}: her_relabel_future must return a Transitions, got {kind(out)}")
+    lengths = episode.lengths.tolist()
+    expect(len(out.action) == k * sum(lengths), f"{when}: expected {k * sum(lengths)} relabelled transitions, got {len(out.action)}")
+    codes = [_codes(episode.states[j]) for j in range(episode.states.shape[0])]
+    steps: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+    reached: list[dict[int, list[int]]] = []
+    for b, length in enumerate(lengths):
+        where: dict[int, list[int]] = {}
+        for j in range(1, length + 1):
+            where.setdefault(codes[j][b], []).append(j)
+        reached.append(where)
+        for t in range(length):
+            steps.setdefault((codes[t][b], codes[t + 1][b], int(episode.actions[t, b])), []).append((t, b))
+    s_codes, s2_codes, g_codes = _codes(out.state), _codes(out.next_state), _codes(out.goal)
+    for i, action in enumerate(out.action.tolist()):
+        candidates = steps.get((s_codes[i], s2_codes[i], action))
+        expect(candidates is not None, f"{when}: relabelled row {i} is not a counted step of the episode")
+        expect(any(t + 1 <= j for t, b in candidates for j in reached[b].get(g_codes[i], [])),
+               f"{when}: the goal of relabelled row {i} is not a state its agent reached at or after that step")
+    expected = goal_reached(out.next_state, out.goal).float()
+    expect_equal(out.reward.float(), expected, f"{when}: relabelled reward (1 where next_state equals the new goal)")
+    expect_equal(out.done.float(), expected, f"{when}: relabelled done (1 where next_state equals the new goal)")
+
+
+def checked_relabel(student):  # noqa: ANN001, ANN201
+    """The student's relabelling during training, each answer checked (see :func:`valid_future`)."""
+    episodes = 0
+
+    def relabel(episode, k, generator):
+        nonlocal episodes
+        episodes += 1
+        out = student(episode, k, generator)
+        valid_future(episode, k, out, f"during training (episode {episodes})")
+        return out
+
+    return relabel
+
+
 def check_training(ns: Mapping) -> str:
-    relabel = ns["her_relabel_future"]
+    relabel = checked_relabel(ns["her_relabel_future"])
     config = make_config(n=30, arch="har", her="future", k=4, max_iterations=40, seed=0)
     result = train_with(config, relabel_future=relabel)
     expect(result.solved_at is not None, f"DQN (HAR) with your relabelling should solve n = 30 within {config.max_iterations} "

@@ -134,7 +134,16 @@ def check_training(ns: Mapping) -> str:
     result = train(config, network=net, progress=False)
     expect(result.solved_at is not None, f"train(..., network=HARNetwork()) should solve n = 20 within {config.max_iterations} iterations "
            f"(success {result.final.get('success_rate')})")
-    after_50 = evaluate(result.network, 50, num_agents=512, seed=5)["success_rate"]
+    # The verdict is the library's HAR holding the weights trained here: your forward pass does not judge itself.
+    trained = HAR(hidden=(64, 64))
+    weights = {k: v.detach().clone() for k, v in result.network.phi.state_dict().items()}
+    first = next(key for key in weights if key.endswith("weight"))
+    weights[first] = weights[first][:, [1, 0]]  # back to the library's input order
+    trained.phi.load_state_dict(weights)
+    at_20 = evaluate(trained, 20, num_agents=1024, seed=5)["success_rate"]
+    expect(at_20 >= config.solved_threshold, f"the trained weights in the library's HAR succeed {at_20:.3f} at n = 20 "
+           f"(want >= {config.solved_threshold}): does your forward compute phi(distance feature, bit differs) as the exercise says?")
+    after_50 = evaluate(trained, 50, num_agents=512, seed=5)["success_rate"]
     expect(after_50 >= 0.9, f"a HAR trained at n = 20 should transfer to n = 50 unchanged; greedy success at n = 50 was {after_50:.3f}")
     return f"solves n = 20 at iteration {result.solved_at} (success {before:.2f} before training), {after_50:.2f} at n = 50 unchanged"
 
@@ -144,6 +153,7 @@ EXERCISE = Exercise(
     title="The handcrafted architecture (HAR)",
     required=("HARNetwork",),
     references=("bitflip_lib.networks:HAR",),
+    budget=120.0,  # end-to-end: the student's code runs in its own process, and every step of it is checked
     checks=(
         Check("an nn.Module with phi", check_module),
         Check("output shape for any n", check_shapes),

@@ -195,11 +195,55 @@ def train_with_learner_step(config: TrainConfig, dqn_update: Callable) -> TrainR
     return train_with(config, learner_class=StudentLearner)
 
 
+def _reference_step(online: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer, batch: Transitions,
+                    gamma: float, tau: float) -> tuple[nn.Module, nn.Module, float]:
+    """The library's step on copies of the networks and of the optimiser's state."""
+    online, target = copy.deepcopy(online), copy.deepcopy(target)
+    group = optimizer.param_groups[0]
+    reference = torch.optim.Adam(online.parameters(), lr=group["lr"], betas=group["betas"], eps=group["eps"],
+                                 weight_decay=group["weight_decay"], amsgrad=group["amsgrad"])
+    reference.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # its tensors, not the ones training uses
+    q = online(batch.state, batch.goal).gather(1, batch.action.unsqueeze(1)).squeeze(1)
+    with torch.no_grad():
+        y = _library_td_target(batch.reward, batch.done, target(batch.next_state, batch.goal), gamma, clip=True)
+    loss = F.mse_loss(q, y)
+    reference.zero_grad()
+    loss.backward()
+    reference.step()
+    _library_polyak(target, online, tau)
+    return online, target, float(loss.detach())
+
+
+_library_td_target, _library_polyak = dqn.td_target, dqn.polyak_update
+
+
+def checked_step(student: Callable) -> Callable:
+    """The student's step during training, each result (online and target weights, loss) compared
+    with the library's step from the same state: training cannot be fed weights from elsewhere."""
+    count = 0
+
+    def dqn_update(online, target, optimizer, batch, gamma, tau):
+        nonlocal count
+        count += 1
+        want_online, want_target, want_loss = _reference_step(online, target, optimizer, batch, gamma, tau)
+        loss = student(online, target, optimizer, batch, gamma, tau)
+        got = _loss_value(loss)
+        expect(abs(got - want_loss) <= 1e-5 * max(1.0, abs(want_loss)),
+               f"during training (gradient step {count}) your step returned the loss {got:.6g}, the library's {want_loss:.6g}")
+        for which, net, want in (("online", online, want_online), ("target", target, want_target)):
+            for (name, p), q in zip(net.named_parameters(), want.parameters()):
+                expect_close(p, q, f"during training (gradient step {count}), {which} parameter '{name}' after your step",
+                             atol=1e-5, rtol=1e-4)
+        return loss
+
+    return dqn_update
+
+
 def check_training(ns: Mapping) -> str:
     config = make_config(n=20, arch="har", her="future", max_iterations=40, seed=0)
     # This seed's untrained HAR is not optimal (chapter 6): solving it takes learning.
     expect(not har_greedy_is_optimal(build_network(config, "cpu"), config.n), "grader bug: the untrained network is already optimal")
-    result = train_with_learner_step(config, ns["dqn_update"])
+    result = train_with_learner_step(config, checked_step(ns["dqn_update"]))
     expect(result.solved_at is not None, f"HER + HAR with your learner step should solve n = 20 within {config.max_iterations} "
            f"iterations; best success rate {best_success(result):.3f}")
     return f"HAR with it solves n = 20 at iteration {result.solved_at}"
@@ -210,6 +254,7 @@ EXERCISE = Exercise(
     title="The DQN learner step",
     required=("dqn_update",),
     references=("bitflip_lib.dqn:DQNLearner.update", "bitflip_lib.dqn:DQNLearner.targets"),
+    budget=120.0,  # end-to-end: the student's code runs in its own process, and every step of it is checked
     checks=(
         Check("the loss it returns", check_loss),
         Check("one optimiser step", check_online_step),

@@ -11,6 +11,7 @@ modulo n), so a check can tell exactly which transitions a sample came from.
 """
 from __future__ import annotations
 
+from collections import Counter, deque
 from collections.abc import Mapping
 
 import torch
@@ -127,6 +128,50 @@ def check_device(ns: Mapping) -> str:
     return "storage and sampling on " + ", ".join(d.type for d in devices())
 
 
+def _row_keys(batch) -> list[bytes]:  # noqa: ANN001
+    """One key per transition: its bits, action, reward and done."""
+    bits = torch.cat([batch.state, batch.goal, batch.next_state], dim=1).detach().to("cpu").round().to(torch.uint8)
+    rest = torch.stack([batch.action.detach().to("cpu", torch.float64), batch.reward.detach().to("cpu", torch.float64),
+                        batch.done.detach().to("cpu", torch.float64)], dim=1)
+    return [b.tobytes() + r.tobytes() for b, r in zip(bits.numpy(), rest.numpy())]
+
+
+class CheckedBuffer:
+    """The student's buffer during training, beside a record of what was stored: every sampled
+    transition must be one of the newest ``capacity`` transitions added."""
+
+    def __init__(self, student_class, n: int, capacity: int, device) -> None:  # noqa: ANN001
+        self.inner = student_class(n, capacity, device)
+        self.capacity, self.n = capacity, n
+        self.stored: Counter = Counter()
+        self.order: deque = deque()
+        self.samples = 0
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def add(self, batch) -> None:  # noqa: ANN001
+        self.inner.add(batch)
+        for key in _row_keys(batch)[-self.capacity:]:
+            self.order.append(key)
+            self.stored[key] += 1
+            if len(self.order) > self.capacity:
+                old = self.order.popleft()
+                self.stored[old] -= 1
+
+    def sample(self, batch_size: int, generator=None):  # noqa: ANN001, ANN201
+        self.samples += 1
+        batch = self.inner.sample(batch_size, generator)
+        when = f"during training (sample {self.samples})"
+        for name, width in (("state", self.n), ("goal", self.n), ("next_state", self.n), ("action", None),
+                            ("reward", None), ("done", None)):
+            value = getattr(batch, name, None)
+            expect_tensor(value, f"{when}: sample({batch_size}).{name}", shape=(batch_size, width) if width else (batch_size,))
+        unknown = sum(self.stored[key] <= 0 for key in _row_keys(batch))
+        expect(not unknown, f"{when}: {unknown} of {batch_size} sampled transitions are not among those stored in the buffer")
+        return batch
+
+
 def train_with_buffer(config: TrainConfig, buffer_class: type) -> TrainResult:
     """The library's :func:`~bitflip_lib.trainer.train` with ``buffer_class`` as its replay buffer."""
     return train_with(config, buffer_class=buffer_class)
@@ -134,7 +179,7 @@ def train_with_buffer(config: TrainConfig, buffer_class: type) -> TrainResult:
 
 def check_training(ns: Mapping) -> str:
     config = make_config(n=20, arch="har", her="future", max_iterations=40, seed=0)
-    result = train_with_buffer(config, ns["ReplayBuffer"])
+    result = train_with_buffer(config, lambda n, capacity, device: CheckedBuffer(ns["ReplayBuffer"], n, capacity, device))
     expect(result.solved_at is not None, f"HER + HAR with your replay buffer should solve n = 20 within {config.max_iterations} "
            f"iterations; best success rate {best_success(result):.3f}")
     return f"HAR with it solves n = 20 at iteration {result.solved_at}"

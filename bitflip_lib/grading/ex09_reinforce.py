@@ -105,6 +105,14 @@ def check_bad_inputs(ns: Mapping) -> str:
     return "ValueError for a bad baseline or shapes"
 
 
+def _checked_gradient(fn, step_log_probs: torch.Tensor, rewards: torch.Tensor, step: int) -> torch.Tensor:
+    got, grad = _value_and_grad(fn, step_log_probs, rewards, "mean")
+    want, want_grad = _value_and_grad(_reference, step_log_probs, rewards, "mean")
+    expect_close(got, want, f"during training (step {step}), the surrogate's value", atol=1e-5)
+    expect_close(grad, want_grad, f"during training (step {step}), the surrogate's gradient", atol=1e-6)
+    return grad
+
+
 def check_training(ns: Mapping) -> str:
     L = 6
     target = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 0.0])
@@ -112,11 +120,13 @@ def check_training(ns: Mapping) -> str:
     policy = seeded_policy(L, (64,), 0, torch.device("cpu"))
     optimizer = torch.optim.Adam(policy.parameters(), lr=3e-3)
     g = generator(0)
-    for _ in range(150):
+    for step in range(150):
         y = policy.sample(64, g)
-        loss = ns["reinforce_surrogate"](policy.step_log_probs(y), reward(y), "mean")
+        step_log_probs, rewards = policy.step_log_probs(y), reward(y)
+        # The student's gradient passes a check before it reaches the policy: the library's, on the same inputs.
+        grad = _checked_gradient(ns["reinforce_surrogate"], step_log_probs.detach(), rewards, step)
         optimizer.zero_grad()
-        loss.backward()
+        step_log_probs.backward(grad)
         optimizer.step()
     success = float(reward(policy.sample(512, g)).mean())
     expect(success > 0.8, f"REINFORCE with your estimator should learn a 6-bit target in 150 steps; success {success:.3f}")

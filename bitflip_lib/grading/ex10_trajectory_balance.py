@@ -141,6 +141,20 @@ def check_bad_shapes(ns: Mapping) -> str:
     raise AssertionError("trajectory_balance_loss should raise ValueError when log_rewards does not have one entry per trajectory")
 
 
+def _checked_gradients(ns: Mapping, log_Z, step_log_probs, log_rewards, step: int):  # noqa: ANN001, ANN202
+    value, z_grad, lp_grad = _run(ns, log_Z, step_log_probs, log_rewards)
+    z = log_Z.clone().requires_grad_(True)
+    x = step_log_probs.clone().requires_grad_(True)
+    want = reference_loss(z, x.sum(1), log_rewards)
+    want.backward()
+    expect_close(value, want.detach(), f"during training (step {step}), the loss", atol=1e-5)
+    expect(z_grad is not None, f"during training (step {step}), no gradient reached log_Z")
+    expect_close(z_grad, z.grad, f"during training (step {step}), the gradient with respect to log Z", atol=1e-5)
+    expect_close(lp_grad, x.grad, f"during training (step {step}), the gradient with respect to the step log-probabilities",
+                 atol=1e-5)
+    return z_grad, lp_grad
+
+
 def check_training(ns: Mapping) -> str:
     L = 5
     reward = MultiModalReward(torch.tensor([[1.0, 1, 0, 0, 1], [0, 0, 1, 1, 0]]), sharpness=2.0, floor=0.0)
@@ -148,11 +162,14 @@ def check_training(ns: Mapping) -> str:
     log_Z = torch.zeros((), requires_grad=True)
     optimizer = torch.optim.Adam([{"params": policy.parameters(), "lr": 3e-3}, {"params": [log_Z], "lr": 0.1}])
     g = generator(0)
-    for _ in range(300):
+    for step in range(300):
         y = policy.sample(64, g)
-        loss = ns["trajectory_balance_loss"](log_Z, policy.step_log_probs(y), reward.log_reward(y))
+        step_log_probs, log_rewards = policy.step_log_probs(y), reward.log_reward(y)
+        # The student's gradients pass a check before they reach the policy and log Z: the library's, on the same inputs.
+        z_grad, lp_grad = _checked_gradients(ns, log_Z.detach(), step_log_probs.detach(), log_rewards, step)
         optimizer.zero_grad()
-        loss.backward()
+        step_log_probs.backward(lp_grad)
+        log_Z.grad = z_grad
         optimizer.step()
     tv = total_variation(exact_log_probs(policy).exp(), reward_distribution(reward))
     learned = float(log_Z.detach())
