@@ -109,6 +109,23 @@ def test_reloading_or_reading_the_library_source_is_refused(tmp_path):
     _all_fail(results, "could not load the notebook: graded cell 1 raised PermissionError")
 
 
+def test_what_an_honest_student_imports_still_works(tmp_path):
+    """The limits hide the course's folders, not Python's: the standard library and installed
+    packages import as usual, even ones first imported inside a graded function."""
+    results = _graded(tmp_path, OWN_POLYAK + """
+
+def polyak_update(target, online, tau):
+    import xml.dom.minidom
+
+    import filelock
+    import yaml
+
+    assert xml.dom.minidom and filelock and yaml
+    own_polyak(target, online, tau)
+""")
+    assert all(r.passed for r in results), [(r.check, r.message) for r in results]
+
+
 def test_the_solutions_are_out_of_reach(tmp_path):
     results = _graded(tmp_path, """
         exec(open("../solutions/ex04_polyak.py").read())

@@ -123,29 +123,35 @@ class _PathBeneath(ctypes.Structure):
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
 
-def read_roots(forbidden: list[Path]) -> list[str]:
-    """Folders the student's process may read: the Python installation, the folders of the
-    shared libraries loaded now, and system folders; never one inside ``forbidden`` or one
-    holding a forbidden folder (a root that holds one is replaced by its other children)."""
-    candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    candidates |= {p for p in sys.path if p and os.path.isabs(p)}
-    candidates |= {"/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/opt"}
+def read_roots(hidden: list[Path], course: Path | None = None) -> list[str]:
+    """Folders the student's process may read: the Python installation (its site-packages even
+    when it lies inside the course's folder, as a virtual environment does), the folders of the
+    shared libraries loaded now, and system folders. Never one inside ``hidden`` (the library's
+    source, the solutions), nor anything else of ``course`` (the course's folder: its history holds
+    the solutions too); a folder that holds one of them is replaced by its other children."""
+    import site
+
+    python = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    with contextlib.suppress(AttributeError):
+        python |= set(site.getsitepackages())
+    others = {p for p in sys.path if p and os.path.isabs(p)}
+    others |= {"/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/opt"}
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/maps").read_text().splitlines():
             parts = line.split(maxsplit=5)
             if len(parts) == 6 and parts[5].startswith("/"):
-                candidates.add(os.path.dirname(parts[5]))
-    forbidden_real = [os.path.realpath(p) for p in forbidden]
+                others.add(os.path.dirname(parts[5]))
+    specific = [os.path.realpath(p) for p in hidden]
+    everything = specific + ([os.path.realpath(course)] if course is not None else [])
     roots: set[str] = set()
-    for candidate in candidates:
-        real = os.path.realpath(candidate)
-        if os.path.exists(real):
-            roots |= _allowed_parts(real, forbidden_real, depth=0)
-    # drop roots inside other roots
-    ordered = sorted(roots, key=len)
+    for candidates, forbidden in ((python, specific), (others, everything)):
+        for candidate in candidates:
+            real = os.path.realpath(candidate)
+            if os.path.exists(real):
+                roots |= _allowed_parts(real, forbidden, depth=0)
     kept: list[str] = []
-    for root in ordered:
-        if not any(root == k or root.startswith(k.rstrip("/") + "/") for k in kept):
+    for root in sorted(roots, key=len):  # drop roots inside other roots
+        if not any(_inside(root, k) for k in kept):
             kept.append(root)
     return kept
 
@@ -400,10 +406,9 @@ def prepare(forbidden: list[str]) -> dict:
     preimport()
     root = library_root()
     hidden = [Path(p) for p in forbidden] + [root / "bitflip_lib", root / "solutions", Path(__file__).resolve().parents[1]]
-    if (root / "solutions").exists() or (root / ".git").exists():
-        hidden.append(root)
+    course = root if (root / "solutions").exists() or (root / ".git").exists() else None
     abi = landlock_abi()
-    return {"landlock": abi, "readable": read_roots(hidden) if abi else []}
+    return {"landlock": abi, "readable": read_roots(hidden, course) if abi else []}
 
 
 def _children_map() -> dict[int, list[int]]:
