@@ -126,6 +126,24 @@ def polyak_update(target, online, tau):
     assert all(r.passed for r in results), [(r.check, r.message) for r in results]
 
 
+def test_a_function_decorated_like_the_librarys_is_not_taken_for_it(tmp_path):
+    """The library's polyak_update is decorated with @torch.no_grad(); so may a student's be (the
+    decorator's own code is shared by every function it decorates)."""
+    code = """
+        @torch.no_grad()
+        def polyak_update(target, online, tau):
+            if not 0.0 <= tau <= 1.0:
+                raise ValueError("tau must lie in [0, 1]")
+            for p, q in zip(target.parameters(), online.parameters()):
+                p.lerp_(q, tau)
+    """
+    results = _graded(tmp_path, code)
+    assert all(r.passed for r in results), [(r.check, r.message) for r in results]
+    namespace = {"torch": torch}
+    exec(textwrap.dedent(code), namespace)  # noqa: S102 - as a notebook's kernel would
+    assert check("ex04", namespace["polyak_update"], include_slow=False, raise_on_failure=False).passed
+
+
 def test_the_solutions_are_out_of_reach(tmp_path):
     results = _graded(tmp_path, """
         exec(open("../solutions/ex04_polyak.py").read())

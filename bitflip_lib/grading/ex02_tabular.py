@@ -127,7 +127,7 @@ EXERCISE = Exercise(
     title="Tabular Q-learning update and value iteration",
     required=("q_learning_update", "value_iteration"),
     references=("bitflip_lib.tabular:q_learning_update", "bitflip_lib.tabular:value_iteration",
-                "bitflip_lib.tabular:optimal_q_table"),
+                "bitflip_lib.tabular:optimal_q_table", "bitflip_lib.theory:optimal_q", "bitflip_lib.theory:optimal_value"),
     checks=(
         Check("update matches the library", check_update, uses=("q_learning_update",)),
         Check("terminal transitions do not bootstrap", check_terminal, uses=("q_learning_update",)),

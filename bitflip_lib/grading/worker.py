@@ -21,6 +21,7 @@ import inspect
 import os
 import sys
 import types
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -42,10 +43,13 @@ class ReferenceImplementationUsed(BaseException):
     Exception`` in student code does not hide it; it is reported either way)."""
 
 
+_LIBRARY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the bitflip_lib package's folder
 _reached: list[str] = []
 _poisoned_objects: dict[int, str] = {}  # id(function or class) -> label
-_original_codes: dict[int, str] = {}  # id(code object before poisoning) -> label (kept alive in _keep)
-_keep: list[Any] = []
+_original_codes: dict[int, tuple[weakref.ref, str]] = {}
+"""id(code object before poisoning) -> (a weak reference to it, label). Weak: once poisoned, a
+reference's code lives on only where the student's code had copied it (a notebook's kernel ran
+before the poison), and no module of this process hands it back."""
 
 
 def _trip(label: str) -> None:
@@ -72,8 +76,8 @@ def _poison_function(function: types.FunctionType, label: str, seen: set[int]) -
     seen.add(id(function))
     inner = [getattr(function, "__wrapped__", None)]
     inner += [cell.cell_contents for cell in (function.__closure__ or ()) if _cell_filled(cell)]
-    _keep.append(function.__code__)
-    _original_codes[id(function.__code__)] = label
+    if function.__code__.co_filename.startswith(_LIBRARY):  # not a decorator's code, which other functions share
+        _original_codes[id(function.__code__)] = (weakref.ref(function.__code__), label)
     function.__code__ = _tripwire_code(label, len(function.__code__.co_freevars))
     _poisoned_objects[id(function)] = label
     for obj in inner:  # a decorator's wrapped function (e.g. @torch.no_grad) is the real body
@@ -166,8 +170,9 @@ def _overrides_everything(cls: type, base: type) -> bool:
 
 
 def _code_reaches(code: types.CodeType) -> str | None:
-    if id(code) in _original_codes:
-        return _original_codes[id(code)]
+    original = _original_codes.get(id(code))
+    if original is not None and original[0]() is code:
+        return original[1]
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             found = _code_reaches(const)
