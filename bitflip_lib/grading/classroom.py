@@ -331,6 +331,9 @@ def _grade(root: Path, out: Path, chosen: dict[str, Exercise], include_slow: boo
                 continue
             shown = str(found.path.relative_to(root)) if found.path.is_relative_to(root) else found.path.name
             tasks.append(Task(name, exercise.name, str(found.path), shown, data, digest))
+    from bitflip_lib.grading.sandbox import describe_isolation
+
+    log(f"isolation of student code: {describe_isolation()}")
     reused = sum(1 for (s, e) in reports if (s, e) in journal)
     log(f"{len(students)} students, {len(chosen)} exercises: {len(tasks)} to grade"
         + (f", {reused} already graded in an earlier run" if reused else ""))

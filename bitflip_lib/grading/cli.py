@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as err:
             return _usage(f"--gradescope {opts.gradescope!r} cannot be written ({err.strerror})")
     if opts.json:
-        print(json.dumps(report.to_dict(), indent=1))
+        from bitflip_lib.grading.sandbox import describe_isolation
+
+        print(json.dumps({**report.to_dict(), "isolation": describe_isolation()}, indent=1))
     else:
         print(report)
     return 0 if report.passed else 1

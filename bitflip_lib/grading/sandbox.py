@@ -264,6 +264,23 @@ def _seccomp_signals() -> str:
     return "seccomp: signals and ptrace"
 
 
+def describe_isolation() -> str:
+    """One line: what keeps a student's process in, on this machine."""
+    import platform
+
+    parts = ["own session, scratch folder, scrubbed environment, rlimits (memory, CPU, file size, files"
+             + (", processes)" if os.getuid() != 0 else "; not processes under root, whose capabilities it drops)")]
+    if sys.platform.startswith("linux") and platform.machine() in _SECCOMP_ARCH:
+        parts.append("seccomp (no signals to other processes, no ptrace)")
+    abi = landlock_abi()
+    if abi:
+        parts.append(f"Landlock ABI {abi} (writes only in its scratch folder, reads only Python's and the system's folders"
+                     + (", no TCP" if abi >= 4 else "") + (", no signals out" if abi >= 6 else "") + ")")
+    else:
+        parts.append("no Landlock: it can read and write what its user can")
+    return "; ".join(parts)
+
+
 def signals_confined() -> bool:
     """Whether a student's process here cannot signal other processes (seccomp or Landlock 6+)."""
     import platform
