@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from bitflip_lib import dqn
 from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.grading.examples import example_batch
-from bitflip_lib.grading.helpers import devices, expect, expect_close, generator
+from bitflip_lib.grading.helpers import devices, expect, expect_close
 from bitflip_lib.grading.plugged import train_with
 from bitflip_lib.grading.model import Check, Exercise
 from bitflip_lib.grading.remote import kind

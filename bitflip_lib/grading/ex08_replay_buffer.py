@@ -22,7 +22,6 @@ from bitflip_lib.grading.helpers import devices, expect, expect_tensor, generato
 from bitflip_lib.grading.plugged import train_with
 from bitflip_lib.grading.model import Check, Exercise
 from bitflip_lib.lab.runs import best_success
-from bitflip_lib.replay import Transitions
 from bitflip_lib.trainer import TrainResult
 
 def _buffer(ns: Mapping, capacity: int, device="cpu", n: int = N):
