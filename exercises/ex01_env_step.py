@@ -16,7 +16,8 @@
 # %% [markdown]
 # *Student version, generated from `solutions/ex01_env_step.py` by `python -m bitflip_lib.grading generate`.*
 # *Fill in every part that raises `NotImplementedError`, run the check cells, and grade from a
-# terminal with `bitflip grade ex01_env_step`.*
+# terminal with `bitflip grade ex01_env_step`. Write each part yourself: while grading, the library's own
+# version of what you write is switched off (a function that calls it fails).*
 
 # %% [markdown]
 # # Exercise 1: one step of the bit-flipping world

@@ -16,7 +16,8 @@
 # %% [markdown]
 # *Student version, generated from `solutions/ex02_tabular.py` by `python -m bitflip_lib.grading generate`.*
 # *Fill in every part that raises `NotImplementedError`, run the check cells, and grade from a
-# terminal with `bitflip grade ex02_tabular`.*
+# terminal with `bitflip grade ex02_tabular`. Write each part yourself: while grading, the library's own
+# version of what you write is switched off (a function that calls it fails).*
 
 # %% [markdown]
 # # Exercise 2: a goal-conditioned Q table

@@ -16,7 +16,8 @@
 # %% [markdown]
 # *Student version, generated from `solutions/ex03_td_target.py` by `python -m bitflip_lib.grading generate`.*
 # *Fill in every part that raises `NotImplementedError`, run the check cells, and grade from a
-# terminal with `bitflip grade ex03_td_target`.*
+# terminal with `bitflip grade ex03_td_target`. Write each part yourself: while grading, the library's own
+# version of what you write is switched off (a function that calls it fails).*
 
 # %% [markdown]
 # # Exercise 3: the clipped TD target and epsilon-greedy
@@ -103,13 +104,14 @@ check("ex03_td_target", td_target, epsilon_greedy)
 # %% [markdown]
 # ## Experiment: what clipping does to the targets
 #
-# `train` is the library's training loop; its keyword arguments swap in your parts. We train twice on the same
-# seed, with your clipped target and with the same target left unclipped, at $\gamma = 0.99$ with HER,
-# and record the largest target the learner regressed onto in each iteration.
+# `train_with` runs the library's training loop (`bitflip_lib.trainer.train`) with your parts in
+# place of its own. We train twice on the same seed, with your clipped target and with the same
+# target left unclipped, at $\gamma = 0.99$ with HER, and record the largest target the learner
+# regressed onto in each iteration.
 
 # %%
 from bitflip_lib.config import make_config
-from bitflip_lib.trainer import train
+from bitflip_lib.grading import train_with
 
 
 def recording(target_fn, log):
@@ -128,8 +130,8 @@ def unclipped(reward, done, next_q, gamma):
 config = make_config(n=8, arch="mlp", her="future", gamma=0.99, polyak=None, max_iterations=15 if QUICK else 60,
                     early_stop=False, seed=0)
 clipped_log, raw_log = [], []
-clipped_run = train(config, progress=False, td_target=recording(td_target, clipped_log), epsilon_greedy=epsilon_greedy)
-raw_run = train(config, progress=False, td_target=recording(unclipped, raw_log), epsilon_greedy=epsilon_greedy)
+clipped_run = train_with(config, td_target=recording(td_target, clipped_log), epsilon_greedy=epsilon_greedy)
+raw_run = train_with(config, td_target=recording(unclipped, raw_log), epsilon_greedy=epsilon_greedy)
 print(f"largest target: clipped {max(clipped_log):.3f}, unclipped {max(raw_log):.3f}")
 
 # %% [markdown]

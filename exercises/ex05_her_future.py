@@ -16,7 +16,8 @@
 # %% [markdown]
 # *Student version, generated from `solutions/ex05_her_future.py` by `python -m bitflip_lib.grading generate`.*
 # *Fill in every part that raises `NotImplementedError`, run the check cells, and grade from a
-# terminal with `bitflip grade ex05_her_future`.*
+# terminal with `bitflip grade ex05_her_future`. Write each part yourself: while grading, the library's own
+# version of what you write is switched off (a function that calls it fails).*
 
 # %% [markdown]
 # # Exercise 5: hindsight relabelling, the `future` strategy
@@ -126,10 +127,11 @@ assert relabelled_rewards / relabelled_total > 0.10, relabelled_rewards / relabe
 #
 # The handcrafted network (HAR) on n = 50 bits, vanilla DQN against DQN with your `future` relabelling,
 # on the same seeds (one seed in quick mode, two in full mode). `train` is the library's training
-# loop; `relabel=` swaps its relabelling for yours.
+# loop; `train_with(config, relabel_future=...)` runs it with your relabelling in place of its own.
 
 # %%
 from bitflip_lib.config import make_config
+from bitflip_lib.grading import train_with
 from bitflip_lib.lab.runs import best_success
 from bitflip_lib.trainer import train
 
@@ -139,7 +141,7 @@ runs = {}
 for her in ["none", "future"]:
     for seed in seeds:
         config = make_config(n=50, arch="har", her=her, max_iterations=budget, seed=seed)
-        runs[her, seed] = train(config, progress=False, relabel=her_relabel_future)
+        runs[her, seed] = train_with(config, relabel_future=her_relabel_future) if her == "future" else train(config, progress=False)
         r = runs[her, seed]
         print(f"her = {her:<6} seed {seed}: solved at {r.solved_at} (best success {best_success(r):.3f}, {r.wall_seconds:.1f} s)")
 

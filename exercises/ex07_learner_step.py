@@ -16,7 +16,8 @@
 # %% [markdown]
 # *Student version, generated from `solutions/ex07_learner_step.py` by `python -m bitflip_lib.grading generate`.*
 # *Fill in every part that raises `NotImplementedError`, run the check cells, and grade from a
-# terminal with `bitflip grade ex07_learner_step`.*
+# terminal with `bitflip grade ex07_learner_step`. Write each part yourself: while grading, the library's own
+# version of what you write is switched off (a function that calls it fails).*
 
 # %% [markdown]
 # # Exercise 7: the DQN learner step
@@ -106,7 +107,7 @@ check("ex07_learner_step", dqn_update)
 
 # %%
 from bitflip_lib.dqn import td_target
-from bitflip_lib.grading.ex07_learner_step import example_batch
+from bitflip_lib.grading import example_batch
 from bitflip_lib.networks import MLP
 
 steps, gamma = 300, 0.98

@@ -16,7 +16,8 @@
 # %% [markdown]
 # *Student version, generated from `solutions/ex08_replay_buffer.py` by `python -m bitflip_lib.grading generate`.*
 # *Fill in every part that raises `NotImplementedError`, run the check cells, and grade from a
-# terminal with `bitflip grade ex08_replay_buffer`.*
+# terminal with `bitflip grade ex08_replay_buffer`. Write each part yourself: while grading, the library's own
+# version of what you write is switched off (a function that calls it fails).*
 
 # %% [markdown]
 # # Exercise 8: the replay buffer
@@ -117,7 +118,7 @@ check("ex08_replay_buffer", ReplayBuffer)
 # 100 iterations, each equally often: the buffer is a sliding window over the agent's experience.
 
 # %%
-from bitflip_lib.grading.ex08_replay_buffer import numbered_transitions, numbers_of
+from bitflip_lib.grading import numbered_transitions, numbers_of
 
 capacity, per_iteration, iterations = 1000, 10, 300
 buffer = ReplayBuffer(n=12, capacity=capacity)

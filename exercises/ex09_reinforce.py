@@ -16,7 +16,8 @@
 # %% [markdown]
 # *Student version, generated from `solutions/ex09_reinforce.py` by `python -m bitflip_lib.grading generate`.*
 # *Fill in every part that raises `NotImplementedError`, run the check cells, and grade from a
-# terminal with `bitflip grade ex09_reinforce`.*
+# terminal with `bitflip grade ex09_reinforce`. Write each part yourself: while grading, the library's own
+# version of what you write is switched off (a function that calls it fails).*
 
 # %% [markdown]
 # # Exercise 9: the REINFORCE estimator with a baseline

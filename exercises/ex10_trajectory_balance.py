@@ -16,7 +16,8 @@
 # %% [markdown]
 # *Student version, generated from `solutions/ex10_trajectory_balance.py` by `python -m bitflip_lib.grading generate`.*
 # *Fill in every part that raises `NotImplementedError`, run the check cells, and grade from a
-# terminal with `bitflip grade ex10_trajectory_balance`.*
+# terminal with `bitflip grade ex10_trajectory_balance`. Write each part yourself: while grading, the library's own
+# version of what you write is switched off (a function that calls it fails).*
 
 # %% [markdown]
 # # Exercise 10: the trajectory-balance loss

@@ -87,8 +87,8 @@ check("ex04_polyak", polyak_update)
 
 # %%
 from bitflip_lib.config import make_config
+from bitflip_lib.grading import train_with
 from bitflip_lib.lab.runs import best_success
-from bitflip_lib.trainer import train
 
 taus = [0.01, 0.05, 0.2]
 seeds = [0] if QUICK else [0, 1]
@@ -97,7 +97,7 @@ runs = {}
 for tau in taus:
     for seed in seeds:
         config = make_config(n=30, arch="har", her="future", polyak=tau, max_iterations=budget, seed=seed)
-        runs[tau, seed] = train(config, progress=False, polyak_update=polyak_update)
+        runs[tau, seed] = train_with(config, polyak_update=polyak_update)
         r = runs[tau, seed]
         print(f"tau = {tau:<5} seed {seed}: solved at {r.solved_at} (best success {best_success(r):.3f}, {r.wall_seconds:.1f} s)")
 

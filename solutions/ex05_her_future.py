@@ -123,10 +123,11 @@ assert relabelled_rewards / relabelled_total > 0.10, relabelled_rewards / relabe
 #
 # The handcrafted network (HAR) on n = 50 bits, vanilla DQN against DQN with your `future` relabelling,
 # on the same seeds (one seed in quick mode, two in full mode). `train` is the library's training
-# loop; `relabel=` swaps its relabelling for yours.
+# loop; `train_with(config, relabel_future=...)` runs it with your relabelling in place of its own.
 
 # %%
 from bitflip_lib.config import make_config
+from bitflip_lib.grading import train_with
 from bitflip_lib.lab.runs import best_success
 from bitflip_lib.trainer import train
 
@@ -136,7 +137,7 @@ runs = {}
 for her in ["none", "future"]:
     for seed in seeds:
         config = make_config(n=50, arch="har", her=her, max_iterations=budget, seed=seed)
-        runs[her, seed] = train(config, progress=False, relabel=her_relabel_future)
+        runs[her, seed] = train_with(config, relabel_future=her_relabel_future) if her == "future" else train(config, progress=False)
         r = runs[her, seed]
         print(f"her = {her:<6} seed {seed}: solved at {r.solved_at} (best success {best_success(r):.3f}, {r.wall_seconds:.1f} s)")
 

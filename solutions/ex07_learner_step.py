@@ -106,7 +106,7 @@ check("ex07_learner_step", dqn_update)
 
 # %%
 from bitflip_lib.dqn import td_target
-from bitflip_lib.grading.ex07_learner_step import example_batch
+from bitflip_lib.grading import example_batch
 from bitflip_lib.networks import MLP
 
 steps, gamma = 300, 0.98

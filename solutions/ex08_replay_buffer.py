@@ -123,7 +123,7 @@ check("ex08_replay_buffer", ReplayBuffer)
 # 100 iterations, each equally often: the buffer is a sliding window over the agent's experience.
 
 # %%
-from bitflip_lib.grading.ex08_replay_buffer import numbered_transitions, numbers_of
+from bitflip_lib.grading import numbered_transitions, numbers_of
 
 capacity, per_iteration, iterations = 1000, 10, 300
 buffer = ReplayBuffer(n=12, capacity=capacity)

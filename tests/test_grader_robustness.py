@@ -20,11 +20,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bitflip_lib import dqn
 from bitflip_lib.grading import EXERCISES, GradingFailed, cli_main, grade
-from bitflip_lib.grading.report import DEFAULT_BUDGET, Check, Exercise, run_exercise
-from bitflip_lib.grading.sandbox import warm_up
-from bitflip_lib.her import her_relabel
+from bitflip_lib.grading.model import DEFAULT_BUDGET, Check, Exercise
+from bitflip_lib.grading.runner import run_exercise, warm_up
+from bitflip_lib.replay import Transitions
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
@@ -240,10 +239,19 @@ def test_prints_are_captured_and_the_first_lines_shown(tmp_path, capfd):
     assert "        your code printed 5001 lines during this check; the first 5:\n        | step 0\n        | step 1\n" in out
 
 
+def own_polyak(target, online, tau):
+    """A correct Polyak update written as a student would (the library's own is off limits)."""
+    if not 0.0 <= tau <= 1.0:
+        raise ValueError(f"tau must lie in [0, 1], got {tau}")
+    with torch.no_grad():
+        for p, q in zip(target.parameters(), online.parameters()):
+            p.mul_(1.0 - tau).add_(q, alpha=tau)
+
+
 def test_prints_of_a_passing_check_are_not_shown():
     def chatty(target, online, tau):
         print("debugging")
-        dqn.polyak_update(target, online, tau)
+        own_polyak(target, online, tau)
 
     report = run_exercise(POLYAK, {"polyak_update": chatty}, include_slow=False)
     assert report.passed, str(report)
@@ -254,9 +262,20 @@ def test_prints_of_a_passing_check_are_not_shown():
 # --- case 5: ex05 checks that the generator drives the draws -----------------------------------
 
 
+def future_relabel(episode, k, generator):
+    """The future strategy as a student writes it (the library's own is off limits)."""
+    t, b = episode.active.nonzero(as_tuple=True)
+    t, b = t.repeat(k), b.repeat(k)
+    length = episode.lengths[b]
+    u = torch.rand(t.shape, generator=generator, device=t.device)
+    future = torch.minimum(t + (u * (length - t)).long(), length - 1)
+    return Transitions.with_goals(episode.states[t, b], episode.states[future + 1, b], episode.actions[t, b],
+                                  episode.states[t + 1, b])
+
+
 def test_ex05_fails_a_relabeller_with_its_own_fixed_seed():
     def fixed_seed(episode, k=4, generator=None):
-        return her_relabel(episode, "future", k, torch.Generator(device=episode.states.device).manual_seed(0))
+        return future_relabel(episode, k, torch.Generator(device=episode.states.device).manual_seed(0))
 
     report = run_exercise(EXERCISES["ex05_her_future"], {"her_relabel_future": fixed_seed}, include_slow=False)
     failed = {r.check: r.message for r in report.results if not r.passed}
@@ -266,7 +285,7 @@ def test_ex05_fails_a_relabeller_with_its_own_fixed_seed():
 
 def test_ex05_fails_a_relabeller_that_uses_the_global_random_state():
     def global_rng(episode, k=4, generator=None):
-        return her_relabel(episode, "future", k, None)
+        return future_relabel(episode, k, None)
 
     report = run_exercise(EXERCISES["ex05_her_future"], {"her_relabel_future": global_rng}, include_slow=False)
     failed = {r.check: r.message for r in report.results if not r.passed}
@@ -305,16 +324,26 @@ def test_a_failing_check_cell_shows_the_report_once_and_no_traceback(shell):
     assert out.count("ex04_polyak  (took") == 1 and out.count("checks pass") == 1
     assert "Traceback" not in out and "raise GradingFailed" not in out
     error = [line for line in out.splitlines() if "GradingFailed" in line]
-    assert len(error) == 1 and error[0].endswith("GradingFailed\x1b[0m: 5 of 7 checks failed: "
+    # 7: a function that leaves the target unchanged also fails "updates in place" and "outside
+    # autograd", which it used to pass (issue 30, item 2)
+    assert len(error) == 1 and error[0].endswith("GradingFailed\x1b[0m: 7 of 7 checks failed: "
                                                  "the report above says what to fix, then run this cell again")
 
 
 def test_a_passing_check_cell_shows_the_report_once(shell):
     out = _run_cell(shell, textwrap.dedent("""
-        from bitflip_lib import dqn
+        import torch
+
         from bitflip_lib.grading import check
 
-        report = check("ex04", dqn.polyak_update, include_slow=False)
+        def polyak_update(target, online, tau):
+            if not 0.0 <= tau <= 1.0:
+                raise ValueError("tau must lie in [0, 1]")
+            with torch.no_grad():
+                for p, q in zip(target.parameters(), online.parameters()):
+                    p.lerp_(q, tau)
+
+        report = check("ex04", polyak_update, include_slow=False)
         report
     """))
     assert out.count("7/7 checks pass: all checks pass") == 1

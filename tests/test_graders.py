@@ -13,13 +13,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from bitflip_lib import dqn, tabular
+from torch import nn
+
+from bitflip_lib import tabular
 from bitflip_lib.grading import EXERCISES, GradingFailed, check, cli_main, grade, resolve
+from bitflip_lib.grading.ex06_har import START_SEED, library_phi_weights
+from bitflip_lib.grading.model import Check, Exercise
 from bitflip_lib.grading.notebook import load_graded, notebook_source
-from bitflip_lib.grading.report import Check, Exercise, run_check, run_exercise
+from bitflip_lib.grading.runner import run_check, run_exercise
 from bitflip_lib.grading.stubs import generate
-from bitflip_lib.her import her_relabel
 from bitflip_lib.networks import HAR
+from bitflip_lib.replay import Transitions
+from bitflip_lib.trainer import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
@@ -67,11 +72,18 @@ def test_every_check_fails_on_the_stub(name, stub_dir):
 
 
 # --- typical mistakes are caught -------------------------------------------------------------
+# Each wrong answer is written as a student would write it: calling the library's own answer
+# to the exercise is a failure of its own (tests/test_grader_cheating.py).
 
 
 def _fails(name: str, **functions) -> set[str]:
     report = run_exercise(EXERCISES[name], functions, include_slow=False)
     return {r.check for r in report.results if not r.passed}
+
+
+def _messages(name: str, include_slow: bool = False, **functions) -> dict[str, str]:
+    report = run_exercise(EXERCISES[name], functions, include_slow=include_slow)
+    return {r.check: r.message for r in report.results if not r.passed}
 
 
 def test_ex01_catches_missing_mask(solution_namespaces):
@@ -102,8 +114,11 @@ def test_ex02_catches_bootstrapping_past_the_goal(solution_namespaces):
 
 def test_ex03_catches_missing_clip_and_one_coin_for_all(solution_namespaces):
     ns = solution_namespaces["ex03_td_target"]
-    failed = _fails("ex03_td_target", td_target=lambda r, d, q, gamma: dqn.td_target(r, d, q, gamma, clip=False),
-                    epsilon_greedy=ns["epsilon_greedy"])
+
+    def unclipped(reward, done, next_q, gamma):
+        return reward + gamma * (1.0 - done.float()) * next_q.max(dim=1).values
+
+    failed = _fails("ex03_td_target", td_target=unclipped, epsilon_greedy=ns["epsilon_greedy"])
     assert "targets clipped to [0, 1]" in failed
 
     def one_coin(q, epsilon, generator=None):
@@ -117,22 +132,64 @@ def test_ex03_catches_missing_clip_and_one_coin_for_all(solution_namespaces):
 
 def test_ex04_catches_swapped_fraction():
     def swapped(target, online, tau):
-        dqn.polyak_update(target, online, 1.0 - tau)
+        with torch.no_grad():
+            for p, q in zip(target.parameters(), online.parameters()):
+                p.mul_(tau).add_(q, alpha=1.0 - tau)
 
     failed = _fails("ex04_polyak", polyak_update=swapped)
     assert "matches the library" in failed
 
 
+def test_ex04_says_the_target_did_not_change_when_a_local_name_is_rebound():
+    """Issue 30, item 2: rebinding the loop variable leaves the target as it was; 'updates in place'
+    used to PASS it."""
+    def rebinds(target, online, tau):
+        if not 0.0 <= tau <= 1.0:
+            raise ValueError("tau")
+        for p, q in zip(target.parameters(), online.parameters()):
+            p = (1 - tau) * p + tau * q  # noqa: PLW2901 - the mistake under test
+
+    failed = _messages("ex04_polyak", polyak_update=rebinds)
+    assert failed["updates in place"].startswith("with tau = 0.5 every parameter should move halfway to the online "
+                                                 "network, but the target did not change: assigning to a loop variable")
+    assert "the target did not change" in failed["matches the library"]
+
+
+def _relabel(episode, k, generator, pick):
+    """Relabelled copies whose goal step ``pick(t, length, u)`` chooses (u uniform in [0, 1))."""
+    t, b = episode.active.nonzero(as_tuple=True)
+    t, b = t.repeat(k), b.repeat(k)
+    length = episode.lengths[b]
+    u = torch.rand(t.shape, generator=generator, device=t.device)
+    goal_step = pick(t, length, u)
+    return Transitions.with_goals(episode.states[t, b], episode.states[goal_step + 1, b], episode.actions[t, b],
+                                  episode.states[t + 1, b])
+
+
 @pytest.mark.parametrize("strategy", ["final", "episode"])
 def test_ex05_catches_other_strategies(strategy):
     def wrong(episode, k=4, generator=None):
-        out = her_relabel(episode, strategy, k, generator)
-        if strategy == "final":  # give it the right size, so only the goal choice is wrong
-            out = type(out).cat([out] * k)
-        return out
+        if strategy == "final":  # the right size, so only the goal choice is wrong
+            return _relabel(episode, k, generator, lambda t, length, u: length - 1)
+        return _relabel(episode, k, generator, lambda t, length, u: (u * length).long().clamp_max(length - 1))
 
     failed = _fails("ex05_her_future", her_relabel_future=wrong)
     assert failed & {"goals are future achieved states", "future step is uniform"}
+
+
+def test_ex05_catches_the_episode_length_instead_of_each_agents_own():
+    """Issue 30, item 2: drawing t' up to the batch's T biases the goals of agents that finished early
+    (their later states all equal their final one); it used to pass every check."""
+    def batch_length(episode, k=4, generator=None):
+        steps = episode.actions.shape[0]
+        return _relabel(episode, k, generator, lambda t, length, u: torch.minimum(t + (u * (steps - t)).long(),
+                                                                                   torch.full_like(t, steps - 1)))
+
+    failed = _messages("ex05_her_future", her_relabel_future=batch_length)
+    assert list(failed) == ["future step is uniform"]
+    assert failed["future step is uniform"].startswith("for agents that finished early (2 of the episode's 6 steps), the "
+                                                       "goal of step 0 came from their last step ")
+    assert "draw t' from each agent's own steps t..L_b - 1 (episode.lengths)" in failed["future step is uniform"]
 
 
 def test_ex05_catches_goal_off_by_one():
@@ -149,17 +206,48 @@ def test_ex05_catches_goal_off_by_one():
     assert "goals are future achieved states" in _fails("ex05_her_future", her_relabel_future=off_by_one)
 
 
+class SwappedHAR(nn.Module):
+    """A HAR whose phi reads (bit differs, distance feature): the exercise's order swapped."""
+
+    def __init__(self, hidden=(64, 64), normalize_distance=True):
+        super().__init__()
+        layers, width = [], 2
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.phi = nn.Sequential(*layers, nn.Linear(width, 1))
+        self.normalize_distance = normalize_distance
+
+    def forward(self, state, goal):
+        differs = (state != goal).float()
+        distance = differs.sum(1, keepdim=True) / (state.shape[1] if self.normalize_distance else 1)
+        return self.phi(torch.stack([differs, distance.expand_as(differs)], -1)).squeeze(-1)
+
+
 def test_ex06_catches_swapped_inputs():
-    class Swapped(HAR):
-        def __init__(self, hidden=(64, 64), normalize_distance=True):
-            super().__init__(None, hidden, normalize_distance)
+    assert "same values as the library HAR" in _fails("ex06_har", HARNetwork=SwappedHAR)
 
-        def forward(self, state, goal):
-            differs = (state != goal).float()
-            distance = differs.sum(1, keepdim=True) / state.shape[1]
-            return self.phi(torch.stack([distance.expand_as(differs), differs], -1)).squeeze(-1)
 
-    assert "same values as the library HAR" in _fails("ex06_har", HARNetwork=Swapped)
+def test_ex06_end_to_end_starts_from_a_network_that_is_not_already_optimal():
+    """Issue 30, item 2: the end-to-end check started where the untrained network already solved the
+    task ("success 1.00 before training"), so it saw no learning. Its starting weights now fail
+    in either input order."""
+    for swap in (False, True):
+        reference, _ = library_phi_weights(START_SEED)
+        if swap:
+            weights = reference.phi.state_dict()
+            first = next(key for key in weights if key.endswith("weight"))
+            weights[first] = weights[first][:, [1, 0]]
+            reference.phi.load_state_dict(weights)
+        assert evaluate(reference, 20, num_agents=512, seed=5)["success_rate"] == 0.0
+
+
+@pytest.mark.slow
+def test_ex06_end_to_end_shows_learning_from_zero(solution_namespaces):
+    report = run_exercise(EXERCISES["ex06_har"], solution_namespaces["ex06_har"], include_slow=True)
+    end_to_end = report.results[-1]
+    assert end_to_end.passed, str(report)
+    assert "(success 0.00 before training)" in end_to_end.message
 
 
 # --- loading, crashes and hangs ---------------------------------------------------------------
@@ -238,6 +326,7 @@ def test_command_line_exit_codes(tmp_path, stub_dir, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["passed"] is False and all(r["status"] == "FAIL" for r in data["results"])
     assert cli_main(["ex42"]) == 2
+    assert cli_main(["ex01", "--dir", str(tmp_path / "nowhere")]) == 2
     shutil.copy(SOLUTIONS / "ex01_env_step.py", tmp_path / "ex01_env_step.py")
     assert cli_main(["grade", "1", "--dir", str(tmp_path), "--fast"]) == 0
 
@@ -246,3 +335,42 @@ def test_library_references_agree_with_the_tabular_module():
     """The ex02 grader compares against bitflip_lib.tabular; make sure its conventions hold."""
     q, _ = tabular.value_iteration(3, 0.9)
     assert torch.allclose(q, tabular.optimal_q_table(3, 0.9))
+
+
+# --- issue 27, item 7: usage errors and files that are not notebooks ---------------------------------
+
+
+def test_a_folder_that_does_not_exist_is_a_usage_error(capsys):
+    assert cli_main(["--dir", "/nonexistent"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: --dir '/nonexistent' is not a folder: give the folder that holds your exercise notebooks "
+                   "(default: exercises)\n")
+
+
+@pytest.mark.parametrize("name, content, why", [
+    ("ex04_polyak.py", b"\x7fELF\x02\x01\x01\x00\x00binary", "it holds binary data"),
+    ("ex04_polyak.py", "polyak = 'caf\xe9'".encode("latin-1"), "it is not UTF-8 text"),
+    ("ex04_polyak.ipynb", json.dumps({"cells": "import torch", "nbformat": 4}).encode(), "its 'cells' is not a list of cells"),
+    ("ex04_polyak.ipynb", b"[1, 2, 3]", "its 'cells' is not a list of cells"),
+    ("ex04_polyak.ipynb", b"{not json", "not valid JSON"),
+    ("ex04_polyak.ipynb", json.dumps({"cells": ["x"]}).encode(), "cell 1 is not a cell object"),
+    ("ex04_polyak.ipynb", json.dumps({"cells": [{"cell_type": "code", "metadata": {"tags": ["graded"]}, "source": 7}]}).encode(),
+     "the source of cell 1 is not text"),
+], ids=["binary py", "latin-1 py", "cells a string", "a list", "not json", "cell not an object", "source not text"])
+def test_a_file_that_is_not_a_notebook_says_so(tmp_path, name, content, why):
+    path = tmp_path / name
+    path.write_bytes(content)
+    report = grade("ex04", tmp_path, include_slow=False)
+    assert not report.passed
+    for r in report.results:
+        assert r.message.startswith(f"could not load the notebook: {path} is not a notebook: {why}"), r.message
+        assert "your code raised" not in r.message
+
+
+def test_the_report_shows_the_time_the_checks_took():
+    """Issue 30, item 2: every report said 'took 0.0 s' while checks took seconds."""
+    exercise = Exercise("ex99_demo", "demo", ("f",), (Check("sleeps", lambda ns: ns["f"]()),))
+    report = run_exercise(exercise, {"f": lambda: time.sleep(0.6)})
+    took = report.seconds["ex99_demo"]
+    assert 0.6 <= took < 10 and report.results[0].seconds >= 0.6
+    assert f"ex99_demo  (took {took:.1f} s; time budget" in str(report)

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from bitflip_lib.dqn import polyak_update
 from bitflip_lib.grading import EXERCISES
 from bitflip_lib.grading.notebook import load_graded
-from bitflip_lib.grading.report import run_exercise
+from bitflip_lib.grading.runner import run_exercise
 from bitflip_lib.grading.stubs import RECIPE_POINTER, exercise_text, make_stub
 from bitflip_lib.replay import ReplayBuffer as LibraryBuffer
 from bitflip_lib.replay import Transitions
@@ -115,6 +115,26 @@ def test_ex07_catches(wrong, check):
     assert check in failed, f"{wrong.__name__} passed '{check}'; failures: {failed}"
 
 
+def polyak_first_without_no_grad(online, target, optimizer, batch, gamma, tau):
+    best = target(batch.next_state, batch.goal).max(1).values  # outside no_grad: the graph reaches the target
+    y = (batch.reward + gamma * (1 - batch.done) * best).clamp(0, 1)
+    loss = F.mse_loss(_q(online, batch), y)
+    polyak_update(target, online, tau)  # too early, and it changes tensors the loss still needs
+    _step(optimizer, loss)
+    return loss.detach()
+
+
+def test_ex07_two_mistakes_together_give_one_readable_line_per_check():
+    """Issue 30, item 2: Polyak before the step plus no no_grad gave eight raw autograd tracebacks."""
+    failed = _failed("ex07_learner_step", dqn_update=polyak_first_without_no_grad)
+    assert len(failed) == 8
+    for message in failed.values():
+        assert "\n" not in message and len(message) < 600
+        assert "backward() needs a tensor that was changed in place after the loss was computed" in message
+        assert "compute targets under torch.no_grad()" in message
+        assert "Hint: enable anomaly detection" not in message
+
+
 def test_ex07_messages_name_the_mistake():
     assert "after optimizer.step()" in _failed("ex07_learner_step", dqn_update=polyak_first)["Polyak update after the step"]
     assert "UNclipped" in _failed("ex07_learner_step", dqn_update=no_clipping)["targets clipped to [0, 1]"]
@@ -124,20 +144,79 @@ def test_ex07_messages_name_the_mistake():
 
 
 def test_ex07_end_to_end_fails_without_learning():
-    """The training check needs real learning: a step that never moves the online network fails it."""
+    """The training check needs real learning: a step that never moves the online network fails it
+    (at its first step now: every step in training is compared with the library's)."""
     from bitflip_lib.grading.ex07_learner_step import check_training
 
     def frozen(online, target, optimizer, batch, gamma, tau):
         return F.mse_loss(_q(online, batch), _y(target, batch, gamma)).detach()
 
-    with pytest.raises(AssertionError, match="should solve n = 20"):
+    with pytest.raises(AssertionError, match=r"during training \(gradient step 1\), online parameter"):
         check_training({"dqn_update": frozen})
+
+
+def test_ex07_end_to_end_fails_a_step_that_is_right_only_where_the_fast_checks_look():
+    """A step that behaves in the fast checks and writes other weights during training (say, weights
+    trained elsewhere) is caught at the first step where it differs from the library's."""
+    from bitflip_lib.grading.ex07_learner_step import check_training
+
+    calls = {"n": 0}
+
+    def sly(online, target, optimizer, batch, gamma, tau):
+        calls["n"] += 1
+        loss = F.mse_loss(_q(online, batch), _y(target, batch, gamma))
+        _step(optimizer, loss)
+        polyak_update(target, online, tau)
+        if calls["n"] > 3:  # from then on, nudge the weights its own way
+            with torch.no_grad():
+                for p in online.parameters():
+                    p.add_(1e-3)
+        return loss.detach()
+
+    with pytest.raises(AssertionError, match=r"during training \(gradient step 4\), online parameter"):
+        check_training({"dqn_update": sly})
 
 
 # --- ex08: the replay buffer ---------------------------------------------------------------------
 
 
-class NoWrap(LibraryBuffer):
+class OwnBuffer:
+    """A correct buffer as a student writes it (the library's own is off limits: see
+    test_ex08_reports_the_library_buffer)."""
+
+    def __init__(self, n, capacity=2**15, device="cpu"):
+        self.n, self.capacity, self.device = n, capacity, torch.device(device)
+        self.state = torch.zeros(capacity, n, device=self.device)
+        self.goal = torch.zeros(capacity, n, device=self.device)
+        self.next_state = torch.zeros(capacity, n, device=self.device)
+        self.action = torch.zeros(capacity, dtype=torch.long, device=self.device)
+        self.reward = torch.zeros(capacity, device=self.device)
+        self.done = torch.zeros(capacity, device=self.device)
+        self.position = self.size = 0
+
+    def __len__(self):
+        return self.size
+
+    def add(self, batch):
+        fields = ("state", "goal", "action", "reward", "next_state", "done")
+        values = {name: getattr(batch, name)[-self.capacity:] for name in fields}
+        count = min(len(batch), self.capacity)
+        slots = (self.position + torch.arange(count, device=self.device)) % self.capacity
+        for name in fields:
+            storage = getattr(self, name)
+            storage[slots] = values[name].to(self.device, storage.dtype)
+        self.position = (self.position + count) % self.capacity
+        self.size = min(self.size + count, self.capacity)
+
+    def sample(self, batch_size, generator=None):
+        if self.size == 0:
+            raise RuntimeError("cannot sample from an empty replay buffer")
+        idx = torch.randint(0, self.size, (batch_size,), generator=generator, device=self.device)
+        return Transitions(self.state[idx], self.goal[idx], self.action[idx], self.reward[idx], self.next_state[idx],
+                           self.done[idx])
+
+
+class NoWrap(OwnBuffer):
     """Stops storing once full (keeps the oldest)."""
 
     def add(self, batch: Transitions) -> None:
@@ -146,7 +225,7 @@ class NoWrap(LibraryBuffer):
             super().add(Transitions(*(getattr(batch, f)[:room] for f in ("state", "goal", "action", "reward", "next_state", "done"))))
 
 
-class SamplesWholeCapacity(LibraryBuffer):
+class SamplesWholeCapacity(OwnBuffer):
     """Draws from every slot, filled or not."""
 
     def sample(self, batch_size, generator=None):
@@ -155,7 +234,7 @@ class SamplesWholeCapacity(LibraryBuffer):
                            self.next_state[idx].float(), self.done[idx])
 
 
-class SamplesUpToPosition(LibraryBuffer):
+class SamplesUpToPosition(OwnBuffer):
     """Draws below the write position: right until the buffer wraps, wrong afterwards."""
 
     def sample(self, batch_size, generator=None):
@@ -165,21 +244,21 @@ class SamplesUpToPosition(LibraryBuffer):
                            self.next_state[idx].float(), self.done[idx])
 
 
-class OwnCpuGenerator(LibraryBuffer):
+class OwnCpuGenerator(OwnBuffer):
     """Ignores the generator it is given and makes its own on the CPU."""
 
     def sample(self, batch_size, generator=None):
         return super().sample(batch_size, torch.Generator().manual_seed(0))
 
 
-class GlobalRng(LibraryBuffer):
+class GlobalRng(OwnBuffer):
     """Draws with torch's global generator."""
 
     def sample(self, batch_size, generator=None):
         return super().sample(batch_size, None)
 
 
-class ShuffledFields(LibraryBuffer):
+class ShuffledFields(OwnBuffer):
     """Takes the actions at other indices than the states."""
 
     def sample(self, batch_size, generator=None):
@@ -203,8 +282,24 @@ def test_ex08_catches(wrong, check):
     assert check in failed, f"{wrong.__name__} passed '{check}'; failures: {failed}"
 
 
-def test_ex08_passes_on_the_library_buffer():
-    assert _failed("ex08_replay_buffer", ReplayBuffer=LibraryBuffer) == {}
+def test_ex08_passes_on_a_buffer_written_as_a_student_would():
+    assert _failed("ex08_replay_buffer", ReplayBuffer=OwnBuffer) == {}
+
+
+def test_ex08_reports_the_library_buffer():
+    """The library's own buffer is the answer to the exercise: every check fails, saying so."""
+    failed = _failed("ex08_replay_buffer", ReplayBuffer=LibraryBuffer)
+    assert len(failed) == 7
+    assert all(m.startswith("ReplayBuffer uses bitflip_lib.replay.ReplayBuffer, the library's own implementation")
+               for m in failed.values()), failed
+
+
+def test_ex08_says_that_unwritten_slots_were_sampled():
+    """Issue 30, item 2: sampling the whole capacity was reported as fields from different indices."""
+    failed = _failed("ex08_replay_buffer", ReplayBuffer=SamplesWholeCapacity)
+    assert "slots not yet written were sampled" in failed["stores what was added"]
+    assert "0 ... len(buffer) - 1, not from the whole capacity" in failed["stores what was added"]
+    assert "does not belong with" not in failed["stores what was added"]
 
 
 # --- tiered hints --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import torch
 
 from bitflip_lib.grading import EXERCISES
 from bitflip_lib.grading.notebook import load_graded
-from bitflip_lib.grading.report import run_exercise
+from bitflip_lib.grading.runner import run_exercise
 from bitflip_lib.grading.stubs import exercise_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,3 +113,15 @@ def test_ex10_catches_log_Z_not_learned(mistake):
     failed = _failed("ex10_trajectory_balance", include_slow=True, trajectory_balance_loss=wrong)
     assert "log Z is learned" in failed
     assert "a GFlowNet with it learns (end to end)" in failed
+
+
+def test_ex10_says_what_the_square_of_the_mean_residual_computed():
+    """Issue 30, item 2: the square of the mean residual was told to sum the log-probabilities over t,
+    a cause it did not have."""
+    wrong = _tb_checked(lambda z, lp, lr: (z + lp.sum(1) - lr).mean().pow(2))
+    report = run_exercise(EXERCISES["ex10_trajectory_balance"], {"trajectory_balance_loss": wrong}, include_slow=False)
+    failed = {r.check: r.message for r in report.results if not r.passed}
+    said = "your loss is the square of the mean residual, (mean_i r_i)^2; trajectory balance averages the squared residuals"
+    for check in ("by hand", "matches the library", "log-probabilities summed over the trajectory"):
+        assert said in failed[check], failed
+    assert not any("SUM over t" in message for message in failed.values()), failed

@@ -12,125 +12,28 @@ prints a report (one line per check: PASS or FAIL and what was expected) and rai
     bitflip grade ex03            # one exercise
     python -m bitflip_lib.grading grade ex03 --dir exercises
 
-grades the saved notebooks (only their cells tagged ``graded``). The student versions in
+grades the saved notebooks (only their cells tagged ``graded``), and ::
+
+    bitflip grade --class SUBMISSIONS --out DIR
+
+grades a whole class (see :mod:`bitflip_lib.grading.classroom`). The student versions in
 ``exercises/`` are generated from ``solutions/`` by ``python -m bitflip_lib.grading generate``.
+
+Student code never runs in the process that decides a verdict: see
+:mod:`bitflip_lib.grading.runner` (who runs what), :mod:`bitflip_lib.grading.sandbox` (the
+limits on the student's process) and :mod:`bitflip_lib.grading.remote` (how a check calls the
+student's code). Helpers for the exercises' own experiments (``example_batch``,
+``numbered_transitions``, ``numbers_of``, and ``train_with``: the library's training loop with a
+student's part in place of its own) are public here.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
-
-from bitflip_lib.grading import (
-    ex01_env_step,
-    ex02_tabular,
-    ex03_td_target,
-    ex04_polyak,
-    ex05_her_future,
-    ex06_har,
-    ex07_learner_step,
-    ex08_replay_buffer,
-    ex09_reinforce,
-    ex10_trajectory_balance,
-)
-from bitflip_lib.grading.notebook import LoadError, load_graded, notebook_source
-from bitflip_lib.grading.report import Check, CheckResult, Exercise, Report, chosen_checks, failed_to_load, run_exercise
-from bitflip_lib.grading.sandbox import run_checks
+from bitflip_lib.grading.api import GradingFailed, check, grade
+from bitflip_lib.grading.examples import example_batch, numbered_transitions, numbers_of
+from bitflip_lib.grading.model import Check, CheckResult, Exercise, Report
+from bitflip_lib.grading.plugged import train_with
+from bitflip_lib.grading.registry import EXERCISES, resolve
 from bitflip_lib.grading.stubs import generate, make_stub
-
-EXERCISES: dict[str, Exercise] = {
-    module.EXERCISE.name: module.EXERCISE
-    for module in (ex01_env_step, ex02_tabular, ex03_td_target, ex04_polyak, ex05_her_future, ex06_har, ex07_learner_step, ex08_replay_buffer,
-                   ex09_reinforce, ex10_trajectory_balance)
-}
-
-
-class GradingFailed(AssertionError):
-    """Raised by :func:`check` when at least one check fails (the report is attached)."""
-
-    def __init__(self, report: Report) -> None:
-        failed, total = len(report.failures), len(report.results)
-        super().__init__(f"{failed} of {total} checks failed: the report above says what to fix, then run this cell again")
-        self.report = report
-
-    def _render_traceback_(self) -> list[str]:
-        # IPython shows this instead of a traceback: the report above is the useful part.
-        return [f"\x1b[0;31mGradingFailed\x1b[0m: {self}"]
-
-
-def resolve(exercise: str) -> Exercise:
-    """Find an exercise by full name (``ex05_her_future``), short name (``ex05``) or number (``5``)."""
-    key = str(exercise).strip().lower().removesuffix(".py").removesuffix(".ipynb")
-    key = Path(key).name
-    if key.isdigit():
-        key = f"ex{int(key):02d}"
-    for name, ex in EXERCISES.items():
-        if key in (name, ex.short):
-            return ex
-    raise ValueError(f"unknown exercise {exercise!r}: choose one of {', '.join(EXERCISES)}")
-
-
-def _namespace(exercise: Exercise, objects: tuple, namespace: Mapping | None) -> dict:
-    ns: dict = dict(namespace or {})
-    for obj in objects:
-        if isinstance(obj, Mapping):
-            ns.update(obj)
-            continue
-        name = getattr(obj, "__name__", None)
-        if name in exercise.required:
-            ns[name] = obj
-        elif len(exercise.required) == 1:
-            ns[exercise.required[0]] = obj
-        else:
-            raise ValueError(f"cannot tell which of {', '.join(exercise.required)} {obj!r} is: "
-                             f"pass the notebook's globals() instead, e.g. check('{exercise.short}', globals())")
-    return ns
-
-
-def check(exercise: str, *objects, namespace: Mapping | None = None, include_slow: bool = True,
-          raise_on_failure: bool = True, budget: float | None = None) -> Report:
-    """Grade functions defined in this notebook and print the report.
-
-    Args:
-        exercise: ``'ex05_her_future'``, ``'ex05'`` or ``5``.
-        objects: the graded functions or classes themselves, or one dict of names such as
-            ``globals()``.
-        namespace: a dict of names to take them from (alternative to ``objects``).
-        include_slow: also run the end-to-end training checks.
-        raise_on_failure: raise :class:`GradingFailed` when a check fails (so the cell shows
-            an error and an automated run of the notebook stops).
-        budget: seconds all checks may take together (default: the exercise's budget).
-
-    The checks run in a child process (see :mod:`bitflip_lib.grading.sandbox`): what your code
-    prints there is captured, and a crash, ``sys.exit`` or endless loop is a FAIL.
-    """
-    ex = resolve(exercise)
-    report = run_exercise(ex, _namespace(ex, objects, namespace), include_slow=include_slow, budget=budget)
-    print(report)
-    report.shown = True
-    if raise_on_failure and not report.passed:
-        raise GradingFailed(report)
-    return report
-
-
-def grade(exercise: str | None = None, directory: str | Path = "exercises", include_slow: bool = True,
-          load_timeout: float = 30.0, budget: float | None = None) -> Report:
-    """Grade saved notebooks in ``directory`` (one exercise, or all when ``exercise`` is None).
-
-    Only the notebook cells tagged ``graded`` are executed, in a fresh namespace, in the child
-    process that runs the exercise's checks (``load_timeout`` seconds at most); ``budget``
-    overrides each exercise's time budget. Nothing is printed; ``print(report)`` shows it.
-    """
-    chosen = [resolve(exercise)] if exercise is not None else list(EXERCISES.values())
-    report = Report()
-    for ex in chosen:
-        try:
-            path = notebook_source(directory, ex.name)
-        except LoadError as err:
-            report.extend(failed_to_load(ex, f"could not load the notebook: {err}", include_slow))
-            continue
-        report.extend(run_checks(ex, chosen_checks(ex, include_slow), lambda path=path: load_graded(path, timeout=None),
-                                 budget=budget, load_limit=load_timeout))
-    return report
 
 
 def cli_main(argv: list[str] | None = None) -> int:
@@ -149,8 +52,12 @@ __all__ = [
     "Report",
     "check",
     "cli_main",
+    "example_batch",
     "generate",
     "grade",
     "make_stub",
+    "numbered_transitions",
+    "numbers_of",
     "resolve",
+    "train_with",
 ]

@@ -11,7 +11,8 @@ import torch
 
 from bitflip_lib.env import BitFlipEnv, flip_bits, goal_reached
 from bitflip_lib.grading.helpers import devices, expect, expect_equal, expect_tensor, generator
-from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.grading.model import Check, Exercise
+from bitflip_lib.grading.remote import kind
 
 
 def reference_step(state: torch.Tensor, goal: torch.Tensor, done: torch.Tensor, action: torch.Tensor):
@@ -43,7 +44,7 @@ def _call_step(ns: Mapping, state, goal, done, action):
     inputs = [x.clone() for x in (state, goal, done, action)]
     out = ns["env_step"](state, goal, done, action)
     expect(isinstance(out, tuple) and len(out) == 4,
-           f"env_step must return a tuple (next_state, reward, done, active), got {type(out).__name__}"
+           f"env_step must return a tuple (next_state, reward, done, active), got {kind(out)}"
            + (f" of length {len(out)}" if isinstance(out, tuple) else ""))
     for name, before, now in zip(("state", "goal", "done", "action"), inputs, (state, goal, done, action)):
         expect(torch.equal(before, now), f"env_step changed its input '{name}' in place: return new tensors instead")
@@ -137,11 +138,13 @@ EXERCISE = Exercise(
     name="ex01_env_step",
     title="The environment step: flip, reward, done masking",
     required=("goal_reward", "env_step"),
+    references=("bitflip_lib.env:goal_reached", "bitflip_lib.env:flip_bits", "bitflip_lib.env:flip_bits_",
+                "bitflip_lib.env:BitFlipEnv.step"),
     checks=(
-        Check("reward rule", check_reward_rule),
-        Check("flips the chosen bit", check_flip),
-        Check("reward and done", check_reward_and_done),
-        Check("done agents are masked", check_masking),
-        Check("whole episodes match BitFlipEnv", check_episode),
+        Check("reward rule", check_reward_rule, uses=("goal_reward",)),
+        Check("flips the chosen bit", check_flip, uses=("env_step",)),
+        Check("reward and done", check_reward_and_done, uses=("env_step",)),
+        Check("done agents are masked", check_masking, uses=("env_step",)),
+        Check("whole episodes match BitFlipEnv", check_episode, uses=("env_step",)),
     ),
 )

@@ -13,7 +13,7 @@ import torch
 
 from bitflip_lib import tabular
 from bitflip_lib.grading.helpers import devices, expect, expect_close, expect_tensor, generator
-from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.grading.model import Check, Exercise
 
 
 def _batch(n: int, batch: int, seed: int, device, terminal_fraction: float = 0.3):
@@ -126,11 +126,13 @@ EXERCISE = Exercise(
     name="ex02_tabular",
     title="Tabular Q-learning update and value iteration",
     required=("q_learning_update", "value_iteration"),
+    references=("bitflip_lib.tabular:q_learning_update", "bitflip_lib.tabular:value_iteration",
+                "bitflip_lib.tabular:optimal_q_table", "bitflip_lib.theory:optimal_q", "bitflip_lib.theory:optimal_value"),
     checks=(
-        Check("update matches the library", check_update),
-        Check("terminal transitions do not bootstrap", check_terminal),
-        Check("update is in place and local", check_in_place),
-        Check("value iteration equals Q*", check_value_iteration),
-        Check("repeated updates converge to Q*", check_learning),
+        Check("update matches the library", check_update, uses=("q_learning_update",)),
+        Check("terminal transitions do not bootstrap", check_terminal, uses=("q_learning_update",)),
+        Check("update is in place and local", check_in_place, uses=("q_learning_update",)),
+        Check("value iteration equals Q*", check_value_iteration, uses=("value_iteration",)),
+        Check("repeated updates converge to Q*", check_learning, uses=("q_learning_update",)),
     ),
 )

@@ -7,7 +7,7 @@ and the definition of epsilon-greedy (checked statistically, with 5-standard-err
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -15,7 +15,7 @@ from bitflip_lib import dqn
 from bitflip_lib.config import make_config
 from bitflip_lib.grading.helpers import devices, expect, expect_close, expect_equal, expect_tensor, generator
 from bitflip_lib.grading.plugged import train_with
-from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.grading.model import Check, Exercise
 from bitflip_lib.lab.runs import best_success
 
 
@@ -137,10 +137,47 @@ def check_generator(ns: Mapping) -> str:
     return "reproducible with a generator"
 
 
+_library_td_target = dqn.td_target  # the library's, whatever training patches in for the run
+
+
+def checked_td_target(student: Callable) -> Callable:
+    """The student's td_target during training, each target compared with the library's on the same inputs."""
+    step = 0
+
+    def td_target(reward, done, next_q, gamma):
+        nonlocal step
+        step += 1
+        got = expect_tensor(student(reward, done, next_q, gamma), f"td_target during training (gradient step {step})",
+                            shape=reward.shape, device=reward.device)
+        expect_close(got, _library_td_target(reward, done, next_q, gamma, clip=True),
+                     f"td_target during training (gradient step {step}): r + gamma (1 - done) max Q', clipped")
+        return got
+
+    return td_target
+
+
+def checked_epsilon_greedy(student: Callable) -> Callable:
+    """The student's epsilon_greedy during training, each answer checked for shape, type and range."""
+
+    def epsilon_greedy(q, epsilon, generator=None):
+        got = expect_tensor(student(q, epsilon, generator), "epsilon_greedy during training", shape=(q.shape[0],),
+                            dtype=torch.int64, device=q.device)
+        expect(bool(((got >= 0) & (got < q.shape[1])).all()), "epsilon_greedy during training returned actions outside "
+               f"[0, {q.shape[1] - 1}]")
+        if epsilon == 0.0:
+            expect(torch.equal(got, q.argmax(1)) or bool((q.gather(1, got[:, None]).squeeze(1) == q.max(1).values).all()),
+                   "epsilon_greedy with epsilon = 0 during training did not pick a greedy action")
+        return got
+
+    return epsilon_greedy
+
+
 def check_training(ns: Mapping) -> str:
-    """Training with the student's two functions plugged in solves 20-bit flipping with HER + HAR."""
+    """Training with the student's two functions plugged in solves 20-bit flipping with HER + HAR.
+    Training runs here; every target the student's function gives is checked against the library's."""
     config = make_config(n=20, arch="har", her="future", max_iterations=40, seed=0)
-    result = train_with(config, td_target=ns["td_target"], epsilon_greedy=ns["epsilon_greedy"])
+    result = train_with(config, td_target=checked_td_target(ns["td_target"]),
+                        epsilon_greedy=checked_epsilon_greedy(ns["epsilon_greedy"]))
     expect(result.solved_at is not None, f"DQN + HER + HAR with your td_target and epsilon_greedy should solve n = 20 within "
            f"{config.max_iterations} iterations; best success rate {best_success(result):.3f}")
     return f"DQN with them solves n = 20 at iteration {result.solved_at}"
@@ -150,15 +187,16 @@ EXERCISE = Exercise(
     name="ex03_td_target",
     title="The clipped TD target and epsilon-greedy",
     required=("td_target", "epsilon_greedy"),
+    references=("bitflip_lib.dqn:td_target", "bitflip_lib.dqn:epsilon_greedy"),
     checks=(
-        Check("TD target matches the library", check_td_matches),
-        Check("no bootstrapping where done", check_td_done),
-        Check("targets clipped to [0, 1]", check_td_clip),
-        Check("bootstrap from the max", check_td_max),
-        Check("epsilon = 0 is greedy", check_greedy),
-        Check("epsilon = 1 is uniform", check_uniform),
-        Check("exploration rate, per agent", check_explore_rate),
-        Check("uses the generator", check_generator),
+        Check("TD target matches the library", check_td_matches, uses=("td_target",)),
+        Check("no bootstrapping where done", check_td_done, uses=("td_target",)),
+        Check("targets clipped to [0, 1]", check_td_clip, uses=("td_target",)),
+        Check("bootstrap from the max", check_td_max, uses=("td_target",)),
+        Check("epsilon = 0 is greedy", check_greedy, uses=("epsilon_greedy",)),
+        Check("epsilon = 1 is uniform", check_uniform, uses=("epsilon_greedy",)),
+        Check("exploration rate, per agent", check_explore_rate, uses=("epsilon_greedy",)),
+        Check("uses the generator", check_generator, uses=("epsilon_greedy",)),
         Check("DQN with them learns (end to end)", check_training, timeout=240.0, slow=True),
     ),
 )

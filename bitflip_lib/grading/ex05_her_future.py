@@ -20,7 +20,8 @@ from bitflip_lib.config import make_config
 from bitflip_lib.env import goal_reached
 from bitflip_lib.grading.helpers import devices, expect, expect_equal, expect_tensor, generator
 from bitflip_lib.grading.plugged import train_with
-from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.grading.model import Check, Exercise
+from bitflip_lib.grading.remote import kind
 from bitflip_lib.lab.runs import best_success
 from bitflip_lib.replay import EpisodeBatch, Transitions
 
@@ -88,7 +89,7 @@ def _call(ns: Mapping, episode: EpisodeBatch, k: int, seed: int) -> Transitions:
                             (episode.states, episode.goal, episode.actions, episode.active)):
         expect(torch.equal(b, now), f"her_relabel_future changed episode.{name} in place")
     expect(all(hasattr(out, f) for f in ("state", "goal", "action", "reward", "next_state", "done")),
-           f"her_relabel_future must return a Transitions (e.g. Transitions.with_goals(...)), got {type(out).__name__}")
+           f"her_relabel_future must return a Transitions (e.g. Transitions.with_goals(...)), got {kind(out)}")
     return out
 
 
@@ -164,22 +165,41 @@ def check_reward(ns: Mapping) -> str:
     return "reward and done recomputed for the new goal"
 
 
+def _uniform_picks(placed, lengths: list[int], length: int, steps: int, what: str) -> None:
+    """Goals of agents whose episode lasted ``length`` steps: for each step t, uniform over t..length - 1."""
+    for t in range(length):
+        picks = Counter(tp for tt, b, tp in placed if tt == t and lengths[b] == length)
+        choices = length - t
+        total = sum(picks.values())
+        p = 1.0 / choices
+        sd = math.sqrt(total * p * (1 - p)) if choices > 1 else 0.0
+        off = [tp for tp in range(t, length) if abs(picks.get(tp, 0) - total * p) > 5 * sd + 1e-9]
+        if not off:
+            continue
+        last = picks.get(length - 1, 0)
+        if length < steps and last > total * p + 5 * sd:
+            raise AssertionError(
+                f"for agents that finished early ({length} of the episode's {steps} steps), the goal of step {t} "
+                f"came from their last step {last} times of {total}, not about {total * p:.0f} (one in {choices}): "
+                f"draw t' from each agent's own steps t..L_b - 1 (episode.lengths), not from the episode's "
+                f"{steps} steps (their later states all equal the final one)")
+        raise AssertionError(f"for step {t} of {what}, the goal should come from steps {t}..{length - 1} equally often "
+                             f"({total * p:.0f} each of {total}); got {dict(sorted(picks.items()))}")
+
+
 def check_uniform(ns: Mapping) -> str:
     steps, agents, k = 4, 400, 8
     episode = make_episode(n=16, agents=agents, steps=steps, seed=9, lengths=torch.full((agents,), steps))
     _, placed = _located(ns, episode, k, seed=10)
-    for t in (0, 1, 2, 3):
-        picks = Counter(tp for tt, _, tp in placed if tt == t)
-        choices = steps - t
-        total = sum(picks.values())
-        p = 1.0 / choices
-        sd = math.sqrt(total * p * (1 - p)) if choices > 1 else 0.0
-        for tp in range(t, steps):
-            got = picks.get(tp, 0)
-            expect(abs(got - total * p) <= 5 * sd + 1e-9,
-                   f"for step {t} of 4-step episodes, the goal should come from steps {t}..3 equally often "
-                   f"({total * p:.0f} each of {total}); got {dict(sorted(picks.items()))}")
-    return "future step drawn uniformly from [t, L - 1]"
+    _uniform_picks(placed, [steps] * agents, steps, steps, "4-step episodes")
+    # Agents that finish early: their future steps end with their own episode, not the batch's T.
+    steps = 6
+    lengths = torch.tensor([2, steps] * (agents // 2))
+    episode = make_episode(n=16, agents=agents, steps=steps, seed=16, lengths=lengths)
+    _, placed = _located(ns, episode, k, seed=17)
+    for length in (2, steps):
+        _uniform_picks(placed, lengths.tolist(), length, steps, f"{length}-step episodes among {steps}-step ones")
+    return "future step drawn uniformly from [t, L_b - 1], agents that finish early included"
 
 
 def check_generator(ns: Mapping) -> str:
@@ -214,8 +234,50 @@ def check_fast(ns: Mapping) -> str:
     return "1024 agents x 50 steps within the time limit"
 
 
+def valid_future(episode: EpisodeBatch, k: int, out, when: str) -> None:
+    """Every relabelled row is a counted step, with a goal its own agent reached at or after that
+    step; reward and done follow the goal. (For training episodes, whose states may repeat.)"""
+    expect(all(hasattr(out, f) for f in ("state", "goal", "action", "reward", "next_state", "done")),
+           f"{when}: her_relabel_future must return a Transitions, got {kind(out)}")
+    lengths = episode.lengths.tolist()
+    expect(len(out.action) == k * sum(lengths), f"{when}: expected {k * sum(lengths)} relabelled transitions, got {len(out.action)}")
+    codes = [_codes(episode.states[j]) for j in range(episode.states.shape[0])]
+    steps: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+    reached: list[dict[int, list[int]]] = []
+    for b, length in enumerate(lengths):
+        where: dict[int, list[int]] = {}
+        for j in range(1, length + 1):
+            where.setdefault(codes[j][b], []).append(j)
+        reached.append(where)
+        for t in range(length):
+            steps.setdefault((codes[t][b], codes[t + 1][b], int(episode.actions[t, b])), []).append((t, b))
+    s_codes, s2_codes, g_codes = _codes(out.state), _codes(out.next_state), _codes(out.goal)
+    for i, action in enumerate(out.action.tolist()):
+        candidates = steps.get((s_codes[i], s2_codes[i], action))
+        expect(candidates is not None, f"{when}: relabelled row {i} is not a counted step of the episode")
+        expect(any(t + 1 <= j for t, b in candidates for j in reached[b].get(g_codes[i], [])),
+               f"{when}: the goal of relabelled row {i} is not a state its agent reached at or after that step")
+    expected = goal_reached(out.next_state, out.goal).float()
+    expect_equal(out.reward.float(), expected, f"{when}: relabelled reward (1 where next_state equals the new goal)")
+    expect_equal(out.done.float(), expected, f"{when}: relabelled done (1 where next_state equals the new goal)")
+
+
+def checked_relabel(student):  # noqa: ANN001, ANN201
+    """The student's relabelling during training, each answer checked (see :func:`valid_future`)."""
+    episodes = 0
+
+    def relabel(episode, k, generator):
+        nonlocal episodes
+        episodes += 1
+        out = student(episode, k, generator)
+        valid_future(episode, k, out, f"during training (episode {episodes})")
+        return out
+
+    return relabel
+
+
 def check_training(ns: Mapping) -> str:
-    relabel = ns["her_relabel_future"]
+    relabel = checked_relabel(ns["her_relabel_future"])
     config = make_config(n=30, arch="har", her="future", k=4, max_iterations=40, seed=0)
     result = train_with(config, relabel_future=relabel)
     expect(result.solved_at is not None, f"DQN (HAR) with your relabelling should solve n = 30 within {config.max_iterations} "
@@ -227,6 +289,7 @@ EXERCISE = Exercise(
     name="ex05_her_future",
     title="HER relabelling with the future strategy",
     required=("her_relabel_future",),
+    references=("bitflip_lib.her:her_relabel", "bitflip_lib.her:hindsight_goal_steps", "bitflip_lib.her:_uniform_int"),
     checks=(
         Check("returns k transitions per step", check_size),
         Check("only counted steps, k times each", check_steps),

@@ -16,17 +16,37 @@ from torch import nn
 
 from bitflip_lib.config import make_config
 from bitflip_lib.grading.helpers import devices, expect, expect_close, expect_tensor, generator
-from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.grading.errors import first_line
+from bitflip_lib.grading.model import Check, Exercise
+from bitflip_lib.grading.remote import kind
 from bitflip_lib.networks import HAR
 from bitflip_lib.trainer import evaluate, train
+
+
+START_SEED = 4
+"""The end-to-end check starts every network from the library HAR initialised with this seed: its
+greedy policy is far from optimal at n = 20 whichever order phi reads its two inputs in (success
+0.00 both ways, asserted in tests/test_graders.py), so solving the task takes learning."""
 
 
 def _build(ns: Mapping, seed: int = 0, **kwargs) -> nn.Module:
     with torch.random.fork_rng(devices=[]):  # seeded, without disturbing the notebook's own random state
         torch.manual_seed(seed)
         net = ns["HARNetwork"](**kwargs)
-    expect(isinstance(net, nn.Module), f"HARNetwork(...) should be a torch.nn.Module, got {type(net).__name__}")
+    expect(isinstance(net, nn.Module), f"HARNetwork(...) should be a torch.nn.Module, got {kind(net)}")
     return net
+
+
+def library_phi_weights(seed: int, hidden: tuple[int, ...] = (64, 64), normalize: bool = True) -> tuple[HAR, dict]:
+    """The library HAR built from ``seed``, and its phi's weights in the exercise's input order
+    (distance feature, bit differs): the library's phi reads (bit differs, distance feature)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        reference = HAR(hidden=hidden, normalize_distance=normalize)
+    weights = reference.phi.state_dict()
+    first = next(key for key in weights if key.endswith("weight"))
+    weights[first] = weights[first][:, [1, 0]]
+    return reference, weights
 
 
 def _inputs(batch: int, n: int, seed: int, device="cpu"):
@@ -63,12 +83,7 @@ def check_shapes(ns: Mapping) -> str:
 def check_matches_library(ns: Mapping) -> str:
     for normalize in (True, False):
         net = _build(ns, hidden=(16, 16), normalize_distance=normalize)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(1)
-            reference = HAR(hidden=(16, 16), normalize_distance=normalize)
-        weights = reference.phi.state_dict()
-        first = next(key for key in weights if key.endswith("weight"))
-        weights[first] = weights[first][:, [1, 0]]  # the library's phi reads (differs, distance)
+        reference, weights = library_phi_weights(1, (16, 16), normalize)
         try:
             net.phi.load_state_dict(weights)
         except (RuntimeError, KeyError) as err:
@@ -104,13 +119,31 @@ def check_gradients(ns: Mapping) -> str:
 
 
 def check_training(ns: Mapping) -> str:
-    config = make_config(n=20, arch="har", her="future", max_iterations=60, seed=2)
-    net = _build(ns, seed=2)
+    config = make_config(n=20, arch="har", her="future", max_iterations=60, seed=START_SEED)
+    net = _build(ns, seed=START_SEED)
+    try:
+        net.phi.load_state_dict(library_phi_weights(START_SEED)[1])
+    except (RuntimeError, KeyError, AttributeError) as err:
+        raise AssertionError("could not start from the check's weights (phi must be Linear(2, 64), ReLU, Linear(64, 64), "
+                             f"ReLU, Linear(64, 1), as nn.Sequential): {first_line(str(err))}") from err
     before = evaluate(net, 20, num_agents=512, seed=5, device=next(net.parameters()).device)["success_rate"]
+    expect(before < config.solved_threshold,
+           f"with the check's starting weights your network already succeeds {before:.2f} at n = 20 before any training "
+           "(a HAR as the exercise describes starts at 0.00), so this check cannot see it learn: does phi read "
+           "(distance feature, bit differs), in that order?")
     result = train(config, network=net, progress=False)
     expect(result.solved_at is not None, f"train(..., network=HARNetwork()) should solve n = 20 within {config.max_iterations} iterations "
            f"(success {result.final.get('success_rate')})")
-    after_50 = evaluate(result.network, 50, num_agents=512, seed=5)["success_rate"]
+    # The verdict is the library's HAR holding the weights trained here: your forward pass does not judge itself.
+    trained = HAR(hidden=(64, 64))
+    weights = {k: v.detach().clone() for k, v in result.network.phi.state_dict().items()}
+    first = next(key for key in weights if key.endswith("weight"))
+    weights[first] = weights[first][:, [1, 0]]  # back to the library's input order
+    trained.phi.load_state_dict(weights)
+    at_20 = evaluate(trained, 20, num_agents=1024, seed=5)["success_rate"]
+    expect(at_20 >= config.solved_threshold, f"the trained weights in the library's HAR succeed {at_20:.3f} at n = 20 "
+           f"(want >= {config.solved_threshold}): does your forward compute phi(distance feature, bit differs) as the exercise says?")
+    after_50 = evaluate(trained, 50, num_agents=512, seed=5)["success_rate"]
     expect(after_50 >= 0.9, f"a HAR trained at n = 20 should transfer to n = 50 unchanged; greedy success at n = 50 was {after_50:.3f}")
     return f"solves n = 20 at iteration {result.solved_at} (success {before:.2f} before training), {after_50:.2f} at n = 50 unchanged"
 
@@ -119,6 +152,8 @@ EXERCISE = Exercise(
     name="ex06_har",
     title="The handcrafted architecture (HAR)",
     required=("HARNetwork",),
+    references=("bitflip_lib.networks:HAR",),
+    budget=120.0,  # end-to-end: the student's code runs in its own process, and every step of it is checked
     checks=(
         Check("an nn.Module with phi", check_module),
         Check("output shape for any n", check_shapes),

@@ -16,29 +16,17 @@ from torch.nn import functional as F
 
 from bitflip_lib import dqn
 from bitflip_lib.config import TrainConfig, make_config
-from bitflip_lib.grading.helpers import devices, expect, expect_close, generator
+from bitflip_lib.grading.examples import example_batch
+from bitflip_lib.grading.helpers import devices, expect, expect_close
 from bitflip_lib.grading.plugged import train_with
-from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.grading.model import Check, Exercise
+from bitflip_lib.grading.remote import kind
 from bitflip_lib.lab.runs import best_success
 from bitflip_lib.networks import HAR, MLP, har_greedy_is_optimal
 from bitflip_lib.replay import Transitions
 from bitflip_lib.trainer import TrainResult, build_network
 
 LR, GAMMA, TAU = 1e-2, 0.9, 0.3  # a large step and fraction, so that every mistake shows
-
-
-def example_batch(n: int = 6, batch: int = 32, seed: int = 0, device="cpu", done_fraction: float = 0.25) -> Transitions:
-    """Random transitions with a share of rewarded, terminal ones (reward and done agree)."""
-    g = generator(seed, device)
-    state = torch.randint(0, 2, (batch, n), generator=g, device=device).float()
-    goal = torch.randint(0, 2, (batch, n), generator=g, device=device).float()
-    action = torch.randint(0, n, (batch,), generator=g, device=device)
-    next_state = state.clone()
-    rows = torch.arange(batch, device=device)
-    next_state[rows, action] = 1.0 - next_state[rows, action]
-    reached = torch.rand(batch, generator=g, device=device) < done_fraction
-    goal[reached] = next_state[reached]  # these transitions reach their goal
-    return Transitions.with_goals(state, goal, action, next_state)
 
 
 def _networks(make: Callable[[], nn.Module], seed: int, device) -> tuple[nn.Module, nn.Module]:
@@ -82,7 +70,7 @@ def _same(a: nn.Module, b: nn.Module) -> bool:
 
 def _loss_value(loss) -> float:
     expect(isinstance(loss, torch.Tensor) and loss.dim() == 0,
-           f"dqn_update should return the loss as a 0-d tensor, got {type(loss).__name__}"
+           f"dqn_update should return the loss as a 0-d tensor, got {kind(loss)}"
            + (f" of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else ""))
     return float(loss)
 
@@ -207,11 +195,55 @@ def train_with_learner_step(config: TrainConfig, dqn_update: Callable) -> TrainR
     return train_with(config, learner_class=StudentLearner)
 
 
+def _reference_step(online: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer, batch: Transitions,
+                    gamma: float, tau: float) -> tuple[nn.Module, nn.Module, float]:
+    """The library's step on copies of the networks and of the optimiser's state."""
+    online, target = copy.deepcopy(online), copy.deepcopy(target)
+    group = optimizer.param_groups[0]
+    reference = torch.optim.Adam(online.parameters(), lr=group["lr"], betas=group["betas"], eps=group["eps"],
+                                 weight_decay=group["weight_decay"], amsgrad=group["amsgrad"])
+    reference.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # its tensors, not the ones training uses
+    q = online(batch.state, batch.goal).gather(1, batch.action.unsqueeze(1)).squeeze(1)
+    with torch.no_grad():
+        y = _library_td_target(batch.reward, batch.done, target(batch.next_state, batch.goal), gamma, clip=True)
+    loss = F.mse_loss(q, y)
+    reference.zero_grad()
+    loss.backward()
+    reference.step()
+    _library_polyak(target, online, tau)
+    return online, target, float(loss.detach())
+
+
+_library_td_target, _library_polyak = dqn.td_target, dqn.polyak_update
+
+
+def checked_step(student: Callable) -> Callable:
+    """The student's step during training, each result (online and target weights, loss) compared
+    with the library's step from the same state: training cannot be fed weights from elsewhere."""
+    count = 0
+
+    def dqn_update(online, target, optimizer, batch, gamma, tau):
+        nonlocal count
+        count += 1
+        want_online, want_target, want_loss = _reference_step(online, target, optimizer, batch, gamma, tau)
+        loss = student(online, target, optimizer, batch, gamma, tau)
+        got = _loss_value(loss)
+        expect(abs(got - want_loss) <= 1e-5 * max(1.0, abs(want_loss)),
+               f"during training (gradient step {count}) your step returned the loss {got:.6g}, the library's {want_loss:.6g}")
+        for which, net, want in (("online", online, want_online), ("target", target, want_target)):
+            for (name, p), q in zip(net.named_parameters(), want.parameters()):
+                expect_close(p, q, f"during training (gradient step {count}), {which} parameter '{name}' after your step",
+                             atol=1e-5, rtol=1e-4)
+        return loss
+
+    return dqn_update
+
+
 def check_training(ns: Mapping) -> str:
     config = make_config(n=20, arch="har", her="future", max_iterations=40, seed=0)
     # This seed's untrained HAR is not optimal (chapter 6): solving it takes learning.
     expect(not har_greedy_is_optimal(build_network(config, "cpu"), config.n), "grader bug: the untrained network is already optimal")
-    result = train_with_learner_step(config, ns["dqn_update"])
+    result = train_with_learner_step(config, checked_step(ns["dqn_update"]))
     expect(result.solved_at is not None, f"HER + HAR with your learner step should solve n = 20 within {config.max_iterations} "
            f"iterations; best success rate {best_success(result):.3f}")
     return f"HAR with it solves n = 20 at iteration {result.solved_at}"
@@ -221,6 +253,8 @@ EXERCISE = Exercise(
     name="ex07_learner_step",
     title="The DQN learner step",
     required=("dqn_update",),
+    references=("bitflip_lib.dqn:DQNLearner.update", "bitflip_lib.dqn:DQNLearner.targets"),
+    budget=120.0,  # end-to-end: the student's code runs in its own process, and every step of it is checked
     checks=(
         Check("the loss it returns", check_loss),
         Check("one optimiser step", check_online_step),

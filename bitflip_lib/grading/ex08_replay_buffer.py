@@ -11,46 +11,18 @@ modulo n), so a check can tell exactly which transitions a sample came from.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter, deque
+from collections.abc import Mapping
 
 import torch
 
 from bitflip_lib.config import TrainConfig, make_config
+from bitflip_lib.grading.examples import N, numbered_transitions, numbers_of
 from bitflip_lib.grading.helpers import devices, expect, expect_tensor, generator
 from bitflip_lib.grading.plugged import train_with
-from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.grading.model import Check, Exercise
 from bitflip_lib.lab.runs import best_success
-from bitflip_lib.replay import Transitions
 from bitflip_lib.trainer import TrainResult
-
-N = 8  # bits per transition in the checks: numbers up to 2^N - 1
-
-
-def numbered_transitions(ids: Iterable[int], n: int = N, device="cpu") -> Transitions:
-    """Transition number i has the bits of i as state and ``i mod n`` as action."""
-    ids = torch.as_tensor(list(ids), dtype=torch.long, device=device)
-    if bool((ids >= 2**n).any()) or bool((ids < 0).any()):
-        raise ValueError(f"transition numbers must lie in [0, {2**n}) for n = {n}")
-    state = ((ids[:, None] >> torch.arange(n, device=device)) & 1).float()
-    action = ids % n
-    next_state = state.clone()
-    rows = torch.arange(len(ids), device=device)
-    next_state[rows, action] = 1.0 - next_state[rows, action]
-    goal = torch.where(ids[:, None] % 3 == 0, next_state, 1.0 - state)  # every third one reaches its goal
-    return Transitions.with_goals(state, goal, action, next_state)
-
-
-def numbers_of(batch: Transitions, n: int = N) -> torch.Tensor:
-    """The numbers of sampled transitions, checking each one is intact (fields from one transition)."""
-    state = batch.state.detach().to("cpu", torch.float32)
-    ids = (state.round().long() * 2 ** torch.arange(n)).sum(1)
-    want = numbered_transitions(ids.tolist(), n)
-    for name in ("action", "goal", "next_state", "reward", "done"):
-        got = getattr(batch, name).detach().to("cpu", getattr(want, name).dtype)
-        expect(torch.equal(got, getattr(want, name)),
-               f"sampled {name} does not belong with the sampled state and action: take every field at the same indices")
-    return ids
-
 
 def _buffer(ns: Mapping, capacity: int, device="cpu", n: int = N):
     buffer = ns["ReplayBuffer"](n, capacity, device)
@@ -155,6 +127,50 @@ def check_device(ns: Mapping) -> str:
     return "storage and sampling on " + ", ".join(d.type for d in devices())
 
 
+def _row_keys(batch) -> list[bytes]:  # noqa: ANN001
+    """One key per transition: its bits, action, reward and done."""
+    bits = torch.cat([batch.state, batch.goal, batch.next_state], dim=1).detach().to("cpu").round().to(torch.uint8)
+    rest = torch.stack([batch.action.detach().to("cpu", torch.float64), batch.reward.detach().to("cpu", torch.float64),
+                        batch.done.detach().to("cpu", torch.float64)], dim=1)
+    return [b.tobytes() + r.tobytes() for b, r in zip(bits.numpy(), rest.numpy())]
+
+
+class CheckedBuffer:
+    """The student's buffer during training, beside a record of what was stored: every sampled
+    transition must be one of the newest ``capacity`` transitions added."""
+
+    def __init__(self, student_class, n: int, capacity: int, device) -> None:  # noqa: ANN001
+        self.inner = student_class(n, capacity, device)
+        self.capacity, self.n = capacity, n
+        self.stored: Counter = Counter()
+        self.order: deque = deque()
+        self.samples = 0
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def add(self, batch) -> None:  # noqa: ANN001
+        self.inner.add(batch)
+        for key in _row_keys(batch)[-self.capacity:]:
+            self.order.append(key)
+            self.stored[key] += 1
+            if len(self.order) > self.capacity:
+                old = self.order.popleft()
+                self.stored[old] -= 1
+
+    def sample(self, batch_size: int, generator=None):  # noqa: ANN001, ANN201
+        self.samples += 1
+        batch = self.inner.sample(batch_size, generator)
+        when = f"during training (sample {self.samples})"
+        for name, width in (("state", self.n), ("goal", self.n), ("next_state", self.n), ("action", None),
+                            ("reward", None), ("done", None)):
+            value = getattr(batch, name, None)
+            expect_tensor(value, f"{when}: sample({batch_size}).{name}", shape=(batch_size, width) if width else (batch_size,))
+        unknown = sum(self.stored[key] <= 0 for key in _row_keys(batch))
+        expect(not unknown, f"{when}: {unknown} of {batch_size} sampled transitions are not among those stored in the buffer")
+        return batch
+
+
 def train_with_buffer(config: TrainConfig, buffer_class: type) -> TrainResult:
     """The library's :func:`~bitflip_lib.trainer.train` with ``buffer_class`` as its replay buffer."""
     return train_with(config, buffer_class=buffer_class)
@@ -162,7 +178,7 @@ def train_with_buffer(config: TrainConfig, buffer_class: type) -> TrainResult:
 
 def check_training(ns: Mapping) -> str:
     config = make_config(n=20, arch="har", her="future", max_iterations=40, seed=0)
-    result = train_with_buffer(config, ns["ReplayBuffer"])
+    result = train_with_buffer(config, lambda n, capacity, device: CheckedBuffer(ns["ReplayBuffer"], n, capacity, device))
     expect(result.solved_at is not None, f"HER + HAR with your replay buffer should solve n = 20 within {config.max_iterations} "
            f"iterations; best success rate {best_success(result):.3f}")
     return f"HAR with it solves n = 20 at iteration {result.solved_at}"
@@ -172,6 +188,7 @@ EXERCISE = Exercise(
     name="ex08_replay_buffer",
     title="The replay buffer",
     required=("ReplayBuffer",),
+    references=("bitflip_lib.replay:ReplayBuffer",),
     checks=(
         Check("empty at the start", check_empty),
         Check("stores what was added", check_stores),

@@ -16,7 +16,7 @@ import torch
 from bitflip_lib.generation.sequences import SparseReward, reinforce_loss
 from bitflip_lib.generation.training import seeded_policy
 from bitflip_lib.grading.helpers import expect, expect_close, expect_tensor, generator
-from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.grading.model import Check, Exercise
 
 
 def _inputs(seed: int, B: int = 12, L: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,6 +30,7 @@ def _value_and_grad(fn, step_log_probs: torch.Tensor, rewards: torch.Tensor, bas
     x = step_log_probs.clone().requires_grad_(True)
     out = fn(x, rewards.clone(), baseline)
     expect_tensor(out, f"reinforce_surrogate(..., baseline={baseline!r})", shape=())
+    expect(out.requires_grad, "no gradient reaches step_log_probs: the surrogate must be computed from them (do not detach them)")
     out.backward()
     expect(x.grad is not None, "no gradient reaches step_log_probs: the surrogate must be computed from them (do not detach them)")
     return out.detach(), x.grad
@@ -104,6 +105,14 @@ def check_bad_inputs(ns: Mapping) -> str:
     return "ValueError for a bad baseline or shapes"
 
 
+def _checked_gradient(fn, step_log_probs: torch.Tensor, rewards: torch.Tensor, step: int) -> torch.Tensor:
+    got, grad = _value_and_grad(fn, step_log_probs, rewards, "mean")
+    want, want_grad = _value_and_grad(_reference, step_log_probs, rewards, "mean")
+    expect_close(got, want, f"during training (step {step}), the surrogate's value", atol=1e-5)
+    expect_close(grad, want_grad, f"during training (step {step}), the surrogate's gradient", atol=1e-6)
+    return grad
+
+
 def check_training(ns: Mapping) -> str:
     L = 6
     target = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 0.0])
@@ -111,11 +120,13 @@ def check_training(ns: Mapping) -> str:
     policy = seeded_policy(L, (64,), 0, torch.device("cpu"))
     optimizer = torch.optim.Adam(policy.parameters(), lr=3e-3)
     g = generator(0)
-    for _ in range(150):
+    for step in range(150):
         y = policy.sample(64, g)
-        loss = ns["reinforce_surrogate"](policy.step_log_probs(y), reward(y), "mean")
+        step_log_probs, rewards = policy.step_log_probs(y), reward(y)
+        # The student's gradient passes a check before it reaches the policy: the library's, on the same inputs.
+        grad = _checked_gradient(ns["reinforce_surrogate"], step_log_probs.detach(), rewards, step)
         optimizer.zero_grad()
-        loss.backward()
+        step_log_probs.backward(grad)
         optimizer.step()
     success = float(reward(policy.sample(512, g)).mean())
     expect(success > 0.8, f"REINFORCE with your estimator should learn a 6-bit target in 150 steps; success {success:.3f}")
@@ -126,6 +137,7 @@ EXERCISE = Exercise(
     name="ex09_reinforce",
     title="The REINFORCE estimator with a baseline",
     required=("reinforce_surrogate",),
+    references=("bitflip_lib.generation.sequences:reinforce_loss",),
     checks=(
         Check("matches the library", check_matches),
         Check("log-probabilities summed over the trajectory", check_summed),

@@ -23,7 +23,7 @@ from bitflip_lib.generation.sequences import (
 from bitflip_lib.generation.sequences import trajectory_balance_loss as reference_loss
 from bitflip_lib.generation.training import seeded_policy
 from bitflip_lib.grading.helpers import expect, expect_close, expect_tensor, generator
-from bitflip_lib.grading.report import Check, Exercise
+from bitflip_lib.grading.model import Check, Exercise
 
 
 def _inputs(seed: int, B: int = 10, L: int = 6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -39,8 +39,34 @@ def _run(ns: Mapping, log_Z, step_log_probs, log_rewards):
     lp = step_log_probs.clone().requires_grad_(True)
     out = ns["trajectory_balance_loss"](z, lp, log_rewards.clone())
     expect_tensor(out, "trajectory_balance_loss(...)", shape=())
+    expect(out.requires_grad, "no gradient reaches log_Z or the step log-probabilities: compute the loss from them "
+           "(do not detach them)")
     out.backward()
     return out.detach(), z.grad, lp.grad
+
+
+_MISTAKES = (  # what a loss that is not trajectory balance often computes instead, and how to say it
+    (lambda z, lp, lr: (z + lp.sum(1) - lr).mean() ** 2,
+     "the square of the mean residual, (mean_i r_i)^2; trajectory balance averages the squared residuals, mean_i r_i^2"),
+    (lambda z, lp, lr: (z + lp.mean(1) - lr).pow(2).mean(),
+     "the residuals with the MEAN of the step log-probabilities; a trajectory's log-probability is their SUM over t"),
+    (lambda z, lp, lr: (z + lp.sum(1) - lr).pow(2).sum(),
+     "the SUM of the squared residuals over the batch; the loss is their mean"),
+    (lambda z, lp, lr: (lp.sum(1) - lr).pow(2).mean(),
+     "the squared residuals without log Z; each residual is log Z + sum_t log P_F - log R"),
+    (lambda z, lp, lr: (z + lp.sum(1) + lr).pow(2).mean(),
+     "the residuals with + log R; each residual is log Z + sum_t log P_F - log R"),
+)
+
+
+def what_was_computed(value: float, log_Z: torch.Tensor, lp: torch.Tensor, lr: torch.Tensor) -> str:
+    """`` : your loss is <one classic mistake>`` when ``value`` is what that mistake gives, else ''."""
+    right = float((log_Z + lp.sum(1) - lr).pow(2).mean())
+    for wrong, said in _MISTAKES:
+        candidate = float(wrong(log_Z, lp, lr))
+        if abs(candidate - right) > 1e-6 * max(1.0, abs(right)) and abs(value - candidate) <= 1e-5 * max(1.0, abs(candidate)):
+            return f": your loss is {said}"
+    return ""
 
 
 def check_hand_computed(ns: Mapping) -> str:
@@ -49,7 +75,8 @@ def check_hand_computed(ns: Mapping) -> str:
     lr = torch.tensor([-0.25, -3.0])
     expected = ((0.5 - 1.0 + 0.25) ** 2 + (0.5 - 2.0 + 3.0) ** 2) / 2
     value, _, _ = _run(ns, log_Z, lp, lr)
-    expect(abs(float(value) - expected) < 1e-6, f"two trajectories by hand: expected {expected:.6f}, got {float(value):.6f}")
+    expect(abs(float(value) - expected) < 1e-6, f"two trajectories by hand: expected {expected:.6f}, got {float(value):.6f}"
+           + what_was_computed(float(value), log_Z, lp, lr))
     return f"by hand: {expected:.4f}"
 
 
@@ -61,6 +88,8 @@ def check_matches(ns: Mapping) -> str:
         x = lp.clone().requires_grad_(True)
         want = reference_loss(z, x.sum(1), lr)
         want.backward()
+        said = what_was_computed(float(value), log_Z, lp, lr)
+        expect(not said, f"loss (seed {seed}): expected {float(want.detach()):.6g}, got {float(value):.6g}{said}")
         expect_close(value, want.detach(), f"loss (seed {seed})", atol=1e-5)
         expect_close(lp_grad, x.grad, f"gradient with respect to the step log-probabilities (seed {seed})", atol=1e-5)
     return "value and gradients on random batches"
@@ -68,7 +97,9 @@ def check_matches(ns: Mapping) -> str:
 
 def check_summed(ns: Mapping) -> str:
     log_Z, lp, lr = _inputs(4, B=3, L=5)
-    _, _, grad = _run(ns, log_Z, lp, lr)
+    value, _, grad = _run(ns, log_Z, lp, lr)
+    said = what_was_computed(float(value), log_Z, lp, lr)
+    expect(not said, f"the gradient with respect to the step log-probabilities is not 2 r_i / B{said}")
     residual = log_Z + lp.sum(1) - lr
     for t in range(lp.shape[1]):
         expect_close(grad[:, t], 2 * residual / 3, f"d loss / d log P_F(y_t | y_<t) at step t = {t} (the log-probabilities "
@@ -110,6 +141,20 @@ def check_bad_shapes(ns: Mapping) -> str:
     raise AssertionError("trajectory_balance_loss should raise ValueError when log_rewards does not have one entry per trajectory")
 
 
+def _checked_gradients(ns: Mapping, log_Z, step_log_probs, log_rewards, step: int):  # noqa: ANN001, ANN202
+    value, z_grad, lp_grad = _run(ns, log_Z, step_log_probs, log_rewards)
+    z = log_Z.clone().requires_grad_(True)
+    x = step_log_probs.clone().requires_grad_(True)
+    want = reference_loss(z, x.sum(1), log_rewards)
+    want.backward()
+    expect_close(value, want.detach(), f"during training (step {step}), the loss", atol=1e-5)
+    expect(z_grad is not None, f"during training (step {step}), no gradient reached log_Z")
+    expect_close(z_grad, z.grad, f"during training (step {step}), the gradient with respect to log Z", atol=1e-5)
+    expect_close(lp_grad, x.grad, f"during training (step {step}), the gradient with respect to the step log-probabilities",
+                 atol=1e-5)
+    return z_grad, lp_grad
+
+
 def check_training(ns: Mapping) -> str:
     L = 5
     reward = MultiModalReward(torch.tensor([[1.0, 1, 0, 0, 1], [0, 0, 1, 1, 0]]), sharpness=2.0, floor=0.0)
@@ -117,23 +162,28 @@ def check_training(ns: Mapping) -> str:
     log_Z = torch.zeros((), requires_grad=True)
     optimizer = torch.optim.Adam([{"params": policy.parameters(), "lr": 3e-3}, {"params": [log_Z], "lr": 0.1}])
     g = generator(0)
-    for _ in range(300):
+    for step in range(300):
         y = policy.sample(64, g)
-        loss = ns["trajectory_balance_loss"](log_Z, policy.step_log_probs(y), reward.log_reward(y))
+        step_log_probs, log_rewards = policy.step_log_probs(y), reward.log_reward(y)
+        # The student's gradients pass a check before they reach the policy and log Z: the library's, on the same inputs.
+        z_grad, lp_grad = _checked_gradients(ns, log_Z.detach(), step_log_probs.detach(), log_rewards, step)
         optimizer.zero_grad()
-        loss.backward()
+        step_log_probs.backward(lp_grad)
+        log_Z.grad = z_grad
         optimizer.step()
     tv = total_variation(exact_log_probs(policy).exp(), reward_distribution(reward))
+    learned = float(log_Z.detach())
     true_log_Z = math.log(float(reward(all_strings(L)).sum()))
     expect(tv < 0.1, f"a GFlowNet trained with your loss should sample R / Z closely: total variation {tv:.3f} (want < 0.1)")
-    expect(abs(float(log_Z) - true_log_Z) < 0.2, f"learned log Z {float(log_Z):.3f}, true log sum R = {true_log_Z:.3f}")
-    return f"samples R / Z (TV {tv:.3f}), log Z {float(log_Z):.2f} vs {true_log_Z:.2f}"
+    expect(abs(learned - true_log_Z) < 0.2, f"learned log Z {learned:.3f}, true log sum R = {true_log_Z:.3f}")
+    return f"samples R / Z (TV {tv:.3f}), log Z {learned:.2f} vs {true_log_Z:.2f}"
 
 
 EXERCISE = Exercise(
     name="ex10_trajectory_balance",
     title="The trajectory-balance loss",
     required=("trajectory_balance_loss",),
+    references=("bitflip_lib.generation.sequences:trajectory_balance_loss",),
     checks=(
         Check("by hand", check_hand_computed),
         Check("matches the library", check_matches),

@@ -1,13 +1,29 @@
-"""Small assertion helpers whose failure messages say what was expected and what came back."""
+"""Small assertion helpers whose failure messages say what was expected and what came back.
+
+They run in the grader, on values the student's process sent back (see
+:mod:`bitflip_lib.grading.remote`).
+"""
 from __future__ import annotations
 
 import torch
+
+from bitflip_lib.grading.remote import kind
+
+
+_cuda_usable = True
+
+
+def set_cuda_usable(usable: bool) -> None:
+    """(The runner.) Whether the student's process of the running check can use CUDA: a process
+    forked from one that already used CUDA cannot, and its checks then run on the CPU only."""
+    global _cuda_usable
+    _cuda_usable = usable
 
 
 def devices() -> list[torch.device]:
     """CPU, plus the first CUDA device where there is one: checks run on both."""
     found = [torch.device("cpu")]
-    if torch.cuda.is_available():
+    if _cuda_usable and torch.cuda.is_available():
         found.append(torch.device("cuda"))
     return found
 
@@ -20,7 +36,7 @@ def expect(condition: bool, message: str) -> None:
 def expect_tensor(value, what: str, shape: tuple | None = None, dtype: torch.dtype | None = None,
                   device: torch.device | None = None) -> torch.Tensor:
     """``value`` must be a tensor with the given shape, dtype and device."""
-    expect(isinstance(value, torch.Tensor), f"{what}: expected a torch.Tensor, got {type(value).__name__}")
+    expect(isinstance(value, torch.Tensor), f"{what}: expected a torch.Tensor, got {kind(value)}")
     if shape is not None:
         expect(tuple(value.shape) == tuple(shape), f"{what}: expected shape {tuple(shape)}, got {tuple(value.shape)}")
     if dtype is not None:

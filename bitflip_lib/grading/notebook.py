@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bitflip_lib.grading.report import STUDENT_FILES, where
+from bitflip_lib.grading.errors import STUDENT_FILES, first_line, where
 from bitflip_lib.grading.timeout import time_limit
 
 GRADED_TAG = "graded"
@@ -46,11 +46,19 @@ def notebook_source(directory: str | Path, exercise: str) -> Path:
     at least as new as the ``.py``, else the ``.py``."""
     directory = Path(directory)
     py, ipynb = directory / f"{exercise}.py", directory / f"{exercise}.ipynb"
-    if ipynb.exists() and (not py.exists() or ipynb.stat().st_mtime >= py.stat().st_mtime):
+    return newer_of(ipynb, py, f"no notebook for {exercise} in {directory}: expected {py.name} or {ipynb.name}")
+
+
+def newer_of(ipynb: Path | None, py: Path | None, missing: str) -> Path:
+    """The ``.ipynb`` if it exists and is at least as new as the ``.py``, else the ``.py``
+    (JupyterLab saves the ``.ipynb``; a student editing the text form saves the ``.py``)."""
+    has_ipynb = ipynb is not None and ipynb.exists()
+    has_py = py is not None and py.exists()
+    if has_ipynb and (not has_py or ipynb.stat().st_mtime >= py.stat().st_mtime):
         return ipynb
-    if py.exists():
+    if has_py:
         return py
-    raise LoadError(f"no notebook for {exercise} in {directory}: expected {py.name} or {ipynb.name}")
+    raise LoadError(missing)
 
 
 def _py_cells_at(text: str) -> list[tuple[list[str], str, str, int]]:
@@ -95,33 +103,79 @@ def _shown_path(path: Path) -> str:
         return str(path)
 
 
-def _read(path: Path) -> str:
+MAX_NOTEBOOK_BYTES = 20 << 20
+"""A notebook larger than this is not read (exercise notebooks are a few hundred kB with outputs)."""
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        return path.read_text(encoding="utf-8")
+        if not path.is_file():
+            raise LoadError(f"{path} is not a regular file")
+        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            raise LoadError(f"{path} is not a notebook: it is larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
+        return path.read_bytes()
     except OSError as err:
         raise LoadError(f"cannot read {path}: {err}") from err
 
 
+def _text(path: Path, data: bytes) -> str:
+    """The notebook's text; binary content is not a notebook (and not the student's code raising)."""
+    if b"\x00" in data:
+        raise LoadError(f"{path} is not a notebook: it holds binary data (save the notebook again from JupyterLab)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise LoadError(f"{path} is not a notebook: it is not UTF-8 text (byte {err.start}); save the notebook again "
+                        "from JupyterLab") from None
+
+
+def _ipynb_sources(path: Path, text: str) -> list[str]:
+    """The graded cells' code of an ``.ipynb``, checking its structure on the way."""
+    fix = "save it again from JupyterLab, or regenerate it with `jupytext --to ipynb` from the .py"
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise LoadError(f"{path} is not a notebook: not valid JSON ({type(err).__name__}); {fix}") from None
+    cells = data.get("cells") if isinstance(data, dict) else None
+    if not isinstance(cells, list):
+        raise LoadError(f"{path} is not a notebook: its 'cells' is not a list of cells; {fix}")
+    sources = []
+    for number, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict):
+            raise LoadError(f"{path} is not a notebook: cell {number} is not a cell object; {fix}")
+        metadata = cell.get("metadata", {})
+        tags = metadata.get("tags", []) if isinstance(metadata, dict) else []
+        if cell.get("cell_type") == "code" and isinstance(tags, list) and GRADED_TAG in tags:
+            src = cell.get("source", "")
+            if isinstance(src, list) and all(isinstance(line, str) for line in src):
+                src = "".join(src)
+            if not isinstance(src, str):
+                raise LoadError(f"{path} is not a notebook: the source of cell {number} is not text; {fix}")
+            sources.append(src)
+    return sources
+
+
 def graded_cells(path: str | Path) -> list[GradedCell]:
-    """The cells tagged ``graded`` in a notebook (``.py`` or ``.ipynb``), with where they start."""
+    """The cells tagged ``graded`` in a notebook (``.py`` or ``.ipynb``), with where they start.
+
+    A file that is not a notebook (binary, not UTF-8, an ``.ipynb`` that is not notebook JSON)
+    is a :class:`LoadError` saying so.
+    """
     path = Path(path)
-    text = _read(path)
+    text = _text(path, _read_bytes(path))
+    return cells_of(path, text)
+
+
+def cells_of(path: Path, text: str, shown: str | None = None) -> list[GradedCell]:
+    """The graded cells of a notebook's ``text`` (``path`` says which kind; ``shown``: the name
+    its error messages use, by default ``path`` relative to the working folder)."""
+    shown = _shown_path(path) if shown is None else shown
     if path.suffix == ".ipynb":
-        try:
-            cells = json.loads(text)["cells"]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise LoadError(f"{path} is not a readable notebook ({err}); regenerate it with `jupytext --to ipynb`") from err
-        sources = []
-        for cell in cells:
-            tags = cell.get("metadata", {}).get("tags", [])
-            if cell.get("cell_type") == "code" and GRADED_TAG in tags:
-                src = cell.get("source", "")
-                sources.append("".join(src) if isinstance(src, list) else src)
+        sources = _ipynb_sources(path, text)
         found = _paired_py(path, sources)
         if found is None:
-            found = [GradedCell(src, f"{_shown_path(path)} (graded cell {i})") for i, src in enumerate(sources, start=1)]
+            found = [GradedCell(src, f"{shown} (graded cell {i})") for i, src in enumerate(sources, start=1)]
     else:
-        shown = _shown_path(path)
         found = [GradedCell(src, shown, at) for tags, kind, src, at in _py_cells_at(text) if kind == "code" and GRADED_TAG in tags]
     if not found:
         raise LoadError(f"{path} has no cell tagged '{GRADED_TAG}': did a cell lose its tag? Compare with the original notebook")
@@ -165,24 +219,33 @@ def _compile(cell: GradedCell, number: int):
 
 
 def load_graded(path: str | Path, timeout: float | None = 60.0) -> dict:
-    """Execute the graded cells of a notebook in a fresh namespace and return that namespace.
+    """Execute the graded cells of a notebook here, in a fresh namespace, and return it.
 
-    Printed output is swallowed. A cell that raises (``SystemExit`` included), or runs longer
-    than ``timeout`` seconds (``None``: no limit here; the grader limits it from outside), gives a
-    :class:`LoadError` naming the cell and its line.
+    For trusted notebooks only (the solutions, in tests): grading runs a student's cells in the
+    student's process instead (:mod:`bitflip_lib.grading.worker`). Printed output is swallowed.
+    A cell that raises (``SystemExit`` included), or runs longer than ``timeout`` seconds, gives
+    a :class:`LoadError` naming the cell and its line.
     """
-    from bitflip_lib.grading.sandbox import in_child
-
     path = Path(path)
-    namespace: dict = {"__name__": f"graded_{path.stem}"}
-    for number, cell in enumerate(graded_cells(path), start=1):
+    return exec_cells(graded_cells(path), f"graded_{path.stem}", timeout=timeout, interruptible=True)
+
+
+def exec_cells(cells: list[GradedCell], module_name: str, timeout: float | None = None,
+               interruptible: bool = False) -> dict:
+    """Run ``cells`` in order in a fresh namespace; a failing cell is a :class:`LoadError`.
+
+    ``interruptible``: a ``KeyboardInterrupt`` is the user's Ctrl-C and propagates (in the
+    student's process it can only come from the student's code, so it is a load failure).
+    """
+    namespace: dict = {"__name__": module_name}
+    for number, cell in enumerate(cells, start=1):
         code = _compile(cell, number)
         try:
             with time_limit(timeout), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 exec(code, namespace)  # noqa: S102 - running the student's own notebook is the point
         except KeyboardInterrupt as err:
-            if not in_child():
-                raise  # the user's Ctrl-C
+            if interruptible:
+                raise
             raise LoadError(_cell_failed(cell, number, err)) from None
         except BaseException as err:  # noqa: BLE001 - every failure becomes a readable message
             raise LoadError(_cell_failed(cell, number, err)) from err
@@ -196,5 +259,5 @@ def _cell_failed(cell: GradedCell, number: int, err: BaseException) -> str:
     if isinstance(err, SystemExit):
         call = "sys.exit()" if err.code is None else f"sys.exit({err.code!r})"
         return f"{cell_name} called {call}{at}: graded cells must only define things, not end the program"
-    text = f": {err}" if str(err) else ""
-    return f"{cell_name} raised {type(err).__name__}{text}{at}"
+    text = first_line(str(err))
+    return f"{cell_name} raised {type(err).__name__}" + (f": {text}" if text else "") + at

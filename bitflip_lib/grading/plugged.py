@@ -8,6 +8,10 @@ and the learner (``TrainConfig.learner_class``). :func:`train_with` swaps the st
 for one run and puts the library's back afterwards. A student's function does less than the
 library's (no ``clip`` switch, only the ``future`` strategy...): a setting it cannot honour is a
 ``ValueError`` here, never silently ignored.
+
+The training loop runs in the grader; the parts passed in are stand-ins for the student's code
+(:mod:`bitflip_lib.grading.remote`), so each call of one is a request to the student's process
+(tensors in, tensors out) and the training's outcome is measured here.
 """
 from __future__ import annotations
 
@@ -31,7 +35,8 @@ def train_with(config: TrainConfig, *, td_target: Callable | None = None, epsilo
         polyak_update: ``(target, online, tau) -> None``.
         relabel_future: ``(episode, k, generator) -> Transitions``, the ``future`` strategy.
         learner_class: a :class:`~bitflip_lib.dqn.DQNLearner` subclass.
-        buffer_class: a replay buffer class with ``(n, capacity, device)``, ``add``, ``sample(batch_size, generator)``.
+        buffer_class: a replay buffer class (or a stand-in for one) with ``(n, capacity, device)``,
+            ``len``, ``add``, ``sample(batch_size, generator)``.
     """
     with contextlib.ExitStack() as stack:
         if td_target is not None:
@@ -61,9 +66,20 @@ def train_with(config: TrainConfig, *, td_target: Callable | None = None, epsilo
                 raise ValueError("the student's replay buffer draws with replacement: train it with "
                                  "batch_without_replacement=False")
 
-            class StudentBuffer(buffer_class):
+            class StudentBuffer:
+                """The library's buffer interface around the student's (which has no ``replace``)."""
+
+                def __init__(self, n, capacity=2**15, device="cpu"):
+                    self.inner = buffer_class(n, capacity, device)
+
+                def __len__(self):
+                    return len(self.inner)
+
+                def add(self, batch):
+                    self.inner.add(batch)
+
                 def sample(self, batch_size, generator=None, replace=True):
-                    return super().sample(batch_size, generator)
+                    return self.inner.sample(batch_size, generator)
 
             stack.enter_context(mock.patch.object(dqn, "ReplayBuffer", StudentBuffer))
         if learner_class is not None:

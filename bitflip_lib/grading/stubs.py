@@ -34,7 +34,8 @@ GENERATED_NOTE = (
     "# %% [markdown]\n"
     "# *Student version, generated from `solutions/{name}` by `python -m bitflip_lib.grading generate`.*\n"
     "# *Fill in every part that raises `NotImplementedError`, run the check cells, and grade from a\n"
-    "# terminal with `bitflip grade {stem}`.*\n"
+    "# terminal with `bitflip grade {stem}`. Write each part yourself: while grading, the library's own\n"
+    "# version of what you write is switched off (a function that calls it fails).*\n"
 )
 
 
