@@ -10,8 +10,9 @@ at which that run of evaluations began, ``confirmed_at`` the one that completed 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -27,7 +28,8 @@ from bitflip_lib.runtime.memory import trim_after_evaluation
 from bitflip_lib.runtime.switches import progress_bars_enabled
 
 __all__ = [
-    "build_network", "Callback", "evaluate", "play_episode", "train", "TrainResult",
+    "best_success", "build_network", "Callback", "evaluate", "play_episode", "train", "TrainingRun",
+    "TrainResult",
 ]
 
 Callback = Callable[[dict], "bool | None"]
@@ -92,6 +94,73 @@ def evaluate(
     }
 
 
+@runtime_checkable
+class TrainingRun(Protocol):
+    """A finished training run, just trained (:class:`TrainResult`) or read from disk
+    (:class:`~bitflip_lib.lab.runs.StoredRun`): what plots, tables and checks may read of either.
+
+    Its settings are :meth:`settings` (a dict, as :meth:`TrainConfig.to_dict` gives them) or
+    :meth:`train_config`; its summary is :meth:`summary` (what ``bitflip train`` prints). The
+    ``config`` attribute is each type's own: the :class:`TrainConfig` of a result, the stored dict
+    of a stored run.
+    """
+
+    @property
+    def solved_at(self) -> int | None:
+        """The first iteration of the first streak of evaluations that solved the task (None: never)."""
+
+    @property
+    def confirmed_at(self) -> int | None:
+        """The iteration at which that streak was complete (None: never solved)."""
+
+    @property
+    def solved(self) -> bool: ...
+
+    @property
+    def iterations(self) -> int:
+        """How many iterations the run trained for."""
+
+    @property
+    def best_success(self) -> float | None:
+        """The best greedy success of any evaluation (None: no evaluation)."""
+
+    @property
+    def success_rate(self) -> float | None:
+        """The greedy success of the last evaluation."""
+
+    @property
+    def mean_distance(self) -> float | None:
+        """How far, in bits, the greedy agents ended from their goals at the last evaluation."""
+
+    @property
+    def metrics(self) -> frozenset[str]:
+        """The metrics :meth:`curve` can return."""
+
+    def curve(self, key: str) -> tuple[list[int], list[float]]:
+        """``(iterations, values)`` of one metric."""
+
+    def summary(self) -> dict[str, Any]:
+        """The flat, JSON-ready summary (n, arch, her, seed, iterations, solved_at, final success...)."""
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting of the run by field name."""
+
+    def train_config(self, **changes: Any) -> TrainConfig:
+        """The run's :class:`TrainConfig`, with ``changes`` applied."""
+
+
+def best_success(run: TrainingRun | Iterable[float | None]) -> float | None:
+    """The best greedy success among evaluations (``None`` if there was none): the one rule.
+
+    ``run`` is a finished :class:`TrainingRun` (its ``best_success``) or the success values
+    themselves (``None`` where an iteration was not evaluated).
+    """
+    if isinstance(run, TrainingRun):
+        return run.best_success
+    evaluated = [float(v) for v in run if v is not None]
+    return max(evaluated) if evaluated else None
+
+
 @dataclass
 class TrainResult:
     """What :func:`train` returns: the configuration, per-iteration history and the trained network."""
@@ -122,10 +191,38 @@ class TrainResult:
         evaluated = [h for h in self.history if "success_rate" in h]
         return evaluated[-1] if evaluated else {}
 
+    @property
+    def best_success(self) -> float | None:
+        """The best greedy success of any evaluation (``None`` before any)."""
+        return best_success(h.get("success_rate") for h in self.history)
+
+    @property
+    def success_rate(self) -> float | None:
+        """The greedy success of the last evaluation."""
+        return self.final.get("success_rate")
+
+    @property
+    def mean_distance(self) -> float | None:
+        """How far, in bits, the greedy agents ended from their goals at the last evaluation."""
+        return self.final.get("mean_distance")
+
+    @property
+    def metrics(self) -> frozenset[str]:
+        """The metrics recorded in :attr:`history` (what :meth:`curve` can return)."""
+        return frozenset(key for record in self.history for key in record) - {"iteration"}
+
     def curve(self, key: str) -> tuple[list[int], list[float]]:
         """``(iterations, values)`` of one metric, e.g. ``result.curve('success_rate')``."""
         points = [(h["iteration"], h[key]) for h in self.history if h.get(key) is not None]
         return [p[0] for p in points], [p[1] for p in points]
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting of the run by field name (``config.to_dict()``)."""
+        return self.config.to_dict()
+
+    def train_config(self, **changes: Any) -> TrainConfig:
+        """The run's configuration, with ``changes`` applied (checked again)."""
+        return self.config.replace(**changes) if changes else self.config
 
     def summary(self) -> dict:
         """A flat, JSON-ready summary (what the command line prints)."""

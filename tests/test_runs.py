@@ -192,3 +192,27 @@ def test_records_with_and_without_the_commit_load(tmp_path):
     new_run, old_run = load_runs(tmp_path)
     assert (old_run.commit, old_run.dirty) == (None, None) and "commit" not in old_run.extra
     assert (new_run.commit, new_run.dirty) == ("abc123", True) and load_run(tmp_path / "new.json").to_record()["dirty"]
+
+
+def test_a_result_and_its_stored_run_are_one_protocol_with_the_same_answers():
+    """Issue 28, item 5: TrainResult and StoredRun are both TrainingRun, and answer alike."""
+    from bitflip_lib.trainer import TrainingRun
+
+    result = fake_result(solved_at=4, hidden=(16, 16))
+    stored = StoredRun.from_result(result)
+    reloaded = StoredRun.from_record(json.loads(json.dumps(stored.to_record())))
+    assert isinstance(result, TrainingRun) and isinstance(stored, TrainingRun) and isinstance(reloaded, TrainingRun)
+    assert not isinstance([0.5, None], TrainingRun)
+    for run in (stored, reloaded):
+        for name in ("solved_at", "confirmed_at", "solved", "iterations", "best_success", "success_rate",
+                     "mean_distance"):
+            assert getattr(run, name) == getattr(result, name), name
+        assert run.summary() == result.summary() and run.train_config() == result.train_config()
+        assert run.train_config(seed=3) == result.train_config(seed=3) != result.train_config()
+        assert run.settings() == {**result.settings(), "hidden": run.settings()["hidden"]}
+        assert list(run.settings()["hidden"]) == [16, 16]
+        assert run.metrics == {"success_rate", "mean_distance", "loss"} == result.metrics
+        for metric in run.metrics:
+            assert run.curve(metric) == result.curve(metric), metric
+    assert result.best_success == 1.0 and best_success(result) == best_success(stored) == 1.0
+    assert best_success([None, 0.3, 0.1]) == 0.3 and best_success([]) is None

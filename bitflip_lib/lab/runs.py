@@ -16,8 +16,9 @@ A file that cannot be parsed (truncated by a full disk, say) is a :class:`Damage
 :func:`load_runs` names it on stderr and skips it.
 
 :class:`StoredRun` is the one type for such a run. Like a :class:`~bitflip_lib.trainer.TrainResult`
-it has ``curve(metric) -> (iterations, values)``, ``solved_at`` and ``iterations``, so the
-plotting helpers draw either.
+it is a :class:`~bitflip_lib.trainer.TrainingRun` (``curve(metric)``, ``solved_at``,
+``iterations``, ``best_success``, ``summary()``, ``settings()``...), so the plotting helpers and
+tables read either. (:func:`best_success`, the rule, is re-exported here from the trainer.)
 
 Example::
 
@@ -43,6 +44,7 @@ from typing import Any
 from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.her import K_STRATEGIES
 from bitflip_lib.lab.studies import STUDY_FIELDS, StudyConfig, make_run_config
+from bitflip_lib.trainer import TrainResult, best_success
 
 __all__ = [
     "ARCH_LABELS", "best_success", "config_from_dict", "config_overrides", "CURVE_KEYS",
@@ -170,17 +172,6 @@ def source_commit(root: Path = SOURCE_ROOT) -> tuple[str | None, bool | None]:
 # --------------------------------------------------------------------------------------------
 # The type
 # --------------------------------------------------------------------------------------------
-def best_success(run: Any) -> float | None:
-    """The best greedy success among evaluations (``None`` if there was none): the one rule.
-
-    ``run`` is a :class:`~bitflip_lib.trainer.TrainResult` (its full history is read) or the
-    success values themselves (``None`` where an iteration was not evaluated).
-    """
-    values = [h.get("success_rate") for h in run.history] if hasattr(run, "history") else run
-    evaluated = [float(v) for v in values if v is not None]
-    return max(evaluated) if evaluated else None
-
-
 @dataclasses.dataclass(frozen=True)
 class StoredRun:
     """One finished training run as stored on disk (see the module docstring for the file)."""
@@ -191,8 +182,9 @@ class StoredRun:
     """The full configuration, as :meth:`TrainConfig.to_dict` wrote it."""
     overrides: dict
     """The settings that differ from the preset (see :func:`describe_overrides`)."""
-    summary: dict
-    """What ``TrainResult.summary()`` returned: iterations, solved_at, final success and distance..."""
+    stored_summary: dict
+    """What ``TrainResult.summary()`` returned (iterations, solved_at, final success and distance...):
+    :meth:`summary` returns it."""
     columns: dict[str, list]
     """The thinned learning curve: ``iteration`` and :data:`CURVE_KEYS`, one list each."""
     best_success: float | None
@@ -215,27 +207,27 @@ class StoredRun:
     # -- what the file says ------------------------------------------------------------------
     @property
     def preset(self) -> str:
-        return self.summary.get("preset", self.config.get("preset"))
+        return self.stored_summary.get("preset", self.config.get("preset"))
 
     @property
     def n(self) -> int:
-        return self.summary["n"]
+        return self.stored_summary["n"]
 
     @property
     def arch(self) -> str:
-        return self.summary["arch"]
+        return self.stored_summary["arch"]
 
     @property
     def her(self) -> str:
-        return self.summary["her"]
+        return self.stored_summary["her"]
 
     @property
     def k(self) -> int | None:
-        return self.summary.get("k")
+        return self.stored_summary.get("k")
 
     @property
     def seed(self) -> int:
-        return self.summary["seed"]
+        return self.stored_summary["seed"]
 
     @property
     def method(self) -> str:
@@ -245,13 +237,13 @@ class StoredRun:
     @property
     def solved_at(self) -> int | None:
         """The iteration at which the preset's success rule was first met (``None``: never)."""
-        return self.summary.get("solved_at")
+        return self.stored_summary.get("solved_at")
 
     @property
     def confirmed_at(self) -> int | None:
         """The iteration at which the solved streak was complete (``solved_at`` plus the rest of the
         window): the moment the write-up's counts report (``None``: never solved)."""
-        return self.summary.get("confirmed_at")
+        return self.stored_summary.get("confirmed_at")
 
     @property
     def solved(self) -> bool:
@@ -265,7 +257,7 @@ class StoredRun:
     @property
     def iterations(self) -> int:
         """How many iterations the run trained for."""
-        return self.summary["iterations"]
+        return self.stored_summary["iterations"]
 
     @property
     def max_iterations(self) -> int | None:
@@ -274,23 +266,36 @@ class StoredRun:
     @property
     def success_rate(self) -> float | None:
         """The greedy success of the last evaluation."""
-        return self.summary.get("success_rate")
+        return self.stored_summary.get("success_rate")
 
     @property
     def mean_distance(self) -> float | None:
         """How far, in bits, the greedy agents ended from their goals at the last evaluation."""
-        return self.summary.get("mean_distance")
+        return self.stored_summary.get("mean_distance")
 
     @property
     def stopped_by(self) -> str | None:
-        return self.summary.get("stopped_by")
+        return self.stored_summary.get("stopped_by")
 
     @property
     def evaluated_at(self) -> dict[int, dict]:
         """``{n: evaluation}`` of the trained network used unchanged at other n (empty if not done)."""
         return {int(n): ev for n, ev in self.extra.get("evaluated_at", {}).items()}
 
+    def summary(self) -> dict[str, Any]:
+        """The run's summary as ``TrainResult.summary()`` gave it when it finished."""
+        return self.stored_summary
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting of the run by field name, as stored (:attr:`config`)."""
+        return dict(self.config)
+
     # -- reading the curve -------------------------------------------------------------------
+    @property
+    def metrics(self) -> frozenset[str]:
+        """The metrics of the stored curve (:data:`CURVE_KEYS`)."""
+        return frozenset(self.columns) - {"iteration"}
+
     def curve(self, key: str) -> tuple[list[int], list[float]]:
         """``(iterations, values)`` of one stored metric, like ``TrainResult.curve``."""
         if key not in self.columns:
@@ -317,7 +322,7 @@ class StoredRun:
     # -- to and from a record ----------------------------------------------------------------
     def to_record(self) -> dict:
         """The JSON-ready dict of the file (the keys of :data:`RECORD_KEYS`, then ``extra``)."""
-        record = {"name": self.name, "summary": self.summary, "best_success": self.best_success,
+        record = {"name": self.name, "summary": self.stored_summary, "best_success": self.best_success,
                   "config": self.config, "overrides": self.overrides, "version": self.version,
                   "torch": self.torch, "device": self.device, "wall_seconds": self.wall_seconds,
                   "seconds_per_iteration": self.seconds_per_iteration, "finished_utc": self.finished_utc,
@@ -333,7 +338,7 @@ class StoredRun:
             raise ValueError(f"not a stored run{where}: it lacks {', '.join(missing)}")
         extra = {key: value for key, value in record.items() if key not in RECORD_KEYS}
         return cls(name=record.get("name") or (path.stem if path else ""), config=record["config"],
-                   overrides=record.get("overrides", {}), summary=record["summary"], columns=record["curve"],
+                   overrides=record.get("overrides", {}), stored_summary=record["summary"], columns=record["curve"],
                    best_success=record.get("best_success"), device=record.get("device", ""),
                    wall_seconds=record.get("wall_seconds", record["summary"].get("wall_seconds", 0.0)),
                    seconds_per_iteration=record.get("seconds_per_iteration"), version=record.get("version", ""),
@@ -341,7 +346,7 @@ class StoredRun:
                    commit=record.get("commit"), dirty=record.get("dirty"), extra=extra, path=path)
 
     @classmethod
-    def from_result(cls, result: Any, curve_points: int = 100, **extra: Any) -> StoredRun:
+    def from_result(cls, result: TrainResult, curve_points: int = 100, **extra: Any) -> StoredRun:
         """The stored form of a finished :class:`~bitflip_lib.trainer.TrainResult`."""
         import torch
 
@@ -350,9 +355,9 @@ class StoredRun:
         history = result.history
         commit, dirty = source_commit()
         return cls(name=run_name(result.config), config=result.config.to_dict(),
-                   overrides=config_overrides(result.config), summary=result.summary(),
+                   overrides=config_overrides(result.config), stored_summary=result.summary(),
                    columns=thin_curve(history, max_points=curve_points),
-                   best_success=best_success(result),
+                   best_success=result.best_success,
                    device=result.device, wall_seconds=round(result.wall_seconds, 3),
                    seconds_per_iteration=round(result.wall_seconds / max(result.iterations, 1), 4),
                    version=__version__, torch=torch.__version__,
