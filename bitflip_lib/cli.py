@@ -7,6 +7,7 @@ Sub-commands::
     bitflip sweep ... --ray [ADDRESS]                 # the same cells as Ray tasks (local Ray, or a cluster)
     bitflip table --results results/default           # the stored sweep beside the write-up's Table 1
     bitflip bench [--quick] [--json] [--only memory]  # throughput, time-to-solve and memory figures
+    bitflip generate --method gflownet --length 8 --reward multimodal --steps 400   # chapter 8's generators
     bitflip grade [...]                               # grade the exercises (see bitflip_lib.grading)
 
 Progress goes to stderr, results to stdout. Bad arguments exit with status 2 and a one-line
@@ -271,6 +272,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
                      skip=skip, uvfa_budget_seconds=args.uvfa_budget)
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Train one generator of chapter 8: progress on stderr, one JSON summary line on stdout."""
+    from bitflip_lib.generation.training import GenerateConfig, train_generator
+
+    config = _build("bitflip generate", args.specs, GenerateConfig, **given_options(args, args.specs))
+    _set_threads(args)
+
+    def progress(record: dict, _policy) -> None:
+        if not args.quiet:
+            shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items() if k != "mode_mass"}
+            print(f"[generate] {json.dumps(shown)}", file=sys.stderr, flush=True)
+
+    result = train_generator(config, callback=progress)
+    print(json.dumps(result.summary()), flush=True)
+    return 0
+
+
 def cmd_grade(argv: Sequence[str]) -> int:
     try:
         from bitflip_lib.grading import cli_main
@@ -332,8 +350,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wall-clock seconds each --peers run may take (default 600)")
     p.set_defaults(func=cmd_bench)
 
-    from bitflip_lib.generation.cli import add_generate_parser  # chapter 8: `bitflip generate`
-    add_generate_parser(sub)
+    # Chapter 8: one option per GenerateConfig field, today's names (--log-z-lr, --num-pairs...).
+    from bitflip_lib.generation.sequences import BASELINES, REWARD_KINDS
+    from bitflip_lib.generation.training import METHODS, GenerateConfig
+
+    p = sub.add_parser("generate", help="train a generator of bit strings (chapter 8); prints one JSON line")
+    p.set_defaults(specs=add_options(p, GenerateConfig, choices={"method": METHODS, "reward": REWARD_KINDS,
+                                                                 "baseline": BASELINES}, defaults=GenerateConfig()))
+    p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=cmd_generate)
     sub.add_parser("grade", help="grade the exercises (arguments go to the grader; try 'bitflip grade --help')",
                    add_help=False)
     return parser
