@@ -18,7 +18,6 @@ cannot be written.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -37,6 +36,8 @@ from bitflip_lib.lab.studies import StudyConfig, make_run_config
 from bitflip_lib.lab.sweep import check_applies
 from bitflip_lib.networks import ACTIVATIONS, ANY_N_ARCHITECTURES, ARCHITECTURES
 from bitflip_lib.options import OptionSpec, add_options, given_options, refusal
+from bitflip_lib.runtime import strict_json
+from bitflip_lib.trainer import TrainingDiverged
 
 _LOCAL_RAY = "local"  # ``--ray`` without an address
 
@@ -187,7 +188,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         save = Path(args.save)
         write_run(StoredRun.from_result(result, **record_extra), save.parent, filename=save.name)
-    print(json.dumps(summary), flush=True)
+    print(strict_json.dumps(summary), flush=True)
     return 0
 
 
@@ -221,7 +222,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     def report(run: StoredRun, ran: bool) -> None:
         status = "ran" if ran else "kept"
-        print(json.dumps({"cell": run.name, "status": status, "solved_at": run.solved_at,
+        print(strict_json.dumps({"cell": run.name, "status": status, "solved_at": run.solved_at,
                           "confirmed_at": run.confirmed_at, "iterations": run.iterations,
                           "success_rate": run.success_rate, "wall_seconds": run.wall_seconds}), flush=True)
 
@@ -242,7 +243,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     runs = _build("bitflip table", {}, load_runs, args.results, recursive=args.recursive, **filters)
     cells = {preset: table_cells(r for r in runs if r.preset == preset) for preset in sorted({r.preset for r in runs})}
     if args.json:
-        print(json.dumps([cell.to_dict() for preset in cells for cell in cells[preset].values()]))
+        print(strict_json.dumps([cell.to_dict() for preset in cells for cell in cells[preset].values()]))
         return 0
     if not runs:
         print(f"no stored results in {args.results}", file=sys.stderr)
@@ -282,10 +283,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     def progress(record: dict, _policy) -> None:
         if not args.quiet:
             shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items() if k != "mode_mass"}
-            print(f"[generate] {json.dumps(shown)}", file=sys.stderr, flush=True)
+            print(f"[generate] {strict_json.dumps(shown)}", file=sys.stderr, flush=True)
 
     result = train_generator(config, callback=progress)
-    print(json.dumps(result.summary()), flush=True)
+    print(strict_json.dumps(result.summary()), flush=True)
     return 0
 
 
@@ -372,7 +373,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] == "grade":
             return cmd_grade(argv[1:])
         args = build_parser().parse_args(argv)
-        return args.func(args)
+        try:
+            return args.func(args)
+        except TrainingDiverged as err:  # valid settings, but the run went non-finite: say which setting, status 1
+            print(f"bitflip {args.command}: {refusal(str(err), getattr(args, 'specs', {}))}", file=sys.stderr)
+            return 1
     except UsageError as err:
         print(str(err).splitlines()[0], file=sys.stderr)
         return 2

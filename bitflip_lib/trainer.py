@@ -9,6 +9,7 @@ at which that run of evaluations began, ``confirmed_at`` the one that completed 
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from bitflip_lib import __version__
-from bitflip_lib.config import TrainConfig
+from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.dqn import EpsilonSchedule, epsilon_greedy
 from bitflip_lib.env import BitFlipEnv, distance_change, evaluation_seed, flip_bits_
 from bitflip_lib.networks import HIDDEN_LAYER_ARCHITECTURES, make_network
@@ -28,8 +29,8 @@ from bitflip_lib.runtime.memory import trim_after_evaluation
 from bitflip_lib.runtime.switches import progress_bars_enabled
 
 __all__ = [
-    "best_success", "build_network", "Callback", "evaluate", "play_episode", "train", "TrainingRun",
-    "TrainResult",
+    "best_success", "build_network", "Callback", "evaluate", "play_episode", "train", "TrainingDiverged",
+    "TrainingRun", "TrainResult",
 ]
 
 Callback = Callable[[dict], "bool | None"]
@@ -270,6 +271,23 @@ def _mean(values: list[torch.Tensor]) -> float | None:
     return float(torch.stack(values).mean()) if values else None
 
 
+class TrainingDiverged(FloatingPointError):
+    """A run stopped because its loss was no longer a finite number: nothing it learns after that
+    means anything. The message names the step and the setting most likely to blame."""
+
+
+def _divergence(config: TrainConfig, losses: list[torch.Tensor], iteration: int, gradient_step: int) -> TrainingDiverged:
+    """The error for an iteration whose losses include a non-finite one (``gradient_step``: the steps done)."""
+    values = torch.stack(losses)
+    first = int((~torch.isfinite(values)).nonzero()[0])
+    preset = make_config(config.preset, n=config.n)
+    advice = f"lower lr={config.lr:g}" + (f" (the preset's is {preset.lr:g})" if config.lr > preset.lr else "")
+    if not config.clip_targets or config.polyak is None:
+        advice += ", or train with target clipping and a target network (chapter 5)"
+    return TrainingDiverged(f"the TD loss became {float(values[first])} at iteration {iteration} (gradient step "
+                            f"{gradient_step - len(losses) + first + 1}): training diverged; {advice}")
+
+
 def play_episode(env: BitFlipEnv, act: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> EpisodeBatch:
     """Play one episode of every agent in ``env`` with ``act(state, goal) -> actions`` (bits kept as uint8)."""
     state, goal = env.reset()
@@ -314,6 +332,8 @@ def train(
             callback that returns True stops training (the dashboards' Stop button does this).
         progress: show a progress bar (terminal or notebook).
         network: start from this network instead of a fresh one (it is trained in place).
+
+    Raises :class:`TrainingDiverged` as soon as the TD loss is not a finite number.
 
     The learner is ``config.learner_class`` (:class:`~bitflip_lib.dqn.DQNLearner` unless a study's
     settings name another); everything else is this function.
@@ -365,6 +385,11 @@ def train(
             qs.append(stats["mean_q"])
             targets.append(stats["mean_target"])
             gradient_step += 1
+        loss = _mean(losses)
+        if loss is not None and not math.isfinite(loss):
+            if bar is not None:
+                bar.close()
+            raise _divergence(config, losses, iteration, gradient_step)
         if lr_schedule is not None:
             lr_schedule.step()
         # The largest value the online network now gives any action on the last batch: the one
@@ -375,7 +400,7 @@ def train(
         record = {
             "iteration": iteration,
             "epsilon": epsilon,
-            "loss": _mean(losses),
+            "loss": loss,
             "mean_q": _mean(qs),
             "max_q": max_q,
             "mean_target": _mean(targets),

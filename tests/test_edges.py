@@ -87,3 +87,74 @@ def test_the_command_line_refuses_the_device_before_creating_anything(capsys, tm
     line = assert_one_line(*run_cli(capsys, *argv, "--device", device), 2, "--device", why)
     assert line.startswith(f"bitflip {command}: --device must be"), line
     assert not out_dir.exists()  # sweep --device cuda used to leave an empty results folder
+
+
+# --------------------------------------------------------------------------------------------
+# Item 3: non-finite and absurd numbers are refused where settings are validated; a loss that
+# turns non-finite stops the run naming the step and the setting; JSON output is standard JSON
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--n", "3", *FAST, "--lr", "1e308"], ("--lr must be a number in (0, 1]", "got 1e+308")),
+    (["train", "--n", "3", *FAST, "--lr", "inf"], ("--lr must be a number in (0, 1]", "got inf")),
+    (["generate", "--lr", "inf"], ("--lr must be a number in (0, 1]", "got inf")),
+    (["generate", "--lr", "nan"], ("--lr must be a number in (0, 1]", "got nan")),
+    (["generate", "--method", "kl", "--beta", "inf"], ("--beta must be a finite number > 0", "got inf")),
+    (["generate", "--method", "gflownet", "--floor", "0.001", "--log-z-lr", "inf"],
+     ("--log-z-lr must be a number in (0, 1]", "got inf")),
+    (["generate", "--seed", "-1"], ("--seed must be an integer >= 0 and below 2**63", "got -1")),
+    (["generate", "--seed", str(2**63)], ("--seed must be an integer >= 0 and below 2**63",)),
+    (["generate", "--epsilon", "nan"], ("--epsilon must be a number in [0, 1]",)),
+    (["generate", "--reward", "sparse", "--floor", "inf"], ("--floor must be a finite number >= 0",)),
+    (["generate", "--reward", "dense", "--sharpness", "inf"], ("--sharpness must be a number > 0", "multimodal only")),
+    (["generate", "--reward", "multimodal", "--length", "2", "--num-modes", "5"], ("--num-modes must be at most 2^L = 4",)),
+    (["generate", "--hidden", "0"], ("--hidden must be a non-empty tuple of layer widths",)),
+])
+def test_non_finite_and_absurd_numbers_are_refused_by_name(capsys, no_training, argv, words):
+    line = assert_one_line(*run_cli(capsys, *argv, *(["--steps", "2", "--quiet"] if argv[0] == "generate" else [])), 2,
+                           *words)
+    assert line.startswith(f"bitflip {argv[0]}: --"), line
+
+
+def test_a_loss_that_turns_non_finite_stops_generation_naming_the_step_and_setting(capsys):
+    # beta = 1e300 is finite, but the KL-shaped reward overflows float32: the run must stop, not go on.
+    line = assert_one_line(*run_cli(capsys, "generate", "--method", "kl", "--beta", "1e300", "--steps", "5",
+                                    "--quiet", "--device", "cpu"), 1)
+    assert line == "bitflip generate: the kl loss became nan at step 1: training diverged; lower --beta=1e+300"
+
+
+def test_a_loss_that_turns_non_finite_stops_training_naming_the_step_and_setting():
+    from bitflip_lib.trainer import TrainingDiverged, build_network, train
+
+    config = make_config(n=4, arch="mlp", max_iterations=3, num_eval_agents=16, gradient_steps=4, batch_size=8,
+                         device="cpu", lr=0.5, clip_targets=False)
+    network = build_network(config, torch.device("cpu"))
+    with torch.no_grad():
+        network.body[-1].bias.fill_(3e38)  # Q-values at the edge of float32: the first squared error overflows
+    with pytest.raises(TrainingDiverged) as caught:
+        train(config, network=network, progress=False)
+    assert str(caught.value) == ("the TD loss became inf at iteration 1 (gradient step 1): training diverged; lower "
+                                 "lr=0.5 (the preset's is 0.001), or train with target clipping and a target network "
+                                 "(chapter 5)")
+
+
+def test_json_output_never_holds_a_non_standard_number(capsys):
+    import json
+    import math
+
+    from bitflip_lib.generation.training import GenerateConfig, GenerationResult
+    from bitflip_lib.runtime import strict_json
+
+    assert strict_json.finite({"a": [1.0, math.nan, (math.inf, -math.inf)], "b": 2}) == {"a": [1.0, None, [None, None]],
+                                                                                          "b": 2}
+    result = GenerationResult(GenerateConfig(), history=[{"step": 0, "success": 0.5, "kl": math.inf, "tv": math.nan}])
+    line = strict_json.dumps(result.summary())
+
+    def refuse(constant):
+        raise AssertionError(f"non-standard JSON number {constant}")
+
+    assert json.loads(line, parse_constant=refuse)["kl"] is None
+    assert main(["generate", "--method", "kl", "--length", "3", "--steps", "2", "--eval-every", "1", "--eval-samples",
+                 "8", "--device", "cpu"]) == 0
+    out, err = capsys.readouterr()
+    for text in [out, *(line.removeprefix("[generate] ") for line in err.splitlines())]:
+        json.loads(text, parse_constant=refuse)

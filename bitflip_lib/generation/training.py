@@ -41,6 +41,7 @@ from bitflip_lib.generation.sequences import (
 )
 from bitflip_lib.env import evaluation_seed
 from bitflip_lib.runtime.device import default_device, device_problem
+from bitflip_lib.trainer import TrainingDiverged
 
 METHODS = ("reinforce", "kl", "dpo", "gflownet", "hindsight")
 EXACT_UP_TO = 10
@@ -172,6 +173,20 @@ class GenerationResult:
         return out
 
 
+def check_finite(loss: torch.Tensor, step: int, config: GenerateConfig) -> None:
+    """Stop the run (:class:`~bitflip_lib.trainer.TrainingDiverged`) if the loss of ``step`` is not a
+    finite number, naming the settings that most likely made it so."""
+    if bool(torch.isfinite(loss)):
+        return
+    default = GenerateConfig()
+    suspects = ["lr"] + {"gflownet": ["log_z_lr", "sharpness"], "kl": ["beta"], "dpo": ["beta"]}.get(config.method, [])
+    # The suspects set above their defaults (a sharpness given at all), else the learning rate.
+    raised = [name for name in suspects if getattr(config, name) is not None
+              and (getattr(default, name) is None or getattr(config, name) > getattr(default, name))]
+    advice = " or ".join(f"lower {name}={getattr(config, name):g}" for name in raised or ["lr"])
+    raise TrainingDiverged(f"the {config.method} loss became {float(loss.detach())} at step {step}: training diverged; {advice}")
+
+
 def seeded_policy(length: int, hidden: tuple[int, ...], seed: int, device: torch.device, condition_length: int = 0) -> AutoregressivePolicy:
     """A policy whose initial weights depend only on ``seed`` (the global RNG is left alone)."""
     with torch.random.fork_rng(devices=[]):
@@ -237,7 +252,8 @@ def train_generator(config: GenerateConfig, reward: Reward | None = None, policy
     ``reward``: default :func:`make_reward` from the config and seed. ``policy``: default a fresh
     :class:`AutoregressivePolicy`. ``reference``: pi_ref for kl and dpo (default a frozen copy of
     the initial policy, as RLHF starts from its supervised model). ``callback(record, policy)`` is
-    called after each evaluation; returning True stops the run.
+    called after each evaluation; returning True stops the run. A loss that is not a finite number
+    stops it with :class:`~bitflip_lib.trainer.TrainingDiverged`.
     """
     if config.method == "hindsight":
         return train_hindsight(config, callback=callback)
@@ -294,6 +310,7 @@ def train_generator(config: GenerateConfig, reward: Reward | None = None, policy
                 loss = reinforce_loss(log_pi, shaped, config.baseline)
             else:  # gflownet: trajectory balance, valid for any behaviour policy with full support
                 loss = trajectory_balance_loss(log_Z, log_pi, reward.log_reward(y))
+        check_finite(loss, step, config)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -343,6 +360,7 @@ def train_hindsight(config: GenerateConfig, relabel: bool = True,
             loss = hindsight_loss(policy, y)
         else:
             loss = reinforce_loss(policy.log_prob(y, condition=instruction), hit.float(), config.baseline)
+        check_finite(loss, step, config)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -366,6 +384,7 @@ def mode_probabilities(policy: AutoregressivePolicy, reward: MultiModalReward) -
 
 
 __all__ = [
+    "check_finite",
     "EXACT_UP_TO",
     "METHODS",
     "GenerateConfig",

@@ -44,6 +44,7 @@ from typing import Any
 from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.her import K_STRATEGIES
 from bitflip_lib.lab.studies import STUDY_FIELDS, StudyConfig, make_run_config
+from bitflip_lib.runtime import strict_json
 from bitflip_lib.trainer import TrainResult, best_success
 
 __all__ = [
@@ -388,7 +389,7 @@ def write_json_atomic(path: str | os.PathLike, data: dict) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=1, sort_keys=False)
+            strict_json.dump(data, handle, indent=1, sort_keys=False)
             handle.write("\n")
         os.replace(tmp, path)
     except BaseException:
