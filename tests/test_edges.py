@@ -12,6 +12,7 @@ import torch
 
 from bitflip_lib.cli import main
 from bitflip_lib.config import make_config
+from bitflip_lib.lab.runs import run_name
 
 CUDA = torch.cuda.is_available()
 FAST = ["--max-iterations", "2", "--eval-agents", "16", "--gradient-steps", "1", "--quiet", "--device", "cpu"]
@@ -158,3 +159,122 @@ def test_json_output_never_holds_a_non_standard_number(capsys):
     out, err = capsys.readouterr()
     for text in [out, *(line.removeprefix("[generate] ") for line in err.splitlines())]:
         json.loads(text, parse_constant=refuse)
+
+
+# --------------------------------------------------------------------------------------------
+# Item 1: a stored run is checked once, where runs are loaded, against its own name; a file that
+# fails is named on stderr, set aside and rerun by sweeps, skipped by tables, never kept
+# --------------------------------------------------------------------------------------------
+SWEEP = ["sweep", "--n", "3", "--arch", "har", "--her", "future", "--seeds", "0", "1", *FAST]
+S0, S1 = (run_name(make_config(n=3, arch="har", her="future", seed=seed, max_iterations=2, num_eval_agents=16,
+                               gradient_steps=1, device="cpu")) for seed in (0, 1))
+
+
+@pytest.fixture(scope="module")
+def good_cells(tmp_path_factory):
+    """Two stored cells (seeds 0 and 1) made by a real sweep: the record of each, by name."""
+    import json
+
+    folder = tmp_path_factory.mktemp("cells")
+    assert main([*SWEEP, "--out", str(folder)]) == 0
+    return {path.stem: json.loads(path.read_text()) for path in folder.glob("*.json")}
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def _damage(case: str, cells: dict, path) -> None:
+    """Write the damaged form ``case`` of seed 0's cell at ``path``."""
+    import copy
+    import json
+    import os
+
+    record = copy.deepcopy(cells[S0])
+    text = {
+        "empty parts": '{"summary": {}, "config": {}, "curve": {}}',
+        "wrong kinds": '{"summary": {}, "config": 5, "curve": null}',
+        "200k-deep array": '{"summary": {}, "config": {}, "curve": ' + _nested(200_000) + "}",
+        "100-deep array": '{"summary": {}, "config": {}, "curve": ' + _nested(100) + "}",
+        "NaN in the curve": json.dumps(record).replace('"loss": [', '"loss": [NaN, ', 1),
+        "truncated": json.dumps(record)[:200],
+    }.get(case)
+    if case == "another cell's run":
+        text = json.dumps(cells[S1])  # seed 1's run saved under seed 0's name
+    elif case == "renamed record":
+        text = json.dumps({**record, "name": S1})
+    elif case == "summary against config":
+        record["summary"]["n"] = 4
+        text = json.dumps(record)
+    elif case == "curve of unequal columns":
+        record["curve"]["loss"] = record["curve"]["loss"][:-1]
+        text = json.dumps(record)
+    elif case == "config not valid":
+        record["config"]["gamma"] = 7
+        text = json.dumps(record)
+    if case == "FIFO":
+        os.mkfifo(path)
+    elif case == "folder":
+        path.mkdir()
+    elif case == "9 MB":
+        with open(path, "wb") as handle:
+            handle.truncate(9 * 2**20)
+    else:
+        path.write_text(text)
+
+
+DAMAGED = [
+    ("empty parts", "its name is missing or not text"),
+    ("wrong kinds", "its config is not a JSON object"),
+    ("200k-deep array", "nested too deeply to be a stored run"),
+    ("100-deep array", "nested more than 8 levels deep, unlike any stored run"),
+    ("NaN in the curve", "not valid JSON (the non-standard number NaN"),
+    ("truncated", "not valid JSON (Unterminated string"),
+    ("another cell's run", f"it holds the run {S1} (by its config), not {S0}"),
+    ("renamed record", f"its config is the run {S0}, but the record is named {S1}"),
+    ("summary against config", "its summary says n = 4, its config 3"),
+    ("curve of unequal columns", "its curve's columns have different lengths"),
+    ("config not valid", "its config is not a valid configuration (gamma must be a number in (0, 1]"),
+    ("FIFO", "not a regular file (a FIFO)"),
+    ("folder", "not a regular file (a folder)"),
+    ("9 MB", "larger than 8 MB, far more than any stored run"),
+]
+
+
+@pytest.mark.parametrize("case, reason", DAMAGED, ids=[case for case, _ in DAMAGED])
+def test_a_damaged_stored_run_is_named_skipped_by_tables_and_rerun_by_sweeps(capsys, tmp_path, good_cells, case,
+                                                                               reason):
+    import json
+
+    folder = tmp_path / "res"
+    folder.mkdir()
+    (folder / f"{S1}.json").write_text(json.dumps(good_cells[S1]))
+    cell = folder / f"{S0}.json"
+    _damage(case, good_cells, cell)
+
+    # bitflip table: the damaged cell is named and skipped (an alarm ends the test if a FIFO blocks the read)
+    import signal
+
+    def blocked(*_):
+        raise AssertionError("bitflip table blocked reading the damaged file")
+
+    signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(60)
+    try:
+        code, out, err = run_cli(capsys, "table", "--results", str(folder), "--all-settings", "--json")
+    finally:
+        signal.alarm(0)
+    assert code == 0 and "Traceback" not in err, err
+    (line,) = err.splitlines()
+    assert line.startswith(f"bitflip: skipped {cell}: damaged ({reason}") and line.endswith("; rerun its sweep to redo the cell")
+    assert [c["runs"] for c in json.loads(out)] == [1]  # seed 1's cell only
+
+    # bitflip sweep: the damaged cell is set aside and run again; the good one is kept
+    code, out, err = run_cli(capsys, *SWEEP, "--out", str(folder))
+    assert code == 0 and "Traceback" not in err, err
+    status = {line["cell"]: line["status"] for line in map(json.loads, out.splitlines())}
+    assert status == {S0: "ran", S1: "kept"}
+    assert f"bitflip: {cell} is damaged ({reason}" in err and f"kept it as {cell.name}.damaged" in err
+    assert (folder / f"{cell.name}.damaged").exists() and json.loads(cell.read_text())["name"] == S0
+    assert json.loads(cell.read_text())["summary"]["seed"] == 0
+

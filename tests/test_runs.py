@@ -55,7 +55,9 @@ def test_runs_writes_atomically_under_the_run_s_name(tmp_path):
     assert path.name == f"{run_name(config)}.json" and not list(tmp_path.glob(".*"))  # no temporary file left
     assert load_runs(tmp_path)[0].solved_at == result.solved_at
     other = write_run(StoredRun.from_result(result), tmp_path / "sub", filename="mine.json")  # as train --save does
-    assert other == tmp_path / "sub" / "mine.json" and load_run(other).name == run_name(config)
+    assert other == tmp_path / "sub" / "mine.json" and load_run(other, named=False).name == run_name(config)
+    with pytest.raises(DamagedRunError, match=f"it holds the run {run_name(config)} \\(by its config\\), not mine"):
+        load_run(other)  # in a results folder, a file must be named by the run it holds
 
 
 def test_run_names_are_deterministic_and_distinguish_overrides():
@@ -187,11 +189,12 @@ def test_a_new_run_records_the_commit_that_produced_it(tmp_path):
 def test_records_with_and_without_the_commit_load(tmp_path):
     record = StoredRun.from_result(fake_result()).to_record()
     old = {key: value for key, value in record.items() if key not in ("commit", "dirty")}  # stored before it was kept
-    (tmp_path / "old.json").write_text(json.dumps(old))
-    (tmp_path / "new.json").write_text(json.dumps({**record, "commit": "abc123", "dirty": True}))
-    new_run, old_run = load_runs(tmp_path)
+    for folder, stored in (("old", old), ("new", {**record, "commit": "abc123", "dirty": True})):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / f"{record['name']}.json").write_text(json.dumps(stored))
+    new_run, old_run = load_runs(tmp_path, recursive=True)  # sorted by path: new/ before old/
     assert (old_run.commit, old_run.dirty) == (None, None) and "commit" not in old_run.extra
-    assert (new_run.commit, new_run.dirty) == ("abc123", True) and load_run(tmp_path / "new.json").to_record()["dirty"]
+    assert (new_run.commit, new_run.dirty) == ("abc123", True) and new_run.to_record()["dirty"]
 
 
 def test_a_result_and_its_stored_run_are_one_protocol_with_the_same_answers():

@@ -6,8 +6,9 @@ results folder, as a :class:`~bitflip_lib.lab.runs.StoredRun` (named by
 :func:`bitflip_lib.lab.runs.run_name`: the configuration alone decides it). Rerunning the same sweep
 therefore skips the cells already on disk: an interrupted sweep loses at most the cells that were
 running (files are written to a temporary name and renamed, so a half-written file never
-exists). A cell file damaged all the same (a full disk, a bad copy) is named on stderr, kept
-aside as ``<name>.json.damaged`` and run again.
+exists). A cell file damaged all the same (a full disk, a bad copy, another cell's run under
+this cell's name: see :func:`bitflip_lib.lab.runs.record_problem`) is named on stderr, kept
+aside as ``<name>.json.damaged`` and run again, never kept as the cell's result.
 
 :func:`run_sweep_ray` runs the same cells as Ray tasks (``bitflip sweep ... --ray [ADDRESS]``),
 on a local Ray or a cluster, into the same files.
@@ -135,8 +136,9 @@ def set_aside(path: Path) -> Path:
 def stored_cell(config: TrainConfig, out_dir: str | os.PathLike) -> StoredRun | None:
     """The finished run of this cell in ``out_dir``, or ``None`` if it has to run.
 
-    A file that is not a readable record (truncated by a full disk, say) is renamed to
-    ``<name>.json.damaged`` (see :func:`set_aside`) and named on stderr; the cell then runs again.
+    A file that is not this cell's consistent record (truncated by a full disk, another cell's
+    run, a FIFO...) is renamed to ``<name>.json.damaged`` (see :func:`set_aside`) and named on
+    stderr; the cell then runs again.
     """
     path = cell_path(config, out_dir)
     if not path.exists():
