@@ -167,10 +167,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = train_config(args)
     if args.save is not None:
         save = Path(args.save)
+        if not args.save.strip() or not save.name:
+            raise UsageError("bitflip train: --save is empty; give a file name, e.g. run.json")
         if save.is_dir():
             raise UsageError(f"bitflip train: --save {args.save} is a folder; give a file name, e.g. {save / 'run.json'}")
-        if not save.name:
-            raise UsageError("bitflip train: --save is empty; give a file name, e.g. run.json")
         _writable_folder("bitflip train", "--save", args.save, save.parent, "choose a file in a folder you can write to")
     _set_threads(args)
     result = train(config, progress=not args.quiet)
@@ -198,6 +198,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from bitflip_lib.lab.table1 import render_table, table_cells
 
     command = "bitflip sweep"
+    if args.ray is not None and not args.ray.strip():
+        raise UsageError(f"{command}: --ray's address is empty; give a cluster's address, or --ray alone for a local Ray")
     if args.ray is None and args.ray_gpus:
         raise UsageError(f"{command}: --ray-gpus sets the GPUs of each Ray task: add --ray, or leave it out")
     if args.ray is not None and args.threads:
@@ -240,7 +242,8 @@ def cmd_table(args: argparse.Namespace) -> int:
     from bitflip_lib.lab.table1 import TABLE_NS, render_table, table_cells
 
     filters = {"overrides": {}} if not args.all_settings else {}
-    runs = _build("bitflip table", {}, load_runs, args.results, recursive=args.recursive, **filters)
+    runs = _build("bitflip table", {}, load_runs, args.results, recursive=args.recursive, extra={"folder": "--results"},
+                  **filters)
     cells = {preset: table_cells(r for r in runs if r.preset == preset) for preset in sorted({r.preset for r in runs})}
     if args.json:
         print(strict_json.dumps([cell.to_dict() for preset in cells for cell in cells[preset].values()]))

@@ -278,3 +278,27 @@ def test_a_damaged_stored_run_is_named_skipped_by_tables_and_rerun_by_sweeps(cap
     assert (folder / f"{cell.name}.damaged").exists() and json.loads(cell.read_text())["name"] == S0
     assert json.loads(cell.read_text())["summary"]["seed"] == 0
 
+
+
+# --------------------------------------------------------------------------------------------
+# Item 2 (and item 7's table --results FILE): empty or wrong paths are usage errors
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "--n", "3", *FAST, "--save", ""], "bitflip train: --save is empty; give a file name, e.g. run.json"),
+    (["train", "--n", "3", *FAST, "--save", "  "], "bitflip train: --save is empty; give a file name, e.g. run.json"),
+    (["sweep", "--n", "3", "--seeds", "0", *FAST, "--out", ""],
+     "bitflip sweep: --out is empty; give a new or existing folder you can write to"),
+    (["sweep", "--n", "3", "--seeds", "0", *FAST, "--out", "{tmp}/res", "--ray", ""],
+     "bitflip sweep: --ray's address is empty; give a cluster's address, or --ray alone for a local Ray"),
+    (["table", "--results", ""], "bitflip table: --results is empty: give the folder a sweep wrote its cells to"),
+    (["table", "--results", "{tmp}/notes.json"],
+     "bitflip table: --results '{tmp}/notes.json' is a file, not a results folder: give the folder a sweep wrote its "
+     "cells to (bitflip sweep --out FOLDER), e.g. '{tmp}'"),
+])
+def test_empty_and_wrong_paths_are_usage_errors(capsys, tmp_path, monkeypatch, no_training, argv, expected):
+    monkeypatch.chdir(tmp_path)  # an empty path must not quietly mean the current folder
+    (tmp_path / "notes.json").write_text("{}")
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    line = assert_one_line(*run_cli(capsys, *argv), 2)
+    assert line == expected.replace("{tmp}", str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.json"]  # nothing written anywhere

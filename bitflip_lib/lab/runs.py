@@ -602,7 +602,12 @@ def load_runs(folder: str | os.PathLike, recursive: bool = False, **filters: Any
     the preset's own settings. JSON files that are not runs (no ``summary``/``config``/``curve``)
     are skipped silently; a damaged file (see :class:`DamagedRunError`) is skipped and named on stderr.
     """
+    if not str(folder).strip():
+        raise ValueError("folder is empty: give the folder a sweep wrote its cells to")
     root = Path(folder)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"folder {str(root)!r} is a file, not a results folder: give the folder a sweep wrote its "
+                         f"cells to (bitflip sweep --out FOLDER), e.g. {str(root.parent)!r}")
     if not root.is_dir():
         raise ValueError(f"no results folder at {str(root)!r}: run a sweep first (bitflip sweep --out {root})")
     unknown = [key for key in filters if not hasattr(StoredRun, key) and key not in
