@@ -24,6 +24,7 @@ from typing import ClassVar
 import torch
 
 from bitflip_lib.dqn import EPS_SCHEDULES, LOSSES, DQNLearner
+from bitflip_lib.env import MAX_SEED
 from bitflip_lib.her import HER_STRATEGIES
 from bitflip_lib.networks import ACTIVATIONS, ARCHITECTURES
 from bitflip_lib.runtime.device import device_problem
@@ -33,9 +34,6 @@ __all__ = [
     "refuse", "TrainConfig",
 ]
 
-MAX_SEED = 2**63 - 1
-"""Largest seed: torch generators take 64-bit seeds, and evaluation draws from
-:func:`~bitflip_lib.env.evaluation_seed` (``seed + 1_000_003``)."""
 
 
 def default_gamma(n: int) -> float:

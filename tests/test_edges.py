@@ -302,3 +302,56 @@ def test_empty_and_wrong_paths_are_usage_errors(capsys, tmp_path, monkeypatch, n
     line = assert_one_line(*run_cli(capsys, *argv), 2)
     assert line == expected.replace("{tmp}", str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.json"]  # nothing written anywhere
+
+
+# --------------------------------------------------------------------------------------------
+# Item 7 (environments): seeds out of range, a bool action, a step before reset
+# --------------------------------------------------------------------------------------------
+SEED_MESSAGE = r"^seed must be an integer >= 0 and below 2\*\*63 or None, got "
+
+
+@pytest.mark.parametrize("seed", [2**64, 2**63, -1, 1.5, True])
+def test_a_seed_out_of_range_is_named_with_its_range(seed):
+    from bitflip_lib.env import BitFlipEnv
+
+    with pytest.raises(ValueError, match=SEED_MESSAGE):  # was "Overflow when unpacking long long"
+        BitFlipEnv(5, 2, seed=seed)
+    BitFlipEnv(5, 2, seed=2**63 - 1).reset()  # the largest seed works
+
+
+@pytest.mark.parametrize("seed", [2**70, 2**63, -1])
+def test_gymnasium_resets_name_the_seed_and_its_range(seed):
+    gym_env = pytest.importorskip("bitflip_lib.lab.gym_env")
+    for env in (gym_env.BitFlipGoalEnv(5), gym_env.BitFlipVectorEnv(num_envs=3, n=5)):
+        with pytest.raises(ValueError, match=SEED_MESSAGE):
+            env.reset(seed=seed)
+        env.reset(seed=2**63 - 1)
+
+
+def test_gymnasium_refuses_a_bool_action_instead_of_flipping_bit_1():
+    import numpy as np
+
+    gym_env = pytest.importorskip("bitflip_lib.lab.gym_env")
+    env = gym_env.BitFlipGoalEnv(5)
+    env.reset(seed=0)
+    for action in (True, np.True_, False):
+        with pytest.raises(ValueError, match=r"^action must be a bit index, an integer in \[0, 4\], got .* \(a bool\)$"):
+            env.step(action)
+    assert env._env.t == 0  # nothing was flipped
+    env.step(np.int64(1))  # a NumPy integer is a bit index
+
+
+def test_stepping_before_reset_says_to_reset_not_that_a_step_limit_was_reached():
+    from bitflip_lib.env import BitFlipEnv
+
+    with pytest.raises(RuntimeError, match=r"^no episode has started: call reset\(\) before step\(\)$"):
+        BitFlipEnv(5, 2).step(torch.tensor([0, 1]))
+    gym_env = pytest.importorskip("bitflip_lib.lab.gym_env")
+    with pytest.raises(RuntimeError, match=r"^no episode has started: call reset\(\) before step\(\)$"):
+        gym_env.BitFlipGoalEnv(5).step(0)
+    env = BitFlipEnv(2, 1)
+    env.reset()
+    env.step(torch.tensor([0]))
+    env.step(torch.tensor([0]))
+    with pytest.raises(RuntimeError, match=r"step limit 2 reached\): call reset\(\) first"):
+        env.step(torch.tensor([0]))
