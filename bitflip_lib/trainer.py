@@ -23,7 +23,7 @@ from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.dqn import EpsilonSchedule, epsilon_greedy
 from bitflip_lib.env import BitFlipEnv, distance_change, evaluation_seed, flip_bits_
 from bitflip_lib.networks import HIDDEN_LAYER_ARCHITECTURES, make_network
-from bitflip_lib.replay import EpisodeBatch
+from bitflip_lib.replay import EpisodeBatch, newest
 from bitflip_lib.runtime.device import default_device, describe_device
 from bitflip_lib.runtime.memory import trim_after_evaluation
 from bitflip_lib.runtime.switches import progress_bars_enabled
@@ -371,9 +371,10 @@ def train(
 
         episode = play_episode(env, act)
 
-        # 2. Store what happened, plus hindsight relabellings.
+        # 2. Store what happened, plus hindsight relabellings: views of the episode, copied out only
+        #    as far as the buffer keeps them (its newest buffer_capacity transitions).
         played, relabelled = learner.experience(episode, config.her, config.k, generator)
-        buffer.add(type(played).cat([played, relabelled]))
+        buffer.add(newest([played, relabelled], config.buffer_capacity))
         rewards_seen += int(played.reward.sum())
 
         # 3. Learn.

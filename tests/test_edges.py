@@ -355,3 +355,65 @@ def test_stepping_before_reset_says_to_reset_not_that_a_step_limit_was_reached()
     env.step(torch.tensor([0]))
     with pytest.raises(RuntimeError, match=r"step limit 2 reached\): call reset\(\) first"):
         env.step(torch.tensor([0]))
+
+
+# --------------------------------------------------------------------------------------------
+# Item 4: HER relabelling's memory grows no faster than the data it keeps
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("strategy", ["none", "final", "future", "episode", "writeup30", "writeup30-whole"])
+@pytest.mark.parametrize("capacity", [1, 50, 10_000])
+def test_the_newest_transitions_are_those_the_buffer_kept_of_everything(strategy, capacity):
+    from bitflip_lib.env import BitFlipEnv
+    from bitflip_lib.her import her_relabel
+    from bitflip_lib.replay import ReplayBuffer, Transitions, newest
+    from bitflip_lib.trainer import play_episode
+
+    generator = torch.Generator().manual_seed(3)
+    env = BitFlipEnv(6, 8, generator=generator, device="cpu")
+    episode = play_episode(env, lambda s, g: torch.randint(0, 6, (8,), generator=generator))
+    played, relabelled = episode.transitions(), her_relabel(episode, strategy, 3, generator)
+    kept = newest([played, relabelled], capacity)
+    assert "_copied" not in vars(played) and "_copied" not in vars(relabelled)  # no view was copied out whole
+    everything = Transitions.cat([played, relabelled])  # copies every transition, as the trainer used to
+    for name in ("state", "goal", "action", "reward", "next_state", "done"):
+        assert torch.equal(getattr(kept, name), getattr(everything, name)[-capacity:]), name
+    old, new = ReplayBuffer(6, capacity), ReplayBuffer(6, capacity)
+    for _ in range(2):
+        old.add(everything)
+        new.add(kept)
+    assert all(torch.equal(getattr(old, f), getattr(new, f)) for f in ("state", "goal", "action", "reward", "done"))
+    assert old.position == new.position and len(old) == len(new)
+
+
+def test_storing_an_iteration_at_large_n_takes_memory_like_the_buffer_not_16_k_n_squared(tmp_path):
+    """The store step at n = 2000 (k = 4): its resident-memory growth stays within 3 buffers' worth
+    (it was 9: 16 k n^2 bits copied out three times, concatenated, then mostly dropped)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "store.py"
+    script.write_text("""
+import resource, torch
+from bitflip_lib.config import make_config
+from bitflip_lib.dqn import DQNLearner
+from bitflip_lib.env import BitFlipEnv
+from bitflip_lib.replay import newest
+from bitflip_lib.trainer import build_network, play_episode
+n = 2000
+config = make_config(n=n, arch="har", her="future", k=4, device="cpu")
+generator = torch.Generator().manual_seed(0)
+learner = DQNLearner.from_config(build_network(config, torch.device("cpu")), config)
+buffer = learner.replay_buffer(n, config.buffer_capacity, torch.device("cpu"))
+env = BitFlipEnv(n, config.num_train_agents, device="cpu", generator=generator)
+episode = play_episode(env, lambda s, g: torch.randint(n, (s.shape[0],), generator=generator))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+played, relabelled = learner.experience(episode, config.her, config.k, generator)
+buffer.add(newest([played, relabelled], config.buffer_capacity))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, len(relabelled))
+""")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    grown_kb, relabelled = map(int, done.stdout.split())
+    buffer_kb = 2**15 * 3 * 2000 / 1024
+    assert relabelled == 16 * 2000 * 4  # every step relabelled k times: 128,000 transitions named...
+    assert grown_kb < 3 * buffer_kb, (grown_kb, buffer_kb)  # ...but only the 2^15 the buffer keeps copied out
