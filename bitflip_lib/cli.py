@@ -62,6 +62,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _cpu_count() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _threads(text: str) -> int:
+    """A number of torch threads: an integer from 1 to the CPUs of this machine (more only thrash)."""
+    value = _positive_int(text)
+    if value > _cpu_count():
+        raise argparse.ArgumentTypeError(f"this machine has {_cpu_count()} CPUs: give at most {_cpu_count()}, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -94,7 +107,7 @@ def _add_config_options(p: argparse.ArgumentParser, grid: bool) -> dict[str, Opt
     p.add_argument("--preset", choices=tuple(PRESETS), default="default",
                    help="named settings to start from (every option not given keeps the preset's value)")
     p.add_argument("--no-target", action="store_true", help="no target network (the same as --polyak none)")
-    p.add_argument("--threads", type=_positive_int, help="CPU threads for torch (e.g. 1 on a shared machine)")
+    p.add_argument("--threads", type=_threads, help="CPU threads for torch (e.g. 1 on a shared machine), at most the CPUs")
     return specs
 
 
@@ -161,10 +174,22 @@ def train_config(args: argparse.Namespace):
     return config
 
 
+_SIZE_FLAGS = {"n": "--n", "evaluate_at": "--evaluate-at"}  # settings a memory refusal may name besides the specs
+
+
+def _check_memory(command: str, specs: dict[str, OptionSpec], estimate, device: str) -> None:
+    """Refuse a run past this machine's memory (one line, status 2) before anything is created."""
+    from bitflip_lib.runtime.budget import check_memory
+    from bitflip_lib.runtime.device import default_device
+
+    _build(command, specs, check_memory, estimate, default_device(device), extra=_SIZE_FLAGS)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from bitflip_lib.trainer import train
+    from bitflip_lib.trainer import memory_estimate, train
 
     config = train_config(args)
+    _check_memory("bitflip train", args.specs, memory_estimate(config, args.evaluate_at or ()), config.device)
     if args.save is not None:
         save = Path(args.save)
         if not args.save.strip() or not save.name:
@@ -219,6 +244,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         for config in configs:
             print(run_name(config))
         return 0
+    if args.ray is None:  # Ray cells run on the cluster's machines, which check their own memory
+        from bitflip_lib.lab.sweep import check_cells_fit
+
+        _build(command, args.specs, check_cells_fit, configs, Path(args.out), extra=_SIZE_FLAGS)
     out = _writable_folder(command, "--out", args.out, Path(args.out), "give a new or existing folder you can write to")
     _set_threads(args)
 
@@ -278,9 +307,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Train one generator of chapter 8: progress on stderr, one JSON summary line on stdout."""
-    from bitflip_lib.generation.training import GenerateConfig, train_generator
+    from bitflip_lib.generation.training import GenerateConfig, memory_estimate, train_generator
 
     config = _build("bitflip generate", args.specs, GenerateConfig, **given_options(args, args.specs))
+    _check_memory("bitflip generate", args.specs, memory_estimate(config), config.device)
     _set_threads(args)
 
     def progress(record: dict, _policy) -> None:
@@ -345,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", choices=BENCH_SECTIONS, help="run only these sections")
     p.add_argument("--uvfa-budget", type=_positive_float, default=300.0,
                    help="wall-clock seconds for the vanilla UVFA n = 15 run")
-    p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    p.add_argument("--threads", type=_threads, help="CPU threads for torch, at most the CPUs")
     p.add_argument("--peers", action="store_true",
                    help="time stable-baselines3's DQN + HER beside the course's learner (one thread each; "
                         "needs the 'peers' extra)")
@@ -361,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="train a generator of bit strings (chapter 8); prints one JSON line")
     p.set_defaults(specs=add_options(p, GenerateConfig, choices={"method": METHODS, "reward": REWARD_KINDS,
                                                                  "baseline": BASELINES}, defaults=GenerateConfig()))
-    p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    p.add_argument("--threads", type=_threads, help="CPU threads for torch, at most the CPUs")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_generate)
     sub.add_parser("grade", help="grade the exercises (arguments go to the grader; try 'bitflip grade --help')",

@@ -22,15 +22,17 @@ from bitflip_lib import __version__
 from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.dqn import EpsilonSchedule, epsilon_greedy
 from bitflip_lib.env import BitFlipEnv, distance_change, evaluation_seed, flip_bits_
+from bitflip_lib.her import K_STRATEGIES
 from bitflip_lib.networks import HIDDEN_LAYER_ARCHITECTURES, make_network
 from bitflip_lib.replay import EpisodeBatch, newest
+from bitflip_lib.runtime.budget import MemoryEstimate, check_memory, training_memory
 from bitflip_lib.runtime.device import default_device, describe_device
 from bitflip_lib.runtime.memory import trim_after_evaluation
 from bitflip_lib.runtime.switches import progress_bars_enabled
 
 __all__ = [
-    "best_success", "build_network", "Callback", "evaluate", "play_episode", "train", "TrainingDiverged",
-    "TrainingRun", "TrainResult",
+    "best_success", "build_network", "Callback", "evaluate", "memory_estimate", "play_episode", "train",
+    "TrainingDiverged", "TrainingRun", "TrainResult",
 ]
 
 Callback = Callable[[dict], "bool | None"]
@@ -302,8 +304,7 @@ def play_episode(env: BitFlipEnv, act: Callable[[torch.Tensor, torch.Tensor], to
     return EpisodeBatch(torch.stack(states), goal.to(torch.uint8), torch.stack(actions), torch.stack(active))
 
 
-def build_network(config: TrainConfig, device: torch.device) -> nn.Module:
-    """The configured Q-network, initialised from ``config.seed`` without touching the global RNG."""
+def _network_options(config: TrainConfig) -> dict:
     kwargs: dict = {}
     if config.arch == "har":
         kwargs["normalize_distance"] = config.har_normalize_distance
@@ -311,10 +312,34 @@ def build_network(config: TrainConfig, device: torch.device) -> nn.Module:
         kwargs["activation"] = config.activation
         if config.hidden is not None:
             kwargs["hidden"] = tuple(config.hidden)
+    return kwargs
+
+
+def build_network(config: TrainConfig, device: torch.device) -> nn.Module:
+    """The configured Q-network, initialised from ``config.seed`` without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        network = make_network(config.arch, config.n, **kwargs)
+        network = make_network(config.arch, config.n, **_network_options(config))
     return network.to(device)
+
+
+def memory_estimate(config: TrainConfig, evaluate_at: Sequence[int] = ()) -> MemoryEstimate:
+    """The memory a run of ``config`` holds at its peak, from its settings alone (nothing is built:
+    the network is made on the meta device); ``evaluate_at``: other numbers of bits the trained
+    network is evaluated at afterwards. See :mod:`bitflip_lib.runtime.budget`."""
+    with torch.device("meta"), torch.random.fork_rng(devices=[]):
+        network = make_network(config.arch, config.n, **_network_options(config))
+    settings = {"n": config.n, "buffer_capacity": config.buffer_capacity, "num_train_agents": config.num_train_agents,
+                "batch_size": config.batch_size, "num_eval_agents": config.num_eval_agents}
+    if config.her in K_STRATEGIES:
+        settings["k"] = config.k
+    if config.hidden is not None and config.arch in HIDDEN_LAYER_ARCHITECTURES:
+        settings["hidden"] = tuple(config.hidden)
+    copies = config.k if config.her in K_STRATEGIES else 0 if config.her == "none" else 1
+    return training_memory(n=config.n, steps=config.max_steps or config.n, agents=config.num_train_agents,
+                           relabel_copies=copies, capacity=config.buffer_capacity, batch_size=config.batch_size,
+                           eval_agents=config.num_eval_agents, network=network, target_network=config.polyak is not None,
+                           evaluate_at=evaluate_at, settings=settings)
 
 
 def train(
@@ -333,12 +358,15 @@ def train(
         progress: show a progress bar (terminal or notebook).
         network: start from this network instead of a fresh one (it is trained in place).
 
-    Raises :class:`TrainingDiverged` as soon as the TD loss is not a finite number.
+    Raises :class:`~bitflip_lib.runtime.budget.NotEnoughMemory` (a ``ValueError``) before anything
+    is built if the run needs more memory than is available (:func:`memory_estimate`), and
+    :class:`TrainingDiverged` as soon as the TD loss is not a finite number.
 
     The learner is ``config.learner_class`` (:class:`~bitflip_lib.dqn.DQNLearner` unless a study's
     settings name another); everything else is this function.
     """
     device = default_device(config.device)
+    check_memory(memory_estimate(config), device)  # a run past the machine is refused before anything is built
     n = config.n
     generator = torch.Generator(device=device).manual_seed(config.seed)
     eval_generator = torch.Generator(device=device).manual_seed(evaluation_seed(config.seed))

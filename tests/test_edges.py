@@ -417,3 +417,89 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, len(relabelle
     buffer_kb = 2**15 * 3 * 2000 / 1024
     assert relabelled == 16 * 2000 * 4  # every step relabelled k times: 128,000 transitions named...
     assert grown_kb < 3 * buffer_kb, (grown_kb, buffer_kb)  # ...but only the 2^15 the buffer keeps copied out
+
+
+# --------------------------------------------------------------------------------------------
+# Item 4: sizes past the machine are refused before anything is built, with the estimate, what
+# is available and the setting to lower
+# --------------------------------------------------------------------------------------------
+PAST_THE_MACHINE = [
+    (["train", "--n", "1000000000"], "the episode", "lower --n=1000000000"),
+    (["train", "--n", "10", "--arch", "mlp", "--hidden", "200000", "200000"], "the network",
+     "lower --hidden=(200000, 200000)"),
+    (["train", "--n", "10", "--buffer-capacity", str(10**12)], "the replay buffer", f"lower --buffer-capacity={10**12}"),
+    (["train", "--n", "10", "--batch-size", str(10**9)], "the training batch", f"lower --batch-size={10**9}"),
+    (["train", "--n", "10", "--eval-agents", str(10**9)], "the evaluation", f"lower --eval-agents={10**9}"),
+    (["train", "--n", "10", "--k", str(10**7)], "the relabelled transitions", f"lower --k={10**7}"),
+    (["train", "--n", "10", "--num-train-agents", str(10**9)], "the relabelled transitions",
+     f"lower --num-train-agents={10**9}"),
+    (["train", "--n", "10", "--evaluate-at", str(10**9)], f"the evaluation at n = {10**9}",
+     f"lower --evaluate-at={10**9}"),  # used to fail only after training
+    (["sweep", "--n", "5", str(10**9), "--seeds", "0"], "the episode", f"lower --n={10**9}"),
+    (["generate", "--length", "100000"], "the training batch", "lower --length=100000"),
+    (["generate", "--batch-size", str(10**9)], "the training batch", f"lower --batch-size={10**9}"),
+    (["generate", "--method", "dpo", "--num-pairs", str(10**11)], "the preference pairs", f"lower --num-pairs={10**11}"),
+]
+
+
+@pytest.mark.parametrize("argv, part, advice", PAST_THE_MACHINE, ids=[" ".join(a[0][:3]) + " " + a[0][-1] for a in
+                                                                      PAST_THE_MACHINE])
+def test_a_run_past_the_machine_is_refused_with_its_estimate_before_anything_is_built(capsys, tmp_path, no_training,
+                                                                                       argv, part, advice):
+    import re
+
+    extra = {"train": ["--max-iterations", "1", "--quiet", "--device", "cpu", "--save", str(tmp_path / "out" / "r.json")],
+             "sweep": ["--max-iterations", "1", "--quiet", "--device", "cpu", "--out", str(tmp_path / "out")],
+             "generate": ["--steps", "1", "--quiet", "--device", "cpu"]}[argv[0]]
+    line = assert_one_line(*run_cli(capsys, *argv, *extra), 2)
+    pattern = (rf"^bitflip {argv[0]}: (cell \S+: )?this run needs about [\d.,e+]+ [MGT]B of memory, most of it "
+               rf"{re.escape(part)} \([\d.,e+]+ [MGT]B\), but about [\d.,]+ [MGT]B is available in RAM: {re.escape(advice)}$")
+    assert re.match(pattern, line), line
+    assert not (tmp_path / "out").exists()
+
+
+def test_more_threads_than_cpus_are_refused(capsys, no_training):
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    line = assert_one_line(*run_cli(capsys, "train", "--n", "3", *FAST, "--threads", "100000"), 2)
+    assert line == f"bitflip train: argument --threads: this machine has {cpus} CPUs: give at most {cpus}, got 100000"
+
+
+def test_the_library_refuses_runs_and_environments_past_the_machine(tmp_path):
+    from bitflip_lib.lab.sweep import grid, run_sweep
+    from bitflip_lib.runtime.budget import NotEnoughMemory
+    from bitflip_lib.trainer import train
+
+    with pytest.raises(NotEnoughMemory, match=r"^this run needs about .* lower n=1000000000$"):
+        train(make_config(n=10**9, device="cpu"), progress=False)
+    cells = grid([3, 10**9], archs=["har"], hers=["future"], seeds=[0], max_iterations=1, device="cpu")
+    with pytest.raises(NotEnoughMemory, match=r"^cell default_n1000000000_\S+: this run needs"):
+        run_sweep(cells, tmp_path, progress=False)
+    assert not list(tmp_path.iterdir())  # refused before the first (small) cell ran
+    gym_env = pytest.importorskip("bitflip_lib.lab.gym_env")
+    with pytest.raises(NotEnoughMemory, match=r"^the vector environment needs about .* lower num_envs=10000000000$"):
+        gym_env.BitFlipVectorEnv(num_envs=10**10, n=15, device="cpu")
+
+
+def test_the_estimate_is_within_a_factor_of_two_of_what_a_run_takes(tmp_path):
+    """One iteration at n = 2000 (HER future, the default buffer): the resident memory it adds to
+    the process, against the estimate of the same run."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text("""
+import resource, torch
+from bitflip_lib.config import make_config
+from bitflip_lib.trainer import memory_estimate, train
+config = make_config(n=2000, max_iterations=1, num_eval_agents=16, gradient_steps=1, device="cpu")
+estimate = memory_estimate(config).total
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+train(config, progress=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before, estimate)
+""")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    grown, estimate = map(int, done.stdout.split())
+    assert estimate / 2 <= grown <= 2 * estimate, (grown, estimate)

@@ -40,6 +40,7 @@ from bitflip_lib.generation.sequences import (
     trajectory_balance_loss,
 )
 from bitflip_lib.env import evaluation_seed
+from bitflip_lib.runtime.budget import MemoryEstimate, check_memory, generation_memory
 from bitflip_lib.runtime.device import default_device, device_problem
 from bitflip_lib.trainer import TrainingDiverged
 
@@ -173,6 +174,17 @@ class GenerationResult:
         return out
 
 
+def memory_estimate(config: GenerateConfig) -> MemoryEstimate:
+    """The memory a run of ``config`` holds at its peak, from its settings alone (see
+    :func:`bitflip_lib.runtime.budget.generation_memory`)."""
+    settings = {"length": config.length, "batch_size": config.batch_size, "eval_samples": config.eval_samples,
+                "hidden": tuple(config.hidden), "num_pairs": config.num_pairs}
+    return generation_memory(length=config.length, condition_length=config.length if config.method == "hindsight" else 0,
+                             hidden=config.hidden, batch_size=config.batch_size, eval_samples=config.eval_samples,
+                             exact=config.length <= EXACT_UP_TO, num_pairs=config.num_pairs if config.method == "dpo" else 0,
+                             settings=settings)
+
+
 def check_finite(loss: torch.Tensor, step: int, config: GenerateConfig) -> None:
     """Stop the run (:class:`~bitflip_lib.trainer.TrainingDiverged`) if the loss of ``step`` is not a
     finite number, naming the settings that most likely made it so."""
@@ -259,6 +271,7 @@ def train_generator(config: GenerateConfig, reward: Reward | None = None, policy
         return train_hindsight(config, callback=callback)
     start = time.perf_counter()
     device = default_device(config.device)
+    check_memory(memory_estimate(config), device)  # a run past the machine is refused before anything is built
     if reward is None:
         reward = make_reward(config.reward, config.length, seed=config.seed, num_modes=config.num_modes,
                              sharpness=config.sharpness, floor=config.floor, device=device)
@@ -332,6 +345,7 @@ def train_hindsight(config: GenerateConfig, relabel: bool = True,
     """
     start = time.perf_counter()
     device = default_device(config.device)
+    check_memory(memory_estimate(config), device)
     L = config.length
     policy = seeded_policy(L, config.hidden, config.seed, device, condition_length=L)
     generator = torch.Generator(device=device).manual_seed(config.seed)
@@ -390,6 +404,7 @@ __all__ = [
     "GenerateConfig",
     "GenerationResult",
     "evaluate_generator",
+    "memory_estimate",
     "mode_probabilities",
     "parameters_vector",
     "preference_pairs",

@@ -34,6 +34,7 @@ except ImportError as err:  # pragma: no cover - depends on what is installed
     ) from err
 
 from bitflip_lib.env import BitFlipEnv, check_seed, flip_bits, goal_reached, hamming_distance, random_bits, random_goals
+from bitflip_lib.runtime.budget import check_memory, vector_env_memory
 from bitflip_lib.runtime.device import default_device
 
 __all__ = [
@@ -155,6 +156,7 @@ class BitFlipVectorEnv(VectorEnv):
         self.n = n
         self.max_steps = n if max_steps is None else max_steps
         self.device = default_device(device)
+        check_memory(vector_env_memory(num_envs, n), self.device)  # before any batch (or batched space) is made
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(0)
         self.single_observation_space = _goal_space(n)

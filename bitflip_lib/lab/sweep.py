@@ -38,10 +38,13 @@ from bitflip_lib.her import K_STRATEGIES
 from bitflip_lib.lab.runs import DamagedRunError, StoredRun, load_run, run_name, write_run
 from bitflip_lib.lab.studies import make_run_config
 from bitflip_lib.networks import HIDDEN_LAYER_ARCHITECTURES
+from bitflip_lib.runtime.budget import NotEnoughMemory, check_memory
+from bitflip_lib.runtime.device import default_device
 from bitflip_lib.runtime.switches import progress_bars_enabled
+from bitflip_lib.trainer import memory_estimate
 
 __all__ = [
-    "cell_path", "check_applies", "grid", "run_cell", "run_sweep", "run_sweep_ray", "set_aside",
+    "cell_path", "check_applies", "check_cells_fit", "grid", "run_cell", "run_sweep", "run_sweep_ray", "set_aside",
     "stored_cell", "train_cell", "unused_setting",
 ]
 
@@ -154,6 +157,18 @@ def stored_cell(config: TrainConfig, out_dir: str | os.PathLike) -> StoredRun | 
     return None
 
 
+def check_cells_fit(configs: Sequence[TrainConfig], out_dir: str | os.PathLike) -> None:
+    """A :class:`~bitflip_lib.runtime.budget.NotEnoughMemory` (a ``ValueError``) naming the first
+    cell not yet in ``out_dir`` that needs more memory than this machine has, before any cell runs
+    (a sweep that can only fail at its tenth cell should say so at once)."""
+    for config in configs:
+        if not cell_path(config, out_dir).exists():
+            try:
+                check_memory(memory_estimate(config), default_device(config.device))
+            except NotEnoughMemory as error:
+                raise NotEnoughMemory(f"cell {run_name(config)}: {error}") from None
+
+
 def train_cell(config: TrainConfig, progress: bool = False, curve_points: int = 100) -> StoredRun:
     """Train one cell and return its stored form (nothing written): the work of one cell, wherever it runs."""
     from bitflip_lib.trainer import train
@@ -183,10 +198,13 @@ def run_sweep(
     """Run every configuration not yet in ``out_dir``; returns all runs (old and new), in order.
 
     ``on_cell(run, ran)`` is called after each cell (``ran`` is False for a skipped one).
-    A progress bar counts cells; each cell's own bar shows its iterations.
+    A progress bar counts cells; each cell's own bar shows its iterations. A cell to run that
+    needs more memory than this machine has stops the sweep before any cell runs
+    (:func:`check_cells_fit`).
     """
     if not configs:
         raise ValueError("the sweep has no cells: give at least one n, arch, HER strategy and seed")
+    check_cells_fit(configs, out_dir)
     bar = None
     if progress and progress_bars_enabled():
         from tqdm.auto import tqdm
