@@ -10,10 +10,13 @@ Sub-commands::
     bitflip generate --method gflownet --length 8 --reward multimodal --steps 400   # chapter 8's generators
     bitflip grade [...]                               # grade the exercises (see bitflip_lib.grading)
 
-Progress goes to stderr, results to stdout. Bad arguments exit with status 2 and a one-line
-reason on stderr, before any training starts: numbers out of range, options that contradict
-each other or do not apply to the chosen network or HER strategy, and output paths that
-cannot be written.
+Progress goes to stderr, results to stdout (standard JSON: no NaN or Infinity). Bad arguments exit
+with status 2 and a one-line reason on stderr, before any training starts or any file is
+written: numbers out of range or not finite, options that contradict each other or do not apply
+to the chosen network or HER strategy, devices this machine cannot compute on, sizes past its
+memory (the estimate, what is available and the option to lower), and output paths that cannot
+be written. A run whose loss stops being a finite number exits with status 1 and one line naming
+the step and the option most likely to blame.
 """
 from __future__ import annotations
 

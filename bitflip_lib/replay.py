@@ -132,12 +132,24 @@ class EpisodeSteps(Transitions):
 
     @functools.cached_property
     def _copied(self) -> Transitions:
+        """Every transition copied out, once (what reading a field of bits needs)."""
         return self.select(slice(None))
 
-    state = property(lambda self: self._copied.state)
-    goal = property(lambda self: self._copied.goal)
-    action = property(lambda self: self._copied.action)
-    next_state = property(lambda self: self._copied.next_state)
+    @property
+    def state(self) -> torch.Tensor:
+        return self._copied.state
+
+    @property
+    def goal(self) -> torch.Tensor:
+        return self._copied.goal
+
+    @property
+    def action(self) -> torch.Tensor:
+        return self.episode.actions[self.t, self.b]
+
+    @property
+    def next_state(self) -> torch.Tensor:
+        return self._copied.next_state
 
     @functools.cached_property
     def reward(self) -> torch.Tensor:

@@ -171,9 +171,12 @@ def check_cells_fit(configs: Sequence[TrainConfig], out_dir: str | os.PathLike) 
 
 def train_cell(config: TrainConfig, progress: bool = False, curve_points: int = 100) -> StoredRun:
     """Train one cell and return its stored form (nothing written): the work of one cell, wherever it runs."""
-    from bitflip_lib.trainer import train
+    from bitflip_lib.trainer import TrainingDiverged, train
 
-    return StoredRun.from_result(train(config, progress=progress), curve_points)
+    try:
+        return StoredRun.from_result(train(config, progress=progress), curve_points)
+    except TrainingDiverged as error:  # name the cell: a sweep runs many
+        raise TrainingDiverged(f"cell {run_name(config)}: {error}") from None
 
 
 def run_cell(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = False, skip_existing: bool = True,
