@@ -7,17 +7,20 @@ Sub-commands::
     bitflip sweep ... --ray [ADDRESS]                 # the same cells as Ray tasks (local Ray, or a cluster)
     bitflip table --results results/default           # the stored sweep beside the write-up's Table 1
     bitflip bench [--quick] [--json] [--only memory]  # throughput, time-to-solve and memory figures
+    bitflip generate --method gflownet --length 8 --reward multimodal --steps 400   # chapters 8-9's generators
     bitflip grade [...]                               # grade the exercises (see bitflip_lib.grading)
 
-Progress goes to stderr, results to stdout. Bad arguments exit with status 2 and a one-line
-reason on stderr, before any training starts: numbers out of range, options that contradict
-each other or do not apply to the chosen network or HER strategy, and output paths that
-cannot be written.
+Progress goes to stderr, results to stdout (standard JSON: no NaN or Infinity). Bad arguments exit
+with status 2 and a one-line reason on stderr, before any training starts or any file is
+written: numbers out of range or not finite, options that contradict each other or do not apply
+to the chosen network or HER strategy, devices this machine cannot compute on, sizes past its
+memory (the estimate, what is available and the option to lower), and output paths that cannot
+be written. A run whose loss stops being a finite number exits with status 1 and one line naming
+the step and the option most likely to blame.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -36,6 +39,8 @@ from bitflip_lib.lab.studies import StudyConfig, make_run_config
 from bitflip_lib.lab.sweep import check_applies
 from bitflip_lib.networks import ACTIVATIONS, ANY_N_ARCHITECTURES, ARCHITECTURES
 from bitflip_lib.options import OptionSpec, add_options, given_options, refusal
+from bitflip_lib.runtime import strict_json
+from bitflip_lib.trainer import TrainingDiverged
 
 _LOCAL_RAY = "local"  # ``--ray`` without an address
 
@@ -57,6 +62,19 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _cpu_count() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _threads(text: str) -> int:
+    """A number of torch threads: an integer from 1 to the CPUs of this machine (more only thrash)."""
+    value = _positive_int(text)
+    if value > _cpu_count():
+        raise argparse.ArgumentTypeError(f"this machine has {_cpu_count()} CPUs: give at most {_cpu_count()}, got {value}")
     return value
 
 
@@ -92,7 +110,7 @@ def _add_config_options(p: argparse.ArgumentParser, grid: bool) -> dict[str, Opt
     p.add_argument("--preset", choices=tuple(PRESETS), default="default",
                    help="named settings to start from (every option not given keeps the preset's value)")
     p.add_argument("--no-target", action="store_true", help="no target network (the same as --polyak none)")
-    p.add_argument("--threads", type=_positive_int, help="CPU threads for torch (e.g. 1 on a shared machine)")
+    p.add_argument("--threads", type=_threads, help="CPU threads for torch (e.g. 1 on a shared machine), at most the CPUs")
     return specs
 
 
@@ -159,16 +177,28 @@ def train_config(args: argparse.Namespace):
     return config
 
 
+_SIZE_FLAGS = {"n": "--n", "evaluate_at": "--evaluate-at"}  # settings a memory refusal may name besides the specs
+
+
+def _check_memory(command: str, specs: dict[str, OptionSpec], estimate, device: str) -> None:
+    """Refuse a run past this machine's memory (one line, status 2) before anything is created."""
+    from bitflip_lib.runtime.budget import check_memory
+    from bitflip_lib.runtime.device import default_device
+
+    _build(command, specs, check_memory, estimate, default_device(device), extra=_SIZE_FLAGS)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from bitflip_lib.trainer import train
+    from bitflip_lib.trainer import memory_estimate, train
 
     config = train_config(args)
+    _check_memory("bitflip train", args.specs, memory_estimate(config, args.evaluate_at or ()), config.device)
     if args.save is not None:
         save = Path(args.save)
+        if not args.save.strip() or not save.name:
+            raise UsageError("bitflip train: --save is empty; give a file name, e.g. run.json")
         if save.is_dir():
             raise UsageError(f"bitflip train: --save {args.save} is a folder; give a file name, e.g. {save / 'run.json'}")
-        if not save.name:
-            raise UsageError("bitflip train: --save is empty; give a file name, e.g. run.json")
         _writable_folder("bitflip train", "--save", args.save, save.parent, "choose a file in a folder you can write to")
     _set_threads(args)
     result = train(config, progress=not args.quiet)
@@ -186,7 +216,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         save = Path(args.save)
         write_run(StoredRun.from_result(result, **record_extra), save.parent, filename=save.name)
-    print(json.dumps(summary), flush=True)
+    print(strict_json.dumps(summary), flush=True)
     return 0
 
 
@@ -196,6 +226,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from bitflip_lib.lab.table1 import render_table, table_cells
 
     command = "bitflip sweep"
+    if args.ray is not None and not args.ray.strip():
+        raise UsageError(f"{command}: --ray's address is empty; give a cluster's address, or --ray alone for a local Ray")
     if args.ray is None and args.ray_gpus:
         raise UsageError(f"{command}: --ray-gpus sets the GPUs of each Ray task: add --ray, or leave it out")
     if args.ray is not None and args.threads:
@@ -215,12 +247,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         for config in configs:
             print(run_name(config))
         return 0
+    if args.ray is None:  # Ray cells run on the cluster's machines, which check their own memory
+        from bitflip_lib.lab.sweep import check_cells_fit
+
+        _build(command, args.specs, check_cells_fit, configs, Path(args.out), extra=_SIZE_FLAGS)
     out = _writable_folder(command, "--out", args.out, Path(args.out), "give a new or existing folder you can write to")
     _set_threads(args)
 
     def report(run: StoredRun, ran: bool) -> None:
         status = "ran" if ran else "kept"
-        print(json.dumps({"cell": run.name, "status": status, "solved_at": run.solved_at,
+        print(strict_json.dumps({"cell": run.name, "status": status, "solved_at": run.solved_at,
                           "confirmed_at": run.confirmed_at, "iterations": run.iterations,
                           "success_rate": run.success_rate, "wall_seconds": run.wall_seconds}), flush=True)
 
@@ -238,10 +274,11 @@ def cmd_table(args: argparse.Namespace) -> int:
     from bitflip_lib.lab.table1 import TABLE_NS, render_table, table_cells
 
     filters = {"overrides": {}} if not args.all_settings else {}
-    runs = _build("bitflip table", {}, load_runs, args.results, recursive=args.recursive, **filters)
+    runs = _build("bitflip table", {}, load_runs, args.results, recursive=args.recursive, extra={"folder": "--results"},
+                  **filters)
     cells = {preset: table_cells(r for r in runs if r.preset == preset) for preset in sorted({r.preset for r in runs})}
     if args.json:
-        print(json.dumps([cell.to_dict() for preset in cells for cell in cells[preset].values()]))
+        print(strict_json.dumps([cell.to_dict() for preset in cells for cell in cells[preset].values()]))
         return 0
     if not runs:
         print(f"no stored results in {args.results}", file=sys.stderr)
@@ -269,6 +306,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     skip = [s for s in BENCH_SECTIONS if s not in args.only] if args.only else (args.skip or ())
     return run_bench(quick=args.quick, device=args.device, seeds=args.seeds, as_json=args.json,
                      skip=skip, uvfa_budget_seconds=args.uvfa_budget)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Train one generator of chapters 8-9: progress on stderr, one JSON summary line on stdout."""
+    from bitflip_lib.generation.training import GenerateConfig, memory_estimate, train_generator
+
+    config = _build("bitflip generate", args.specs, GenerateConfig, **given_options(args, args.specs))
+    _check_memory("bitflip generate", args.specs, memory_estimate(config), config.device)
+    _set_threads(args)
+
+    def progress(record: dict, _policy) -> None:
+        if not args.quiet:
+            shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items() if k != "mode_mass"}
+            print(f"[generate] {strict_json.dumps(shown)}", file=sys.stderr, flush=True)
+
+    result = train_generator(config, callback=progress)
+    print(strict_json.dumps(result.summary()), flush=True)
+    return 0
 
 
 def cmd_grade(argv: Sequence[str]) -> int:
@@ -323,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", choices=BENCH_SECTIONS, help="run only these sections")
     p.add_argument("--uvfa-budget", type=_positive_float, default=300.0,
                    help="wall-clock seconds for the vanilla UVFA n = 15 run")
-    p.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    p.add_argument("--threads", type=_threads, help="CPU threads for torch, at most the CPUs")
     p.add_argument("--peers", action="store_true",
                    help="time stable-baselines3's DQN + HER beside the course's learner (one thread each; "
                         "needs the 'peers' extra)")
@@ -332,8 +387,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wall-clock seconds each --peers run may take (default 600)")
     p.set_defaults(func=cmd_bench)
 
-    from bitflip_lib.generation.cli import add_generate_parser  # chapters 8-9: `bitflip generate`
-    add_generate_parser(sub)
+    # Chapter 8: one option per GenerateConfig field, today's names (--log-z-lr, --num-pairs...).
+    from bitflip_lib.generation.sequences import BASELINES, REWARD_KINDS
+    from bitflip_lib.generation.training import METHODS, GenerateConfig
+
+    p = sub.add_parser("generate", help="train a generator of bit strings (chapters 8-9); prints one JSON line")
+    p.set_defaults(specs=add_options(p, GenerateConfig, choices={"method": METHODS, "reward": REWARD_KINDS,
+                                                                 "baseline": BASELINES}, defaults=GenerateConfig()))
+    p.add_argument("--threads", type=_threads, help="CPU threads for torch, at most the CPUs")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=cmd_generate)
     sub.add_parser("grade", help="grade the exercises (arguments go to the grader; try 'bitflip grade --help')",
                    add_help=False)
     return parser
@@ -346,7 +409,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] == "grade":
             return cmd_grade(argv[1:])
         args = build_parser().parse_args(argv)
-        return args.func(args)
+        try:
+            return args.func(args)
+        except TrainingDiverged as err:  # valid settings, but the run went non-finite: say which setting, status 1
+            print(f"bitflip {args.command}: {refusal(str(err), getattr(args, 'specs', {}))}", file=sys.stderr)
+            return 1
     except UsageError as err:
         print(str(err).splitlines()[0], file=sys.stderr)
         return 2

@@ -24,16 +24,16 @@ from typing import ClassVar
 import torch
 
 from bitflip_lib.dqn import EPS_SCHEDULES, LOSSES, DQNLearner
+from bitflip_lib.env import MAX_SEED
 from bitflip_lib.her import HER_STRATEGIES
 from bitflip_lib.networks import ACTIVATIONS, ARCHITECTURES
+from bitflip_lib.runtime.device import device_problem
 
 __all__ = [
-    "default_gamma", "make_config", "MAX_SEED", "PRESETS", "TrainConfig",
+    "check_choice", "check_integer", "check_number", "default_gamma", "make_config", "MAX_SEED", "PRESETS",
+    "refuse", "TrainConfig",
 ]
 
-MAX_SEED = 2**63 - 1
-"""Largest seed: torch generators take 64-bit seeds, and evaluation draws from
-:func:`~bitflip_lib.env.evaluation_seed` (``seed + 1_000_003``)."""
 
 
 def default_gamma(n: int) -> float:
@@ -42,43 +42,41 @@ def default_gamma(n: int) -> float:
     return max(0.98, 1.0 - 1.0 / n)
 
 
-def _refuse(name: str, value: object, allowed: str, wrong_type: bool = False) -> None:
+def refuse(name: str, value: object, allowed: str, wrong_type: bool = False) -> None:
+    """Raise the settings' one ``ValueError``: ``{name} must be {allowed}, got {value!r}`` (and its
+    type, when that is what is wrong). :func:`~bitflip_lib.options.refusal` rewrites it into the
+    command line's words."""
     kind = type(value).__name__
     kind = f" (a{'n' if kind[0] in 'aeiou' else ''} {kind})" if wrong_type else ""
     raise ValueError(f"{name} must be {allowed}, got {value!r}{kind}")
 
 
-def _integer(config: "TrainConfig", name: str, low: int, high: int | None = None, none: str | None = None) -> None:
-    value = getattr(config, name)
+def check_integer(settings: object, name: str, low: int, high: int | None = None, none: str | None = None) -> None:
+    """Field ``name`` of ``settings`` is an integer in [low, high] (or None, when ``none`` says what None means)."""
+    value = getattr(settings, name)
     if value is None and none is not None:
         return
     is_int = isinstance(value, int) and not isinstance(value, bool)
     if not is_int or value < low or (high is not None and value > high):
         allowed = f"an integer >= {low}" + ("" if high is None else f" and below 2**{high.bit_length()}")
-        _refuse(name, value, f"{allowed} or {none}" if none else allowed, wrong_type=not is_int)
+        refuse(name, value, f"{allowed} or {none}" if none else allowed, wrong_type=not is_int)
 
 
-def _number(config: "TrainConfig", name: str, ok: Callable[[float], bool], allowed: str, none: str | None = None) -> None:
-    value = getattr(config, name)
+def check_number(settings: object, name: str, ok: Callable[[float], bool], allowed: str, none: str | None = None) -> None:
+    """Field ``name`` of ``settings`` is a real number for which ``ok`` holds (NaN never does)."""
+    value = getattr(settings, name)
     if value is None and none is not None:
         return
     is_number = isinstance(value, Real) and not isinstance(value, bool)
     if not is_number or not ok(value):  # NaN fails every comparison
-        _refuse(name, value, f"{allowed} or {none}" if none else allowed, wrong_type=not is_number)
+        refuse(name, value, f"{allowed} or {none}" if none else allowed, wrong_type=not is_number)
 
 
-def _choice(config: "TrainConfig", name: str, options: tuple[str, ...], what: str) -> None:
-    value = getattr(config, name)
+def check_choice(settings: object, name: str, options: tuple[str, ...], what: str) -> None:
+    """Field ``name`` of ``settings`` is one of ``options`` (``what``: what the field chooses)."""
+    value = getattr(settings, name)
     if not isinstance(value, str) or value not in options:
-        _refuse(name, value, f"one of {', '.join(options)} ({what})", wrong_type=not isinstance(value, str))
-
-
-def _parses_as_device(device: str | torch.device) -> bool:
-    try:
-        torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        return False
-    return True
+        refuse(name, value, f"one of {', '.join(options)} ({what})", wrong_type=not isinstance(value, str))
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ class TrainConfig:
     gamma: float | None = None
     """Discount; ``None`` picks ``max(0.98, 1 - 1/n)`` so that gamma^n does not vanish at large n."""
     lr: float = 1e-3
-    """Adam learning rate."""
+    """Adam learning rate, in (0, 1] (Adam moves each weight by about lr per step)."""
     lr_end: float | None = None
     """If set, the learning rate falls from ``lr`` to ``lr_end`` along a cosine over the
     ``max_iterations`` budget (updated once per iteration); ``None`` keeps it constant."""
@@ -171,7 +169,8 @@ class TrainConfig:
     har_normalize_distance: bool = True
     """HAR sees distance / n (True) or the raw distance (False)."""
     device: str = "auto"
-    """``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``..."""
+    """``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``...: a device this machine can
+    compute on (``meta``, or ``cuda`` without a GPU, is refused)."""
     preset: str = field(default="default", compare=False)
     """Name of the preset this configuration came from (informational)."""
 
@@ -190,41 +189,41 @@ class TrainConfig:
         """
         for name in ("n", "k", "batch_size", "buffer_capacity", "num_train_agents", "num_eval_agents",
                      "max_iterations", "eval_every", "solved_window", "eps_decay_steps"):
-            _integer(self, name, low=1)
-        _integer(self, "gradient_steps", low=0)  # 0: no learning at all, a baseline
-        _integer(self, "seed", low=0, high=MAX_SEED)
-        _integer(self, "max_steps", low=1, none="None for n")
-        _choice(self, "arch", ARCHITECTURES, "the Q-network architecture")
-        _choice(self, "her", HER_STRATEGIES, "the HER strategy")
-        _choice(self, "loss", LOSSES, "the TD loss")
-        _choice(self, "activation", ACTIVATIONS, "the hidden layers' activation")
-        _choice(self, "eps_schedule", EPS_SCHEDULES, "the epsilon schedule")
-        _choice(self, "preset", tuple(PRESETS), "the preset")
-        _number(self, "gamma", lambda x: 0 < x <= 1, "a number in (0, 1]", none="None for max(0.98, 1 - 1/n)")
-        _number(self, "lr", lambda x: 0 < x < math.inf, "a finite number > 0")
-        _number(self, "lr_end", lambda x: 0 < x <= self.lr, f"a number in (0, lr = {self.lr}]", none="None for a constant rate")
-        _number(self, "polyak", lambda x: 0 < x <= 1, "a number in (0, 1]", none="None for no target network")
-        _number(self, "max_seconds", lambda x: 0 < x < math.inf, "a finite number > 0", none="None for no time limit")
-        _number(self, "solved_threshold", lambda x: 0 <= x <= 1, "a number in [0, 1]")
+            check_integer(self, name, low=1)
+        check_integer(self, "gradient_steps", low=0)  # 0: no learning at all, a baseline
+        check_integer(self, "seed", low=0, high=MAX_SEED)
+        check_integer(self, "max_steps", low=1, none="None for n")
+        check_choice(self, "arch", ARCHITECTURES, "the Q-network architecture")
+        check_choice(self, "her", HER_STRATEGIES, "the HER strategy")
+        check_choice(self, "loss", LOSSES, "the TD loss")
+        check_choice(self, "activation", ACTIVATIONS, "the hidden layers' activation")
+        check_choice(self, "eps_schedule", EPS_SCHEDULES, "the epsilon schedule")
+        check_choice(self, "preset", tuple(PRESETS), "the preset")
+        check_number(self, "gamma", lambda x: 0 < x <= 1, "a number in (0, 1]", none="None for max(0.98, 1 - 1/n)")
+        check_number(self, "lr", lambda x: 0 < x <= 1, "a number in (0, 1] (Adam moves each weight by about lr a step)")
+        check_number(self, "lr_end", lambda x: 0 < x <= self.lr, f"a number in (0, lr = {self.lr}]", none="None for a constant rate")
+        check_number(self, "polyak", lambda x: 0 < x <= 1, "a number in (0, 1]", none="None for no target network")
+        check_number(self, "max_seconds", lambda x: 0 < x < math.inf, "a finite number > 0", none="None for no time limit")
+        check_number(self, "solved_threshold", lambda x: 0 <= x <= 1, "a number in [0, 1]")
         for name in ("eps_start", "eps_end"):
-            _number(self, name, lambda x: 0 <= x <= 1, "a number in [0, 1]")
-        _number(self, "eps_decay", lambda x: 0 < x <= 1, "a number in (0, 1] (the factor applied per gradient step)")
+            check_number(self, name, lambda x: 0 <= x <= 1, "a number in [0, 1]")
+        check_number(self, "eps_decay", lambda x: 0 < x <= 1, "a number in (0, 1] (the factor applied per gradient step)")
         for name in ("amsgrad", "clip_targets", "double_dqn", "early_stop", "har_normalize_distance",
                      "batch_without_replacement"):
             if not isinstance(getattr(self, name), bool):
-                _refuse(name, getattr(self, name), "True or False", wrong_type=True)
+                refuse(name, getattr(self, name), "True or False", wrong_type=True)
         if self.double_dqn and self.polyak is None:
             raise ValueError("double_dqn=True needs a target network to value the online network's choice, and "
                              "polyak=None has none (it would be plain DQN): keep the target network or drop double DQN")
         hidden = self.hidden
         if hidden is not None and (not isinstance(hidden, (tuple, list))
                                    or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden)):
-            _refuse("hidden", hidden, "a tuple of layer widths, each an integer >= 1, e.g. (256,), or None for the "
+            refuse("hidden", hidden, "a tuple of layer widths, each an integer >= 1, e.g. (256,), or None for the "
                     "architecture's default", wrong_type=not isinstance(hidden, (tuple, list)))
-        device = self.device
-        if not isinstance(device, (str, torch.device)) or (device != "auto" and not _parses_as_device(device)):
-            _refuse("device", device, "'auto' (CUDA when available) or a torch device such as 'cpu', 'cuda', 'cuda:1'",
-                    wrong_type=not isinstance(device, (str, torch.device)))
+        problem = device_problem(self.device)
+        if problem is not None:
+            refuse("device", self.device, f"'auto' (CUDA when available) or a torch device such as 'cpu' that this "
+                    f"machine can compute on ({problem})", wrong_type=not isinstance(self.device, (str, torch.device)))
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with some fields changed (validated)."""

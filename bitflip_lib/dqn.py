@@ -164,7 +164,9 @@ class DQNLearner:
     def experience(self, episode: EpisodeBatch, her: str, k: int, generator: torch.Generator
                    ) -> tuple[Transitions, Transitions]:
         """What one played episode adds to replay: its transitions as played, and their HER
-        relabellings (``her`` and ``k`` as in :func:`~bitflip_lib.her.her_relabel`)."""
+        relabellings (``her`` and ``k`` as in :func:`~bitflip_lib.her.her_relabel`), both views of
+        the episode (:class:`~bitflip_lib.replay.EpisodeSteps`) that the trainer copies out only as
+        far as the buffer keeps them."""
         return episode.transitions(), her_relabel(episode, her, k, generator)
 
     def replay_buffer(self, n: int, capacity: int, device: torch.device) -> ReplayBuffer:

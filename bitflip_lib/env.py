@@ -18,8 +18,8 @@ import torch
 from bitflip_lib.runtime.device import default_device
 
 __all__ = [
-    "BitFlipEnv", "distance_change", "EVAL_SEED_OFFSET", "evaluation_seed", "flip_bits",
-    "flip_bits_", "goal_reached", "hamming_distance", "optimal_steps", "random_bits",
+    "BitFlipEnv", "check_seed", "distance_change", "EVAL_SEED_OFFSET", "evaluation_seed", "flip_bits",
+    "flip_bits_", "goal_reached", "hamming_distance", "MAX_SEED", "optimal_steps", "random_bits",
     "random_goals", "StepResult",
 ]
 
@@ -96,6 +96,18 @@ def distance_change(state: torch.Tensor, goal: torch.Tensor, actions: torch.Tens
 
 
 EVAL_SEED_OFFSET = 1_000_003
+MAX_SEED = 2**63 - 1
+"""Largest seed: torch generators take seeds below 2^64, and evaluation draws from
+:func:`evaluation_seed` (``seed + 1_000_003``)."""
+
+
+def check_seed(seed: object, none: bool = True) -> None:
+    """A ``ValueError`` unless ``seed`` is an integer in [0, :data:`MAX_SEED`] (or None, when allowed):
+    the seeds every generator of the course accepts."""
+    if seed is None and none:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer >= 0 and below 2**63{' or None' if none else ''}, got {seed!r}")
 
 
 def evaluation_seed(seed: int) -> int:
@@ -149,8 +161,7 @@ class BitFlipEnv:
             raise ValueError(f"num_agents must be an integer >= 1, got {num_agents!r}")
         if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
             raise ValueError(f"max_steps must be an integer >= 1 or None (meaning n), got {max_steps!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
+        check_seed(seed)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         self.n = n
@@ -169,6 +180,7 @@ class BitFlipEnv:
         self.done = torch.ones(num_agents, dtype=torch.bool, device=self.device)
         self.steps = torch.zeros(num_agents, dtype=torch.long, device=self.device)
         self.t = self.max_steps  # no episode running until reset()
+        self.started = False
 
     def reset(self, state: torch.Tensor | None = None, goal: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Start a new episode for every agent and return ``(state, goal)``.
@@ -194,6 +206,7 @@ class BitFlipEnv:
         self.done = self.distance == 0
         self.steps = torch.zeros(self.num_agents, dtype=torch.long, device=self.device)
         self.t = 0
+        self.started = True
         return self.state.clone(), self.goal.clone()
 
     def _validate_bits(self, bits: torch.Tensor, name: str) -> torch.Tensor:
@@ -215,6 +228,8 @@ class BitFlipEnv:
 
     def step(self, actions: torch.Tensor) -> StepResult:
         """Flip bit ``actions[i]`` of agent ``i`` for every agent that is not done yet."""
+        if not self.started:
+            raise RuntimeError("no episode has started: call reset() before step()")
         if self.t >= self.max_steps:
             raise RuntimeError(f"the episode is over (step limit {self.max_steps} reached): call reset() first")
         if not isinstance(actions, torch.Tensor):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from bitflip_lib.replay import EpisodeBatch, Transitions
+from bitflip_lib.replay import EpisodeBatch, EpisodeSteps, Transitions
 
 __all__ = [
     "her_relabel", "HER_STRATEGIES", "hindsight_goal_steps", "K_STRATEGIES",
@@ -47,7 +47,9 @@ def _uniform_int(low: torch.Tensor, high: torch.Tensor, generator: torch.Generat
 
 
 def her_relabel(episode: EpisodeBatch, strategy: str = "future", k: int = 4, generator: torch.Generator | None = None) -> Transitions:
-    """Relabelled copies of an episode's transitions (the originals are not included).
+    """Relabelled copies of an episode's transitions (the originals are not included), as a view of
+    the episode (:class:`~bitflip_lib.replay.EpisodeSteps`): transition i is step ``t`` of agent
+    ``b`` with the goal that agent reached after its step ``goal_t`` (:func:`hindsight_goal_steps`).
 
     Args:
         episode: the played episode (see :class:`~bitflip_lib.replay.EpisodeBatch`).
@@ -56,9 +58,10 @@ def her_relabel(episode: EpisodeBatch, strategy: str = "future", k: int = 4, gen
         generator: random generator on the episode's device, for reproducibility.
     """
     t, b, goal_t = hindsight_goal_steps(episode, strategy, k, generator)
-    # The new goal of step t is the state the agent reached after its step goal_t.
-    return Transitions.with_goals(episode.states[t, b], episode.states[goal_t + 1, b], episode.actions[t, b],
-                                  episode.states[t + 1, b])
+    # The new goal of step t is the state the agent reached after its step goal_t. The transitions
+    # are a view of the episode (EpisodeSteps): k per step played, they are copied out only as far
+    # as they are read, e.g. the newest ones a replay buffer keeps.
+    return EpisodeSteps(episode, t, b, goal_t)
 
 
 def hindsight_goal_steps(episode: EpisodeBatch, strategy: str = "future", k: int = 4,

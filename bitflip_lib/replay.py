@@ -1,16 +1,21 @@
 """Transitions, whole episodes, and a replay buffer that lives on the training device."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 import torch
 
 from bitflip_lib.env import goal_reached
 
 __all__ = [
-    "EpisodeBatch", "ReplayBuffer", "Transitions",
+    "EpisodeBatch", "EpisodeSteps", "newest", "ReplayBuffer", "Transitions",
 ]
+
+CHUNK_BITS = 2**24
+"""Bits compared at once when :class:`EpisodeSteps` computes rewards (16 MB of comparisons)."""
 
 
 @dataclass
@@ -77,10 +82,100 @@ class EpisodeBatch:
         t, b = self.active.nonzero(as_tuple=True)
         return t, b
 
-    def transitions(self) -> Transitions:
-        """The transitions as played, with the episode's own goals."""
+    def transitions(self) -> EpisodeSteps:
+        """The transitions as played, with the episode's own goals (a view: see :class:`EpisodeSteps`)."""
         t, b = self.step_index()
-        return Transitions.with_goals(self.states[t, b], self.goal[b], self.actions[t, b], self.states[t + 1, b])
+        return EpisodeSteps(self, t, b)
+
+
+class EpisodeSteps(Transitions):
+    """Transitions of one played episode named by index, copied out of it only when read.
+
+    Transition i is step ``t[i]`` of agent ``b[i]``; its goal is the state that agent reached after
+    its step ``goal_t[i]`` (a HER relabelling), or the episode's own goal where ``goal_t`` is None.
+
+    Why a view: relabelling k goals per step names k transitions per step played, each of 3 n
+    bits. Copied out at once they take 3 k times the memory of the episode itself (at n = 5000
+    with k = 4, 4.8 GB of bits for a 0.4 GB episode), although a replay buffer keeps only its
+    newest ``capacity`` of them. Named by index they take a few bytes each: :attr:`reward` and
+    :attr:`done` compare goals a slice at a time, :meth:`select` copies out only the rows asked
+    for, and reading ``state``, ``goal``, ``action`` or ``next_state`` copies them all (once).
+    It is a :class:`Transitions` in every other way.
+    """
+
+    materialised: ClassVar[type[Transitions]] = Transitions
+    """The class :meth:`select` returns."""
+
+    def __init__(self, episode: EpisodeBatch, t: torch.Tensor, b: torch.Tensor, goal_t: torch.Tensor | None = None) -> None:
+        self.episode, self.t, self.b, self.goal_t = episode, t, b, goal_t
+
+    def __len__(self) -> int:
+        return self.t.shape[0]
+
+    def _goals(self, index: slice | torch.Tensor) -> torch.Tensor:
+        b = self.b[index]
+        return self.episode.goal[b] if self.goal_t is None else self.episode.states[self.goal_t[index] + 1, b]
+
+    def _extra(self, index: slice | torch.Tensor) -> dict[str, Any]:
+        """More fields of :attr:`materialised` for the rows at ``index`` (none here; a subclass adds its own)."""
+        return {}
+
+    def select(self, index: torch.Tensor | slice) -> Transitions:
+        """The transitions at ``index`` copied out of the episode, rewards from the environment's rule."""
+        t, b = self.t[index], self.b[index]
+        return self.materialised.with_goals(self.episode.states[t, b], self._goals(index), self.episode.actions[t, b],
+                                            self.episode.states[t + 1, b], **self._extra(index))
+
+    @classmethod
+    def cat(cls, parts: Sequence[Transitions]) -> Transitions:
+        return cls.materialised.cat(parts)
+
+    @functools.cached_property
+    def _copied(self) -> Transitions:
+        """Every transition copied out, once (what reading a field of bits needs)."""
+        return self.select(slice(None))
+
+    @property
+    def state(self) -> torch.Tensor:
+        return self._copied.state
+
+    @property
+    def goal(self) -> torch.Tensor:
+        return self._copied.goal
+
+    @property
+    def action(self) -> torch.Tensor:
+        return self.episode.actions[self.t, self.b]
+
+    @property
+    def next_state(self) -> torch.Tensor:
+        return self._copied.next_state
+
+    @functools.cached_property
+    def reward(self) -> torch.Tensor:
+        """1.0 where the next state is the goal, else 0.0 (``[count]`` float32), a slice at a time."""
+        n = self.episode.states.shape[-1]
+        rows = max(1, CHUNK_BITS // n)
+        parts = [goal_reached(self.episode.states[self.t[i:i + rows] + 1, self.b[i:i + rows]],
+                              self._goals(slice(i, i + rows))).float() for i in range(0, len(self), rows)]
+        return torch.cat(parts) if parts else torch.zeros(0, device=self.t.device)
+
+    @property
+    def done(self) -> torch.Tensor:
+        """1.0 where the next state is the goal (no bootstrapping past it): the reward's copy."""
+        return self.reward.clone()
+
+
+def newest(parts: Sequence[Transitions], count: int) -> Transitions:
+    """The last ``count`` transitions of ``parts`` taken one after the other, copied out: what a
+    replay buffer of capacity ``count`` keeps of ``cat(parts)``, without copying the rest (the
+    parts may be :class:`EpisodeSteps`, which copy out only the rows selected)."""
+    kept, remaining = [], count
+    for part in reversed(parts):
+        take = min(len(part), remaining)
+        kept.append(part.select(slice(len(part) - take, len(part))))
+        remaining -= take
+    return type(kept[-1]).cat(kept[::-1])
 
 
 class ReplayBuffer:

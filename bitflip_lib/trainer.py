@@ -9,25 +9,30 @@ at which that run of evaluations began, ``confirmed_at`` the one that completed 
 """
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
 from bitflip_lib import __version__
-from bitflip_lib.config import TrainConfig
+from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.dqn import EpsilonSchedule, epsilon_greedy
 from bitflip_lib.env import BitFlipEnv, distance_change, evaluation_seed, flip_bits_
+from bitflip_lib.her import K_STRATEGIES
 from bitflip_lib.networks import HIDDEN_LAYER_ARCHITECTURES, make_network
-from bitflip_lib.replay import EpisodeBatch
+from bitflip_lib.replay import EpisodeBatch, newest
+from bitflip_lib.runtime.budget import MemoryEstimate, check_memory, training_memory
 from bitflip_lib.runtime.device import default_device, describe_device
 from bitflip_lib.runtime.memory import trim_after_evaluation
 from bitflip_lib.runtime.switches import progress_bars_enabled
 
 __all__ = [
-    "build_network", "Callback", "evaluate", "play_episode", "train", "TrainResult",
+    "best_success", "build_network", "Callback", "evaluate", "memory_estimate", "play_episode", "train",
+    "TrainingDiverged", "TrainingRun", "TrainResult",
 ]
 
 Callback = Callable[[dict], "bool | None"]
@@ -92,6 +97,73 @@ def evaluate(
     }
 
 
+@runtime_checkable
+class TrainingRun(Protocol):
+    """A finished training run, just trained (:class:`TrainResult`) or read from disk
+    (:class:`~bitflip_lib.lab.runs.StoredRun`): what plots, tables and checks may read of either.
+
+    Its settings are :meth:`settings` (a dict, as :meth:`TrainConfig.to_dict` gives them) or
+    :meth:`train_config`; its summary is :meth:`summary` (what ``bitflip train`` prints). The
+    ``config`` attribute is each type's own: the :class:`TrainConfig` of a result, the stored dict
+    of a stored run.
+    """
+
+    @property
+    def solved_at(self) -> int | None:
+        """The first iteration of the first streak of evaluations that solved the task (None: never)."""
+
+    @property
+    def confirmed_at(self) -> int | None:
+        """The iteration at which that streak was complete (None: never solved)."""
+
+    @property
+    def solved(self) -> bool: ...
+
+    @property
+    def iterations(self) -> int:
+        """How many iterations the run trained for."""
+
+    @property
+    def best_success(self) -> float | None:
+        """The best greedy success of any evaluation (None: no evaluation)."""
+
+    @property
+    def success_rate(self) -> float | None:
+        """The greedy success of the last evaluation."""
+
+    @property
+    def mean_distance(self) -> float | None:
+        """How far, in bits, the greedy agents ended from their goals at the last evaluation."""
+
+    @property
+    def metrics(self) -> frozenset[str]:
+        """The metrics :meth:`curve` can return."""
+
+    def curve(self, key: str) -> tuple[list[int], list[float]]:
+        """``(iterations, values)`` of one metric."""
+
+    def summary(self) -> dict[str, Any]:
+        """The flat, JSON-ready summary (n, arch, her, seed, iterations, solved_at, final success...)."""
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting of the run by field name."""
+
+    def train_config(self, **changes: Any) -> TrainConfig:
+        """The run's :class:`TrainConfig`, with ``changes`` applied."""
+
+
+def best_success(run: TrainingRun | Iterable[float | None]) -> float | None:
+    """The best greedy success among evaluations (``None`` if there was none): the one rule.
+
+    ``run`` is a finished :class:`TrainingRun` (its ``best_success``) or the success values
+    themselves (``None`` where an iteration was not evaluated).
+    """
+    if isinstance(run, TrainingRun):
+        return run.best_success
+    evaluated = [float(v) for v in run if v is not None]
+    return max(evaluated) if evaluated else None
+
+
 @dataclass
 class TrainResult:
     """What :func:`train` returns: the configuration, per-iteration history and the trained network."""
@@ -122,10 +194,38 @@ class TrainResult:
         evaluated = [h for h in self.history if "success_rate" in h]
         return evaluated[-1] if evaluated else {}
 
+    @property
+    def best_success(self) -> float | None:
+        """The best greedy success of any evaluation (``None`` before any)."""
+        return best_success(h.get("success_rate") for h in self.history)
+
+    @property
+    def success_rate(self) -> float | None:
+        """The greedy success of the last evaluation."""
+        return self.final.get("success_rate")
+
+    @property
+    def mean_distance(self) -> float | None:
+        """How far, in bits, the greedy agents ended from their goals at the last evaluation."""
+        return self.final.get("mean_distance")
+
+    @property
+    def metrics(self) -> frozenset[str]:
+        """The metrics recorded in :attr:`history` (what :meth:`curve` can return)."""
+        return frozenset(key for record in self.history for key in record) - {"iteration"}
+
     def curve(self, key: str) -> tuple[list[int], list[float]]:
         """``(iterations, values)`` of one metric, e.g. ``result.curve('success_rate')``."""
         points = [(h["iteration"], h[key]) for h in self.history if h.get(key) is not None]
         return [p[0] for p in points], [p[1] for p in points]
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting of the run by field name (``config.to_dict()``)."""
+        return self.config.to_dict()
+
+    def train_config(self, **changes: Any) -> TrainConfig:
+        """The run's configuration, with ``changes`` applied (checked again)."""
+        return self.config.replace(**changes) if changes else self.config
 
     def summary(self) -> dict:
         """A flat, JSON-ready summary (what the command line prints)."""
@@ -173,6 +273,23 @@ def _mean(values: list[torch.Tensor]) -> float | None:
     return float(torch.stack(values).mean()) if values else None
 
 
+class TrainingDiverged(FloatingPointError):
+    """A run stopped because its loss was no longer a finite number: nothing it learns after that
+    means anything. The message names the step and the setting most likely to blame."""
+
+
+def _divergence(config: TrainConfig, losses: list[torch.Tensor], iteration: int, gradient_step: int) -> TrainingDiverged:
+    """The error for an iteration whose losses include a non-finite one (``gradient_step``: the steps done)."""
+    values = torch.stack(losses)
+    first = int((~torch.isfinite(values)).nonzero()[0])
+    preset = make_config(config.preset, n=config.n)
+    advice = f"lower lr={config.lr:g}" + (f" (the preset's is {preset.lr:g})" if config.lr > preset.lr else "")
+    if not config.clip_targets or config.polyak is None:
+        advice += ", or train with target clipping and a target network (chapter 5)"
+    return TrainingDiverged(f"the TD loss became {float(values[first])} at iteration {iteration} (gradient step "
+                            f"{gradient_step - len(losses) + first + 1}): training diverged; {advice}")
+
+
 def play_episode(env: BitFlipEnv, act: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> EpisodeBatch:
     """Play one episode of every agent in ``env`` with ``act(state, goal) -> actions`` (bits kept as uint8)."""
     state, goal = env.reset()
@@ -187,8 +304,7 @@ def play_episode(env: BitFlipEnv, act: Callable[[torch.Tensor, torch.Tensor], to
     return EpisodeBatch(torch.stack(states), goal.to(torch.uint8), torch.stack(actions), torch.stack(active))
 
 
-def build_network(config: TrainConfig, device: torch.device) -> nn.Module:
-    """The configured Q-network, initialised from ``config.seed`` without touching the global RNG."""
+def _network_options(config: TrainConfig) -> dict:
     kwargs: dict = {}
     if config.arch == "har":
         kwargs["normalize_distance"] = config.har_normalize_distance
@@ -196,10 +312,34 @@ def build_network(config: TrainConfig, device: torch.device) -> nn.Module:
         kwargs["activation"] = config.activation
         if config.hidden is not None:
             kwargs["hidden"] = tuple(config.hidden)
+    return kwargs
+
+
+def build_network(config: TrainConfig, device: torch.device) -> nn.Module:
+    """The configured Q-network, initialised from ``config.seed`` without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        network = make_network(config.arch, config.n, **kwargs)
+        network = make_network(config.arch, config.n, **_network_options(config))
     return network.to(device)
+
+
+def memory_estimate(config: TrainConfig, evaluate_at: Sequence[int] = ()) -> MemoryEstimate:
+    """The memory a run of ``config`` holds at its peak, from its settings alone (nothing is built:
+    the network is made on the meta device); ``evaluate_at``: other numbers of bits the trained
+    network is evaluated at afterwards. See :mod:`bitflip_lib.runtime.budget`."""
+    with torch.device("meta"), torch.random.fork_rng(devices=[]):
+        network = make_network(config.arch, config.n, **_network_options(config))
+    settings = {"n": config.n, "buffer_capacity": config.buffer_capacity, "num_train_agents": config.num_train_agents,
+                "batch_size": config.batch_size, "num_eval_agents": config.num_eval_agents}
+    if config.her in K_STRATEGIES:
+        settings["k"] = config.k
+    if config.hidden is not None and config.arch in HIDDEN_LAYER_ARCHITECTURES:
+        settings["hidden"] = tuple(config.hidden)
+    copies = config.k if config.her in K_STRATEGIES else 0 if config.her == "none" else 1
+    return training_memory(n=config.n, steps=config.max_steps or config.n, agents=config.num_train_agents,
+                           relabel_copies=copies, capacity=config.buffer_capacity, batch_size=config.batch_size,
+                           eval_agents=config.num_eval_agents, network=network, target_network=config.polyak is not None,
+                           evaluate_at=evaluate_at, settings=settings)
 
 
 def train(
@@ -218,10 +358,15 @@ def train(
         progress: show a progress bar (terminal or notebook).
         network: start from this network instead of a fresh one (it is trained in place).
 
+    Raises :class:`~bitflip_lib.runtime.budget.NotEnoughMemory` (a ``ValueError``) before anything
+    is built if the run needs more memory than is available (:func:`memory_estimate`), and
+    :class:`TrainingDiverged` as soon as the TD loss is not a finite number.
+
     The learner is ``config.learner_class`` (:class:`~bitflip_lib.dqn.DQNLearner` unless a study's
     settings name another); everything else is this function.
     """
     device = default_device(config.device)
+    check_memory(memory_estimate(config), device)  # a run past the machine is refused before anything is built
     n = config.n
     generator = torch.Generator(device=device).manual_seed(config.seed)
     eval_generator = torch.Generator(device=device).manual_seed(evaluation_seed(config.seed))
@@ -254,9 +399,10 @@ def train(
 
         episode = play_episode(env, act)
 
-        # 2. Store what happened, plus hindsight relabellings.
+        # 2. Store what happened, plus hindsight relabellings: views of the episode, copied out only
+        #    as far as the buffer keeps them (its newest buffer_capacity transitions).
         played, relabelled = learner.experience(episode, config.her, config.k, generator)
-        buffer.add(type(played).cat([played, relabelled]))
+        buffer.add(newest([played, relabelled], config.buffer_capacity))
         rewards_seen += int(played.reward.sum())
 
         # 3. Learn.
@@ -268,6 +414,11 @@ def train(
             qs.append(stats["mean_q"])
             targets.append(stats["mean_target"])
             gradient_step += 1
+        loss = _mean(losses)
+        if loss is not None and not math.isfinite(loss):
+            if bar is not None:
+                bar.close()
+            raise _divergence(config, losses, iteration, gradient_step)
         if lr_schedule is not None:
             lr_schedule.step()
         # The largest value the online network now gives any action on the last batch: the one
@@ -278,7 +429,7 @@ def train(
         record = {
             "iteration": iteration,
             "epsilon": epsilon,
-            "loss": _mean(losses),
+            "loss": loss,
             "mean_q": _mean(qs),
             "max_q": max_q,
             "mean_target": _mean(targets),

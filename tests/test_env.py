@@ -113,9 +113,10 @@ def test_bad_actions_are_refused_with_clear_messages():
     ({"num_agents": 0}, "num_agents must be an integer >= 1"),
     ({"num_agents": True}, "num_agents must be an integer >= 1"),
     ({"num_agents": 4.0}, "num_agents must be an integer >= 1"),
-    ({"seed": 1.5}, "seed must be an integer >= 0 or None"),  # was a torch error
-    ({"seed": -1}, "seed must be an integer >= 0 or None"),
-    ({"seed": False}, "seed must be an integer >= 0 or None"),
+    ({"seed": 1.5}, "seed must be an integer >= 0 and below 2**63 or None"),  # was a torch error
+    ({"seed": -1}, "seed must be an integer >= 0 and below 2**63 or None"),
+    ({"seed": False}, "seed must be an integer >= 0 and below 2**63 or None"),
+    ({"seed": 2**64}, "seed must be an integer >= 0 and below 2**63 or None"),  # was "Overflow when unpacking long long"
 ])
 def test_bad_constructor_arguments_are_refused_by_name(kwargs, message):
     with pytest.raises(ValueError, match=f"^{re.escape(message)}, got {re.escape(repr(next(iter(kwargs.values()))))}$"):

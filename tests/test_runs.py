@@ -55,7 +55,9 @@ def test_runs_writes_atomically_under_the_run_s_name(tmp_path):
     assert path.name == f"{run_name(config)}.json" and not list(tmp_path.glob(".*"))  # no temporary file left
     assert load_runs(tmp_path)[0].solved_at == result.solved_at
     other = write_run(StoredRun.from_result(result), tmp_path / "sub", filename="mine.json")  # as train --save does
-    assert other == tmp_path / "sub" / "mine.json" and load_run(other).name == run_name(config)
+    assert other == tmp_path / "sub" / "mine.json" and load_run(other, named=False).name == run_name(config)
+    with pytest.raises(DamagedRunError, match=f"it holds the run {run_name(config)} \\(by its config\\), not mine"):
+        load_run(other)  # in a results folder, a file must be named by the run it holds
 
 
 def test_run_names_are_deterministic_and_distinguish_overrides():
@@ -64,7 +66,7 @@ def test_run_names_are_deterministic_and_distinguish_overrides():
         "writeup_n5_uvfa_writeup30_s0"
     tweaked = run_name(a.replace(polyak=0.1))
     assert tweaked.startswith("default_n5_har_future-k4_s1_") and tweaked != run_name(a)
-    assert run_name(a.replace(device="cuda")) == run_name(a)  # results do not depend on where they ran
+    assert run_name(a.replace(device="cpu")) == run_name(a)  # results do not depend on where they ran
 
 
 def test_describe_overrides_names_what_changed():
@@ -187,8 +189,33 @@ def test_a_new_run_records_the_commit_that_produced_it(tmp_path):
 def test_records_with_and_without_the_commit_load(tmp_path):
     record = StoredRun.from_result(fake_result()).to_record()
     old = {key: value for key, value in record.items() if key not in ("commit", "dirty")}  # stored before it was kept
-    (tmp_path / "old.json").write_text(json.dumps(old))
-    (tmp_path / "new.json").write_text(json.dumps({**record, "commit": "abc123", "dirty": True}))
-    new_run, old_run = load_runs(tmp_path)
+    for folder, stored in (("old", old), ("new", {**record, "commit": "abc123", "dirty": True})):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / f"{record['name']}.json").write_text(json.dumps(stored))
+    new_run, old_run = load_runs(tmp_path, recursive=True)  # sorted by path: new/ before old/
     assert (old_run.commit, old_run.dirty) == (None, None) and "commit" not in old_run.extra
-    assert (new_run.commit, new_run.dirty) == ("abc123", True) and load_run(tmp_path / "new.json").to_record()["dirty"]
+    assert (new_run.commit, new_run.dirty) == ("abc123", True) and new_run.to_record()["dirty"]
+
+
+def test_a_result_and_its_stored_run_are_one_protocol_with_the_same_answers():
+    """Issue 28, item 5: TrainResult and StoredRun are both TrainingRun, and answer alike."""
+    from bitflip_lib.trainer import TrainingRun
+
+    result = fake_result(solved_at=4, hidden=(16, 16))
+    stored = StoredRun.from_result(result)
+    reloaded = StoredRun.from_record(json.loads(json.dumps(stored.to_record())))
+    assert isinstance(result, TrainingRun) and isinstance(stored, TrainingRun) and isinstance(reloaded, TrainingRun)
+    assert not isinstance([0.5, None], TrainingRun)
+    for run in (stored, reloaded):
+        for name in ("solved_at", "confirmed_at", "solved", "iterations", "best_success", "success_rate",
+                     "mean_distance"):
+            assert getattr(run, name) == getattr(result, name), name
+        assert run.summary() == result.summary() and run.train_config() == result.train_config()
+        assert run.train_config(seed=3) == result.train_config(seed=3) != result.train_config()
+        assert run.settings() == {**result.settings(), "hidden": run.settings()["hidden"]}
+        assert list(run.settings()["hidden"]) == [16, 16]
+        assert run.metrics == {"success_rate", "mean_distance", "loss"} == result.metrics
+        for metric in run.metrics:
+            assert run.curve(metric) == result.curve(metric), metric
+    assert result.best_success == 1.0 and best_success(result) == best_success(stored) == 1.0
+    assert best_success([None, 0.3, 0.1]) == 0.3 and best_success([]) is None

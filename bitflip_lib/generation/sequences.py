@@ -37,7 +37,7 @@ __all__ = [
     "all_strings", "AutoregressivePolicy", "BASELINES", "conditional_log_probs", "DenseReward",
     "DistanceScore", "dpo_loss", "empirical_distribution", "exact_log_probs", "GenerationEnv",
     "GenerationStep", "hindsight_loss", "kl_divergence", "kl_optimum", "kl_regularised_reward",
-    "make_reward", "MAX_EXACT_LENGTH", "MultiModalReward", "policy_from_soft_q",
+    "make_reward", "MAX_EXACT_LENGTH", "MAX_MODE_BITS", "MultiModalReward", "policy_from_soft_q",
     "random_strings", "random_success_probability", "reinforce_loss", "Reward",
     "reward_distribution", "REWARD_KINDS", "rollout", "soft_values", "SparseReward",
     "string_index", "total_variation", "trajectory_balance_loss",
@@ -45,6 +45,8 @@ __all__ = [
 
 MAX_EXACT_LENGTH = 16
 """Longest L that :func:`all_strings` enumerates (2^16 strings); the chapter uses L <= 10."""
+MAX_MODE_BITS = 20
+"""A multimodal reward has at most ``2^min(L, MAX_MODE_BITS)`` distinct targets."""
 
 
 def _check_length(length: int, name: str = "length") -> int:
@@ -246,7 +248,7 @@ def make_reward(kind: str, length: int, seed: int = 0, num_modes: int = 4, sharp
         return DistanceScore(random_strings(1, length, generator)[0])
     if kind == "dense":
         return DenseReward(random_strings(1, length, generator)[0], sharpness=0.2 if sharpness is None else sharpness)
-    if isinstance(num_modes, bool) or not isinstance(num_modes, int) or not 1 <= num_modes <= 2**min(length, 20):
+    if isinstance(num_modes, bool) or not isinstance(num_modes, int) or not 1 <= num_modes <= 2**min(length, MAX_MODE_BITS):
         raise ValueError(f"num_modes must be an integer between 1 and 2^L, got {num_modes!r}")
     modes = random_strings(1, length, generator)
     while modes.shape[0] < num_modes:  # distinct modes

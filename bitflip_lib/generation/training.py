@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
 
+from bitflip_lib.config import MAX_SEED, check_choice, check_integer, check_number, refuse
 from bitflip_lib.generation.sequences import (
     BASELINES,
     MAX_EXACT_LENGTH,
+    MAX_MODE_BITS,
     REWARD_KINDS,
     AutoregressivePolicy,
     MultiModalReward,
@@ -37,7 +40,9 @@ from bitflip_lib.generation.sequences import (
     trajectory_balance_loss,
 )
 from bitflip_lib.env import evaluation_seed
-from bitflip_lib.runtime.device import default_device
+from bitflip_lib.runtime.budget import MemoryEstimate, check_memory, generation_memory
+from bitflip_lib.runtime.device import default_device, device_problem
+from bitflip_lib.trainer import TrainingDiverged
 
 METHODS = ("reinforce", "kl", "dpo", "gflownet", "hindsight")
 EXACT_UP_TO = 10
@@ -47,67 +52,92 @@ EXACT_UP_TO = 10
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    """Settings of one generation run (documented defaults; validated on construction).
-
-    method: ``reinforce`` (maximise E[R]), ``kl`` (maximise E[R] - beta KL(pi || pi_ref)),
-        ``dpo`` (preference pairs from pi_ref), ``gflownet`` (trajectory balance, sample
-        proportional to R), ``hindsight`` (goal-conditioned generator, relabelled outputs).
-    length: L, bits per string. reward: ``sparse``, ``dense`` or ``multimodal``.
-    steps: gradient steps. batch_size: strings per step (pairs per step for dpo).
-    lr: Adam learning rate of the policy; log_z_lr: of log Z (trajectory balance).
-    hidden: the policy MLP's widths. baseline: REINFORCE baseline, ``mean`` or ``none``.
-    beta: KL weight (kl, dpo). epsilon: probability of a uniform bit while sampling for
-        training (off-policy exploration; the evaluation samples on-policy).
-    num_pairs: preference pairs drawn once from pi_ref (dpo).
-    sharpness, floor, num_modes: reward shape (None = :func:`make_reward`'s defaults).
-    eval_every, eval_samples: evaluation period (steps) and on-policy samples per evaluation.
-    seed: the one seed. device: ``auto``, ``cpu``, ``cuda``...
+    """Settings of one generation run: documented defaults, checked once when made (a
+    ``ValueError`` naming the field, the value and what is allowed), and frozen (:meth:`replace`
+    makes a checked copy). ``bitflip generate``'s options are these fields (:mod:`bitflip_lib.options`).
     """
 
     method: str = "reinforce"
+    """Learning rule: ``reinforce`` (maximise E[R]), ``kl`` (maximise E[R] - beta KL(pi || pi_ref)),
+    ``dpo`` (preference pairs from pi_ref), ``gflownet`` (trajectory balance: sample in proportion
+    to R), ``hindsight`` (a goal-conditioned generator trained on relabelled outputs)."""
     length: int = 8
+    """Bits per string (L)."""
     reward: str = "sparse"
+    """Terminal reward, the target hidden in it: ``sparse``, ``dense``, ``distance`` or ``multimodal``."""
     steps: int = 300
+    """Gradient steps."""
     batch_size: int = 64
+    """Strings per step (preference pairs per step for dpo)."""
     lr: float = 1e-3
+    """Adam learning rate of the policy, in (0, 1]."""
     log_z_lr: float = 0.05
+    """Learning rate of log Z (gflownet), in (0, 1]."""
     hidden: tuple[int, ...] = (128, 128)
+    """Hidden widths of the policy's MLP."""
     baseline: str = "mean"
+    """REINFORCE baseline: ``mean`` (the batch mean) or ``none``."""
     beta: float = 1.0
+    """KL weight (kl, dpo): a finite number > 0."""
     epsilon: float = 0.0
+    """Probability of a uniform bit while sampling for training (off-policy exploration; the
+    evaluation samples on-policy)."""
     num_pairs: int = 8192
+    """Preference pairs drawn once from pi_ref (dpo)."""
     sharpness: float | None = None
+    """Reward sharpness (dense, multimodal; ``inf`` for exact matches, multimodal only); ``None``
+    for the reward's default."""
     floor: float | None = None
+    """Reward floor (sparse, multimodal), a finite number >= 0; ``None`` for the reward's default (0)."""
     num_modes: int = 4
+    """Targets of the multimodal reward (at most 2^L)."""
     eval_every: int = 25
+    """Steps between evaluations."""
     eval_samples: int = 1024
+    """On-policy samples per evaluation."""
     seed: int = 0
+    """The one seed (targets, weights, samples), an integer >= 0."""
     device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu``, ``cuda``...: a device this machine can compute on."""
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.reward not in REWARD_KINDS:
-            raise ValueError(f"reward must be one of {', '.join(REWARD_KINDS)}, got {self.reward!r}")
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field once, here, so that the training loops can trust them."""
+        check_choice(self, "method", METHODS, "the learning rule")
+        check_choice(self, "reward", REWARD_KINDS, "the terminal reward")
+        check_choice(self, "baseline", BASELINES, "the REINFORCE baseline")
         for name in ("length", "steps", "batch_size", "eval_every", "eval_samples", "num_pairs", "num_modes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        for name in ("lr", "log_z_lr", "beta"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"epsilon must lie in [0, 1], got {self.epsilon!r}")
-        if self.baseline not in BASELINES:
-            raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, got {self.baseline!r}")
-        if not self.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
-            raise ValueError(f"hidden must be a non-empty tuple of positive integers, got {self.hidden!r}")
-        if self.method in ("dpo",) and self.length > MAX_EXACT_LENGTH:
-            raise ValueError(f"dpo here is checked by enumeration: length must be <= {MAX_EXACT_LENGTH}")
+            check_integer(self, name, low=1)
+        check_integer(self, "seed", low=0, high=MAX_SEED)
+        for name in ("lr", "log_z_lr"):
+            check_number(self, name, lambda x: 0 < x <= 1, "a number in (0, 1]")
+        check_number(self, "beta", lambda x: 0 < x < math.inf, "a finite number > 0")
+        check_number(self, "epsilon", lambda x: 0 <= x <= 1, "a number in [0, 1]")
+        exact = self.reward == "multimodal"  # only bumps may be exact-match indicators (log R of dense would be NaN)
+        check_number(self, "sharpness", lambda x: 0 < x < math.inf or (exact and x == math.inf),
+                     "a number > 0 (inf for exact matches, multimodal only)", none="None for the reward's default")
+        check_number(self, "floor", lambda x: 0 <= x < math.inf, "a finite number >= 0", none="None for 0")
+        hidden = self.hidden
+        if not isinstance(hidden, (tuple, list)) or not hidden or not all(
+                isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
+            refuse("hidden", hidden, "a non-empty tuple of layer widths, each an integer >= 1, e.g. (128, 128)",
+                   wrong_type=not isinstance(hidden, (tuple, list)))
+        problem = device_problem(self.device)
+        if problem is not None:
+            refuse("device", self.device, f"'auto' (CUDA when available) or a torch device such as 'cpu' that this "
+                   f"machine can compute on ({problem})", wrong_type=not isinstance(self.device, (str, torch.device)))
+        if self.reward == "multimodal" and self.num_modes > 2 ** min(self.length, MAX_MODE_BITS):
+            refuse("num_modes", self.num_modes, f"at most 2^L = {2 ** min(self.length, MAX_MODE_BITS)} distinct "
+                   f"targets at length={self.length}")
+        if self.method == "dpo" and self.length > MAX_EXACT_LENGTH:
+            raise ValueError(f"dpo here is checked by enumeration: length must be <= {MAX_EXACT_LENGTH}, got {self.length}")
         if self.method == "gflownet" and self.reward == "sparse" and not (self.floor or 0) > 0:
             raise ValueError("gflownet needs log R finite on every string: give the sparse reward a floor > 0 (e.g. floor=1e-3)")
 
     def replace(self, **changes) -> "GenerateConfig":
+        """A copy with some fields changed (checked again)."""
         return dataclasses.replace(self, **changes)
 
 
@@ -142,6 +172,31 @@ class GenerationResult:
             if key in self.final:
                 out[key] = self.final[key]
         return out
+
+
+def memory_estimate(config: GenerateConfig) -> MemoryEstimate:
+    """The memory a run of ``config`` holds at its peak, from its settings alone (see
+    :func:`bitflip_lib.runtime.budget.generation_memory`)."""
+    settings = {"length": config.length, "batch_size": config.batch_size, "eval_samples": config.eval_samples,
+                "hidden": tuple(config.hidden), "num_pairs": config.num_pairs}
+    return generation_memory(length=config.length, condition_length=config.length if config.method == "hindsight" else 0,
+                             hidden=config.hidden, batch_size=config.batch_size, eval_samples=config.eval_samples,
+                             exact=config.length <= EXACT_UP_TO, num_pairs=config.num_pairs if config.method == "dpo" else 0,
+                             settings=settings)
+
+
+def check_finite(loss: torch.Tensor, step: int, config: GenerateConfig) -> None:
+    """Stop the run (:class:`~bitflip_lib.trainer.TrainingDiverged`) if the loss of ``step`` is not a
+    finite number, naming the settings that most likely made it so."""
+    if bool(torch.isfinite(loss)):
+        return
+    default = GenerateConfig()
+    suspects = ["lr"] + {"gflownet": ["log_z_lr", "sharpness"], "kl": ["beta"], "dpo": ["beta"]}.get(config.method, [])
+    # The suspects set above their defaults (a sharpness given at all), else the learning rate.
+    raised = [name for name in suspects if getattr(config, name) is not None
+              and (getattr(default, name) is None or getattr(config, name) > getattr(default, name))]
+    advice = " or ".join(f"lower {name}={getattr(config, name):g}" for name in raised or ["lr"])
+    raise TrainingDiverged(f"the {config.method} loss became {float(loss.detach())} at step {step}: training diverged; {advice}")
 
 
 def seeded_policy(length: int, hidden: tuple[int, ...], seed: int, device: torch.device, condition_length: int = 0) -> AutoregressivePolicy:
@@ -209,7 +264,8 @@ def train_generator(config: GenerateConfig, reward: Reward | None = None, policy
     ``reward``: default :func:`make_reward` from the config and seed. ``policy``: default a fresh
     :class:`AutoregressivePolicy`. ``reference``: pi_ref for kl and dpo (default a frozen copy of
     the initial policy, as RLHF starts from its supervised model). ``callback(record, policy)`` is
-    called after each evaluation; returning True stops the run.
+    called after each evaluation; returning True stops the run. A loss that is not a finite number
+    stops it with :class:`~bitflip_lib.trainer.TrainingDiverged`.
     """
     if config.method == "hindsight":
         return train_hindsight(config, callback=callback)
@@ -234,6 +290,7 @@ class GeneratorTraining:
         if config.method == "hindsight":
             raise ValueError("hindsight trains a goal-conditioned generator: use train_hindsight(config)")
         device = default_device(config.device)
+        check_memory(memory_estimate(config), device)  # a run past the machine is refused before anything is built
         if reward is None:
             reward = make_reward(config.reward, config.length, seed=config.seed, num_modes=config.num_modes,
                                  sharpness=config.sharpness, floor=config.floor, device=device)
@@ -300,6 +357,7 @@ class GeneratorTraining:
                     loss = reinforce_loss(log_pi, shaped, config.baseline)
                 else:  # gflownet: trajectory balance, valid for any behaviour policy with full support
                     loss = trajectory_balance_loss(log_Z, log_pi, reward.log_reward(y))
+            check_finite(loss, step, self.config)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -318,6 +376,7 @@ def train_hindsight(config: GenerateConfig, relabel: bool = True,
     """
     start = time.perf_counter()
     device = default_device(config.device)
+    check_memory(memory_estimate(config), device)
     L = config.length
     policy = seeded_policy(L, config.hidden, config.seed, device, condition_length=L)
     generator = torch.Generator(device=device).manual_seed(config.seed)
@@ -346,6 +405,7 @@ def train_hindsight(config: GenerateConfig, relabel: bool = True,
             loss = hindsight_loss(policy, y)
         else:
             loss = reinforce_loss(policy.log_prob(y, condition=instruction), hit.float(), config.baseline)
+        check_finite(loss, step, config)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -369,12 +429,14 @@ def mode_probabilities(policy: AutoregressivePolicy, reward: MultiModalReward) -
 
 
 __all__ = [
+    "check_finite",
     "EXACT_UP_TO",
     "METHODS",
     "GenerateConfig",
     "GenerationResult",
     "GeneratorTraining",
     "evaluate_generator",
+    "memory_estimate",
     "mode_probabilities",
     "parameters_vector",
     "preference_pairs",

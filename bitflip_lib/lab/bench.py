@@ -19,7 +19,6 @@ paths, not figures to quote). Timings depend on the machine and on what else run
 """
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -32,6 +31,7 @@ from bitflip_lib.config import make_config
 from bitflip_lib.env import BitFlipEnv
 from bitflip_lib.networks import ARCHITECTURES
 from bitflip_lib.runtime.device import default_device, describe_device
+from bitflip_lib.runtime import strict_json
 from bitflip_lib.runtime.memory import resident_memory_mb, trimming_enabled
 
 SECTIONS = ("env", "iteration", "har50", "har1024", "uvfa15", "memory")
@@ -228,5 +228,5 @@ def run_bench(quick: bool = False, device: str = "auto", seeds: int = 5, as_json
         raise ValueError(f"the UVFA budget must be positive seconds, got {uvfa_budget_seconds}")
     figures = bench(quick=quick, device=device, seeds=seeds, skip=skip, uvfa_budget_seconds=uvfa_budget_seconds,
                     log=lambda line: print(f"bench: {line}", file=sys.stderr, flush=True))
-    print(json.dumps(figures) if as_json else format_bench(figures), flush=True)
+    print(strict_json.dumps(figures) if as_json else format_bench(figures), flush=True)
     return 0

@@ -33,7 +33,8 @@ except ImportError as err:  # pragma: no cover - depends on what is installed
         "bitflip_lib.lab.gym_env needs Gymnasium: pip install -e '.[peers]' (or pip install gymnasium)"
     ) from err
 
-from bitflip_lib.env import BitFlipEnv, flip_bits, goal_reached, hamming_distance, random_bits, random_goals
+from bitflip_lib.env import BitFlipEnv, check_seed, flip_bits, goal_reached, hamming_distance, random_bits, random_goals
+from bitflip_lib.runtime.budget import check_memory, vector_env_memory
 from bitflip_lib.runtime.device import default_device
 
 __all__ = [
@@ -98,6 +99,7 @@ class BitFlipGoalEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Draw a new start and goal (they differ: every episode needs at least one flip)."""
+        check_seed(seed)
         super().reset(seed=seed)
         if seed is not None:
             self._env.generator.manual_seed(int(seed))
@@ -106,8 +108,9 @@ class BitFlipGoalEnv(gym.Env):
 
     def step(self, action):
         """Flip bit ``action``; reward 1.0 on the step that reaches the goal."""
-        if not self.action_space.contains(action):
-            raise ValueError(f"action must be a bit index in [0, {self.n - 1}], got {action!r}")
+        if isinstance(action, (bool, np.bool_)) or not self.action_space.contains(action):  # True is not bit 1
+            raise ValueError(f"action must be a bit index, an integer in [0, {self.n - 1}], got {action!r} "
+                             f"(a {type(action).__name__})")
         result = self._env.step(torch.tensor([int(action)]))
         terminated = bool(result.done[0])
         truncated = not terminated and self._env.t >= self.max_steps
@@ -153,6 +156,7 @@ class BitFlipVectorEnv(VectorEnv):
         self.n = n
         self.max_steps = n if max_steps is None else max_steps
         self.device = default_device(device)
+        check_memory(vector_env_memory(num_envs, n), self.device)  # before any batch (or batched space) is made
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(0)
         self.single_observation_space = _goal_space(n)
@@ -182,6 +186,7 @@ class BitFlipVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start every agent afresh; ``seed`` fixes every start and goal from here on."""
+        check_seed(seed)
         super().reset(seed=seed)
         if seed is not None:
             self.generator.manual_seed(int(seed))

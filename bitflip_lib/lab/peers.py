@@ -13,13 +13,14 @@ the times. stable-baselines3 and Gymnasium are optional: ``pip install -e ".[pee
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from bitflip_lib.runtime import strict_json
 
 # Two sets of SB3 settings: the ones its own test suite uses to show that DQN + HER solves bit
 # flipping (stable_baselines3 tests/test_her.py, test_performance_her), and the ones its HER
@@ -158,5 +159,5 @@ def run_peer_bench(ns: Sequence[int] = (15, 20), seed: int = 0, settings: Sequen
                   f"{course['seconds']:.1f} s ({course['iterations']} iterations, best {course['best_success']:.3f})",
                   file=out)
     if as_json:
-        print(json.dumps({"torch": torch.__version__, "threads": 1, "runs": rows}), file=out)
+        print(strict_json.dumps({"torch": torch.__version__, "threads": 1, "runs": rows}), file=out)
     return rows

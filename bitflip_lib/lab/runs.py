@@ -12,12 +12,17 @@ and a thinned learning curve (at most 100 evaluations, as columns). A run may ca
 (``evaluated_at``: the trained network evaluated unchanged at other n); they are kept in
 :attr:`StoredRun.extra`.
 
-A file that cannot be parsed (truncated by a full disk, say) is a :class:`DamagedRunError`;
-:func:`load_runs` names it on stderr and skips it.
+A stored run is checked once, when it is loaded (:func:`record_problem`): only regular files are
+read, and the record must be consistent with itself and with its own name (the name its
+configuration gives must be the record's and the file's). A file that fails (truncated by a full
+disk, another cell's run copied under this cell's name, a FIFO named ``x.json``...) is a
+:class:`DamagedRunError`: :func:`load_runs` names it on stderr and skips it, and a sweep sets it
+aside and runs its cell again (:func:`bitflip_lib.lab.sweep.stored_cell`).
 
 :class:`StoredRun` is the one type for such a run. Like a :class:`~bitflip_lib.trainer.TrainResult`
-it has ``curve(metric) -> (iterations, values)``, ``solved_at`` and ``iterations``, so the
-plotting helpers draw either.
+it is a :class:`~bitflip_lib.trainer.TrainingRun` (``curve(metric)``, ``solved_at``,
+``iterations``, ``best_success``, ``summary()``, ``settings()``...), so the plotting helpers and
+tables read either. (:func:`best_success`, the rule, is re-exported here from the trainer.)
 
 Example::
 
@@ -31,7 +36,9 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -43,11 +50,13 @@ from typing import Any
 from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.her import K_STRATEGIES
 from bitflip_lib.lab.studies import STUDY_FIELDS, StudyConfig, make_run_config
+from bitflip_lib.runtime import strict_json
+from bitflip_lib.trainer import TrainResult, best_success
 
 __all__ = [
     "ARCH_LABELS", "best_success", "config_from_dict", "config_overrides", "CURVE_KEYS",
-    "DamagedRunError", "describe_overrides", "load_run", "load_runs", "method_label",
-    "overrides_hash", "read_record", "RECORD_KEYS", "run_name", "source_commit", "SOURCE_ROOT",
+    "DamagedRunError", "describe_overrides", "load_run", "load_runs", "MAX_RECORD_BYTES", "MAX_RECORD_DEPTH",
+    "method_label", "overrides_hash", "read_record", "record_problem", "RECORD_KEYS", "run_name", "source_commit", "SOURCE_ROOT",
     "StoredRun", "thin_curve", "write_json_atomic", "write_run",
 ]
 
@@ -170,17 +179,6 @@ def source_commit(root: Path = SOURCE_ROOT) -> tuple[str | None, bool | None]:
 # --------------------------------------------------------------------------------------------
 # The type
 # --------------------------------------------------------------------------------------------
-def best_success(run: Any) -> float | None:
-    """The best greedy success among evaluations (``None`` if there was none): the one rule.
-
-    ``run`` is a :class:`~bitflip_lib.trainer.TrainResult` (its full history is read) or the
-    success values themselves (``None`` where an iteration was not evaluated).
-    """
-    values = [h.get("success_rate") for h in run.history] if hasattr(run, "history") else run
-    evaluated = [float(v) for v in values if v is not None]
-    return max(evaluated) if evaluated else None
-
-
 @dataclasses.dataclass(frozen=True)
 class StoredRun:
     """One finished training run as stored on disk (see the module docstring for the file)."""
@@ -191,8 +189,9 @@ class StoredRun:
     """The full configuration, as :meth:`TrainConfig.to_dict` wrote it."""
     overrides: dict
     """The settings that differ from the preset (see :func:`describe_overrides`)."""
-    summary: dict
-    """What ``TrainResult.summary()`` returned: iterations, solved_at, final success and distance..."""
+    stored_summary: dict
+    """What ``TrainResult.summary()`` returned (iterations, solved_at, final success and distance...):
+    :meth:`summary` returns it."""
     columns: dict[str, list]
     """The thinned learning curve: ``iteration`` and :data:`CURVE_KEYS`, one list each."""
     best_success: float | None
@@ -215,27 +214,27 @@ class StoredRun:
     # -- what the file says ------------------------------------------------------------------
     @property
     def preset(self) -> str:
-        return self.summary.get("preset", self.config.get("preset"))
+        return self.stored_summary.get("preset", self.config.get("preset"))
 
     @property
     def n(self) -> int:
-        return self.summary["n"]
+        return self.stored_summary["n"]
 
     @property
     def arch(self) -> str:
-        return self.summary["arch"]
+        return self.stored_summary["arch"]
 
     @property
     def her(self) -> str:
-        return self.summary["her"]
+        return self.stored_summary["her"]
 
     @property
     def k(self) -> int | None:
-        return self.summary.get("k")
+        return self.stored_summary.get("k")
 
     @property
     def seed(self) -> int:
-        return self.summary["seed"]
+        return self.stored_summary["seed"]
 
     @property
     def method(self) -> str:
@@ -245,13 +244,13 @@ class StoredRun:
     @property
     def solved_at(self) -> int | None:
         """The iteration at which the preset's success rule was first met (``None``: never)."""
-        return self.summary.get("solved_at")
+        return self.stored_summary.get("solved_at")
 
     @property
     def confirmed_at(self) -> int | None:
         """The iteration at which the solved streak was complete (``solved_at`` plus the rest of the
         window): the moment the write-up's counts report (``None``: never solved)."""
-        return self.summary.get("confirmed_at")
+        return self.stored_summary.get("confirmed_at")
 
     @property
     def solved(self) -> bool:
@@ -265,7 +264,7 @@ class StoredRun:
     @property
     def iterations(self) -> int:
         """How many iterations the run trained for."""
-        return self.summary["iterations"]
+        return self.stored_summary["iterations"]
 
     @property
     def max_iterations(self) -> int | None:
@@ -274,23 +273,36 @@ class StoredRun:
     @property
     def success_rate(self) -> float | None:
         """The greedy success of the last evaluation."""
-        return self.summary.get("success_rate")
+        return self.stored_summary.get("success_rate")
 
     @property
     def mean_distance(self) -> float | None:
         """How far, in bits, the greedy agents ended from their goals at the last evaluation."""
-        return self.summary.get("mean_distance")
+        return self.stored_summary.get("mean_distance")
 
     @property
     def stopped_by(self) -> str | None:
-        return self.summary.get("stopped_by")
+        return self.stored_summary.get("stopped_by")
 
     @property
     def evaluated_at(self) -> dict[int, dict]:
         """``{n: evaluation}`` of the trained network used unchanged at other n (empty if not done)."""
         return {int(n): ev for n, ev in self.extra.get("evaluated_at", {}).items()}
 
+    def summary(self) -> dict[str, Any]:
+        """The run's summary as ``TrainResult.summary()`` gave it when it finished."""
+        return self.stored_summary
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting of the run by field name, as stored (:attr:`config`)."""
+        return dict(self.config)
+
     # -- reading the curve -------------------------------------------------------------------
+    @property
+    def metrics(self) -> frozenset[str]:
+        """The metrics of the stored curve (:data:`CURVE_KEYS`)."""
+        return frozenset(self.columns) - {"iteration"}
+
     def curve(self, key: str) -> tuple[list[int], list[float]]:
         """``(iterations, values)`` of one stored metric, like ``TrainResult.curve``."""
         if key not in self.columns:
@@ -317,7 +329,7 @@ class StoredRun:
     # -- to and from a record ----------------------------------------------------------------
     def to_record(self) -> dict:
         """The JSON-ready dict of the file (the keys of :data:`RECORD_KEYS`, then ``extra``)."""
-        record = {"name": self.name, "summary": self.summary, "best_success": self.best_success,
+        record = {"name": self.name, "summary": self.stored_summary, "best_success": self.best_success,
                   "config": self.config, "overrides": self.overrides, "version": self.version,
                   "torch": self.torch, "device": self.device, "wall_seconds": self.wall_seconds,
                   "seconds_per_iteration": self.seconds_per_iteration, "finished_utc": self.finished_utc,
@@ -325,15 +337,19 @@ class StoredRun:
         return {**record, **self.extra}
 
     @classmethod
-    def from_record(cls, record: dict, path: Path | None = None) -> StoredRun:
-        """A run from the dict of its file; a clear ValueError if it is not a stored run."""
-        where = f" in {path}" if path else ""
-        missing = [key for key in ("summary", "config", "curve") if key not in record]
-        if missing:
-            raise ValueError(f"not a stored run{where}: it lacks {', '.join(missing)}")
+    def from_record(cls, record: dict, path: Path | None = None, named: bool = True) -> StoredRun:
+        """A run from the dict of its file, checked once here (:func:`record_problem`): a record that
+        is not a consistent stored run is a :class:`DamagedRunError` naming the file and what is wrong.
+
+        ``named``: the file's stem must be the run's name, as in a results folder (False for a
+        record saved under a name of one's own, ``bitflip train --save my.json``).
+        """
+        problem = record_problem(record, path.stem if path is not None and named else None)
+        if problem is not None:
+            raise DamagedRunError(path, problem)
         extra = {key: value for key, value in record.items() if key not in RECORD_KEYS}
-        return cls(name=record.get("name") or (path.stem if path else ""), config=record["config"],
-                   overrides=record.get("overrides", {}), summary=record["summary"], columns=record["curve"],
+        return cls(name=record["name"], config=record["config"],
+                   overrides=record.get("overrides", {}), stored_summary=record["summary"], columns=record["curve"],
                    best_success=record.get("best_success"), device=record.get("device", ""),
                    wall_seconds=record.get("wall_seconds", record["summary"].get("wall_seconds", 0.0)),
                    seconds_per_iteration=record.get("seconds_per_iteration"), version=record.get("version", ""),
@@ -341,7 +357,7 @@ class StoredRun:
                    commit=record.get("commit"), dirty=record.get("dirty"), extra=extra, path=path)
 
     @classmethod
-    def from_result(cls, result: Any, curve_points: int = 100, **extra: Any) -> StoredRun:
+    def from_result(cls, result: TrainResult, curve_points: int = 100, **extra: Any) -> StoredRun:
         """The stored form of a finished :class:`~bitflip_lib.trainer.TrainResult`."""
         import torch
 
@@ -350,9 +366,9 @@ class StoredRun:
         history = result.history
         commit, dirty = source_commit()
         return cls(name=run_name(result.config), config=result.config.to_dict(),
-                   overrides=config_overrides(result.config), summary=result.summary(),
+                   overrides=config_overrides(result.config), stored_summary=result.summary(),
                    columns=thin_curve(history, max_points=curve_points),
-                   best_success=best_success(result),
+                   best_success=result.best_success,
                    device=result.device, wall_seconds=round(result.wall_seconds, 3),
                    seconds_per_iteration=round(result.wall_seconds / max(result.iterations, 1), 4),
                    version=__version__, torch=torch.__version__,
@@ -383,7 +399,7 @@ def write_json_atomic(path: str | os.PathLike, data: dict) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=1, sort_keys=False)
+            strict_json.dump(data, handle, indent=1, sort_keys=False)
             handle.write("\n")
         os.replace(tmp, path)
     except BaseException:
@@ -401,37 +417,170 @@ def write_run(run: StoredRun, folder: str | os.PathLike, filename: str | None = 
     return write_json_atomic(Path(folder) / (filename or f"{run.name}.json"), run.to_record())
 
 
-class DamagedRunError(ValueError):
-    """A stored run's file that cannot be parsed (truncated, empty, not JSON)."""
+MAX_RECORD_BYTES = 8 * 2**20
+"""The largest file read as a stored run (stored runs are a few kB; their curves are thinned)."""
+MAX_RECORD_DEPTH = 8
+"""The deepest nesting of lists and objects in a stored run's file (a real one has 3 levels)."""
 
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        self.path, self.reason = Path(path), reason
-        super().__init__(f"{self.path} is damaged, not valid JSON ({reason}): restore it from git or rerun it")
+
+class DamagedRunError(ValueError):
+    """A stored run's file that is not a consistent stored run: unreadable, not a regular file, not
+    valid JSON, or a record whose contents do not agree with each other or with its own name."""
+
+    def __init__(self, path: str | os.PathLike | None, reason: str) -> None:
+        self.path, self.reason = (Path(path) if path is not None else None), reason
+        where = str(self.path) if self.path is not None else "the stored run"
+        super().__init__(f"{where} is damaged, {reason}: restore it from git or rerun its sweep")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def record_problem(record: object, stem: str | None = None) -> str | None:
+    """What is wrong with a stored run's record (``None``: nothing), checked once when runs are loaded.
+
+    The record must hold ``name``, ``summary``, ``config`` and ``curve`` of the right kinds; its
+    configuration must be a valid one whose :func:`run_name` is the record's name and, when
+    ``stem`` is given, the file's stem (a run saved under another cell's name is not that cell);
+    the summary must agree with the configuration and the stored overrides with what the
+    configuration changed from its preset; the curve's columns must be equally long lists of
+    numbers. Extra keys are kept as they are (``evaluated_at`` must map n to an evaluation).
+    """
+    if not isinstance(record, dict):
+        return f"not a JSON object (a {type(record).__name__})"
+    for key in ("summary", "config", "curve"):
+        if not isinstance(record.get(key), dict):
+            return f"its {key} is not a JSON object" if key in record else f"it lacks {key}"
+    if not isinstance(record.get("name"), str):
+        return "its name is missing or not text"
+    try:
+        config = config_from_dict(record["config"], device="cpu")  # where it ran is not part of the run
+    except (TypeError, ValueError) as error:
+        return f"its config is not a valid configuration ({' '.join(str(error).split())})"
+    name = run_name(config)
+    if record["name"] != name:
+        return f"its config is the run {name}, but the record is named {record['name']}"
+    if stem is not None and stem != name:
+        return f"it holds the run {name} (by its config), not {stem}"
+    summary = record["summary"]
+    for key in ("n", "arch", "her", "k", "seed", "preset"):
+        if key in summary or key != "k":
+            if summary.get(key) != getattr(config, key):
+                return f"its summary says {key} = {summary.get(key)!r}, its config {getattr(config, key)!r}"
+    iterations = summary.get("iterations")
+    if not _is_int(iterations) or iterations < 0:
+        return f"its summary's iterations is not a count, got {iterations!r}"
+    for key in ("solved_at", "confirmed_at"):
+        if summary.get(key) is not None and not (_is_int(summary[key]) and 1 <= summary[key] <= iterations):
+            return f"its summary's {key} is not an iteration in [1, {iterations}], got {summary[key]!r}"
+    for key in ("success_rate", "mean_distance", "wall_seconds"):
+        if summary.get(key) is not None and not _is_number(summary[key]):
+            return f"its summary's {key} is not a number, got {summary[key]!r}"
+    if "overrides" in record and record["overrides"] != json.loads(json.dumps(config_overrides(config))):
+        return "its overrides do not match its config"
+    curve = record["curve"]
+    columns = ("iteration", *CURVE_KEYS)
+    if any(not isinstance(curve.get(key), list) for key in columns):
+        return f"its curve lacks one of the columns {', '.join(columns)}"
+    if len({len(curve[key]) for key in columns}) != 1:
+        return "its curve's columns have different lengths"
+    if not all(_is_int(i) and 1 <= i <= iterations for i in curve["iteration"]):
+        return f"its curve's iterations are not iterations in [1, {iterations}]"
+    if not all(value is None or _is_number(value) for key in CURVE_KEYS for value in curve[key]):
+        return "its curve holds values that are not numbers"
+    best = record.get("best_success")
+    if best is not None and not (_is_number(best) and 0 <= best <= 1):
+        return f"its best_success is not a success rate in [0, 1], got {best!r}"
+    for key in ("wall_seconds", "seconds_per_iteration"):
+        if record.get(key) is not None and not _is_number(record[key]):
+            return f"its {key} is not a number, got {record[key]!r}"
+    for key in ("device", "version", "torch", "finished_utc"):
+        if not isinstance(record.get(key, ""), str):
+            return f"its {key} is not text, got {record[key]!r}"
+    if record.get("commit") is not None and not isinstance(record["commit"], str):
+        return f"its commit is not text, got {record['commit']!r}"
+    if record.get("dirty") is not None and not isinstance(record["dirty"], bool):
+        return f"its dirty flag is not true or false, got {record['dirty']!r}"
+    evaluated = record.get("evaluated_at", {})
+    if not isinstance(evaluated, dict) or not all(
+            isinstance(n, str) and n.isdigit() and isinstance(ev, dict) for n, ev in evaluated.items()):
+        return "its evaluated_at does not map numbers of bits to evaluations"
+    return None
+
+
+def _depth(value: object) -> int:
+    """How deeply lists and objects nest in ``value`` (0 for a number or text), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level > MAX_RECORD_DEPTH:
+            break
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _refuse_constant(constant: str) -> float:
+    raise ValueError(f"the non-standard number {constant}")
 
 
 def read_record(path: str | os.PathLike) -> dict | None:
     """The dict stored in one run's file; ``None`` for a JSON file that is not a stored run (no
-    ``summary``, ``config`` or ``curve``). A file that cannot be parsed is a :class:`DamagedRunError`."""
+    ``summary``, ``config`` or ``curve``).
+
+    Only a regular file is read (a FIFO, a device or a folder named ``*.json`` is a
+    :class:`DamagedRunError`: reading it could block forever or never end), of at most
+    :data:`MAX_RECORD_BYTES`, nested at most :data:`MAX_RECORD_DEPTH` deep, holding standard JSON.
+    """
     try:
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DamagedRunError(path, " ".join(str(error).split()) or "empty file") from None
+        # O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise DamagedRunError(path, f"unreadable ({error.strerror or error})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise DamagedRunError(path, f"not a regular file ({kind})")
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(MAX_RECORD_BYTES + 1)
+    if len(data) > MAX_RECORD_BYTES:
+        raise DamagedRunError(path, f"larger than {MAX_RECORD_BYTES // 2**20} MB, far more than any stored run")
+    try:
+        record = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except RecursionError:
+        raise DamagedRunError(path, "nested too deeply to be a stored run") from None
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+        raise DamagedRunError(path, f"not valid JSON ({' '.join(str(error).split()) or 'empty file'})") from None
+    if _depth(record) > MAX_RECORD_DEPTH:
+        raise DamagedRunError(path, f"nested more than {MAX_RECORD_DEPTH} levels deep, unlike any stored run")
     if not isinstance(record, dict) or any(key not in record for key in ("summary", "config", "curve")):
         return None
     return record
 
 
-def load_run(path: str | os.PathLike) -> StoredRun:
-    """The stored run in one JSON file; a ValueError naming the file if it is not one
-    (a :class:`DamagedRunError` if it cannot be parsed)."""
+def load_run(path: str | os.PathLike, named: bool = True) -> StoredRun:
+    """The stored run in one JSON file; a ValueError naming the file if it is not one, a
+    :class:`DamagedRunError` if it is damaged (see :meth:`StoredRun.from_record`).
+
+    ``named``: the file's stem must be the run's name, as in a results folder; False for a record
+    saved under a name of one's own (``bitflip train --save my.json``).
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(f"no stored run at {str(path)!r}: the commands that make it are in results/README.md")
     record = read_record(path)
     if record is None:
         raise ValueError(f"not a stored run in {path}: expected a JSON object with summary, config and curve")
-    return StoredRun.from_record(record, path)
+    return StoredRun.from_record(record, path, named=named)
 
 
 def _matches(run: StoredRun, filters: dict) -> bool:
@@ -453,7 +602,12 @@ def load_runs(folder: str | os.PathLike, recursive: bool = False, **filters: Any
     the preset's own settings. JSON files that are not runs (no ``summary``/``config``/``curve``)
     are skipped silently; a damaged file (see :class:`DamagedRunError`) is skipped and named on stderr.
     """
+    if not str(folder).strip():
+        raise ValueError("folder is empty: give the folder a sweep wrote its cells to")
     root = Path(folder)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"folder {str(root)!r} is a file, not a results folder: give the folder a sweep wrote its "
+                         f"cells to (bitflip sweep --out FOLDER), e.g. {str(root.parent)!r}")
     if not root.is_dir():
         raise ValueError(f"no results folder at {str(root)!r}: run a sweep first (bitflip sweep --out {root})")
     unknown = [key for key in filters if not hasattr(StoredRun, key) and key not in
@@ -464,13 +618,11 @@ def load_runs(folder: str | os.PathLike, recursive: bool = False, **filters: Any
     for path in sorted(root.rglob("*.json") if recursive else root.glob("*.json")):
         try:
             record = read_record(path)
+            run = StoredRun.from_record(record, path) if record is not None else None
         except DamagedRunError as error:
             print(f"bitflip: skipped {error.path}: damaged ({error.reason}); rerun its sweep to redo the cell",
                   file=sys.stderr, flush=True)
             continue
-        if record is None:
-            continue
-        run = StoredRun.from_record(record, path)
-        if _matches(run, filters):
+        if run is not None and _matches(run, filters):
             runs.append(run)
     return runs

@@ -34,9 +34,9 @@ from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.dqn import DQNLearner
 from bitflip_lib.env import goal_reached
 from bitflip_lib.her import hindsight_goal_steps
-from bitflip_lib.replay import EpisodeBatch, ReplayBuffer, Transitions
+from bitflip_lib.replay import EpisodeBatch, EpisodeSteps, ReplayBuffer, Transitions
 
-__all__ = ["PathReplayBuffer", "PathTransitions", "StudyConfig", "StudyLearner", "make_run_config",
+__all__ = ["PathReplayBuffer", "PathSteps", "PathTransitions", "StudyConfig", "StudyLearner", "make_run_config",
            "path_transitions", "STUDY_FIELDS"]
 
 
@@ -51,8 +51,22 @@ class PathTransitions(Transitions):
     steps_to_goal: torch.Tensor = dataclasses.field(default=None)  # type: ignore[assignment]
 
 
-def path_transitions(episode: EpisodeBatch, her: str, k: int, generator: torch.Generator
-                     ) -> tuple[PathTransitions, PathTransitions]:
+class PathSteps(EpisodeSteps):
+    """:class:`~bitflip_lib.replay.EpisodeSteps` (a view of the episode) that know ``steps_to_goal``
+    and copy out :class:`PathTransitions`."""
+
+    materialised = PathTransitions
+
+    def __init__(self, episode: EpisodeBatch, t: torch.Tensor, b: torch.Tensor, goal_t: torch.Tensor | None,
+                 steps_to_goal: torch.Tensor) -> None:
+        super().__init__(episode, t, b, goal_t)
+        self.steps_to_goal = steps_to_goal
+
+    def _extra(self, index: slice | torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"steps_to_goal": self.steps_to_goal[index]}
+
+
+def path_transitions(episode: EpisodeBatch, her: str, k: int, generator: torch.Generator) -> tuple[PathSteps, PathSteps]:
     """The episode's transitions as played and their HER relabellings, with ``steps_to_goal``.
 
     Played transitions of an agent that reached its goal took ``L - t`` steps from step t; those
@@ -63,12 +77,9 @@ def path_transitions(episode: EpisodeBatch, her: str, k: int, generator: torch.G
     lengths = episode.lengths
     agents = torch.arange(lengths.shape[0], device=lengths.device)
     succeeded = goal_reached(episode.states[lengths, agents], episode.goal)
-    played = PathTransitions.with_goals(episode.states[t, b], episode.goal[b], episode.actions[t, b],
-                                        episode.states[t + 1, b],
-                                        steps_to_goal=torch.where(succeeded[b], lengths[b] - t, torch.zeros_like(t)))
+    played = PathSteps(episode, t, b, None, steps_to_goal=torch.where(succeeded[b], lengths[b] - t, torch.zeros_like(t)))
     t, b, goal_t = hindsight_goal_steps(episode, her, k, generator)
-    relabelled = PathTransitions.with_goals(episode.states[t, b], episode.states[goal_t + 1, b], episode.actions[t, b],
-                                            episode.states[t + 1, b], steps_to_goal=(goal_t - t + 1).clamp_min(0))
+    relabelled = PathSteps(episode, t, b, goal_t, steps_to_goal=(goal_t - t + 1).clamp_min(0))
     return played, relabelled
 
 
@@ -107,7 +118,7 @@ class StudyLearner(DQNLearner):
         return learner
 
     def experience(self, episode: EpisodeBatch, her: str, k: int, generator: torch.Generator
-                   ) -> tuple[PathTransitions, PathTransitions]:
+                   ) -> tuple[PathSteps, PathSteps]:
         return path_transitions(episode, her, k, generator)
 
     def replay_buffer(self, n: int, capacity: int, device: torch.device) -> PathReplayBuffer:

@@ -6,8 +6,9 @@ results folder, as a :class:`~bitflip_lib.lab.runs.StoredRun` (named by
 :func:`bitflip_lib.lab.runs.run_name`: the configuration alone decides it). Rerunning the same sweep
 therefore skips the cells already on disk: an interrupted sweep loses at most the cells that were
 running (files are written to a temporary name and renamed, so a half-written file never
-exists). A cell file damaged all the same (a full disk, a bad copy) is named on stderr, kept
-aside as ``<name>.json.damaged`` and run again.
+exists). A cell file damaged all the same (a full disk, a bad copy, another cell's run under
+this cell's name: see :func:`bitflip_lib.lab.runs.record_problem`) is named on stderr, kept
+aside as ``<name>.json.damaged`` and run again, never kept as the cell's result.
 
 :func:`run_sweep_ray` runs the same cells as Ray tasks (``bitflip sweep ... --ray [ADDRESS]``),
 on a local Ray or a cluster, into the same files.
@@ -37,10 +38,13 @@ from bitflip_lib.her import K_STRATEGIES
 from bitflip_lib.lab.runs import DamagedRunError, StoredRun, load_run, run_name, write_run
 from bitflip_lib.lab.studies import make_run_config
 from bitflip_lib.networks import HIDDEN_LAYER_ARCHITECTURES
+from bitflip_lib.runtime.budget import NotEnoughMemory, check_memory
+from bitflip_lib.runtime.device import default_device
 from bitflip_lib.runtime.switches import progress_bars_enabled
+from bitflip_lib.trainer import memory_estimate
 
 __all__ = [
-    "cell_path", "check_applies", "grid", "run_cell", "run_sweep", "run_sweep_ray", "set_aside",
+    "cell_path", "check_applies", "check_cells_fit", "grid", "run_cell", "run_sweep", "run_sweep_ray", "set_aside",
     "stored_cell", "train_cell", "unused_setting",
 ]
 
@@ -135,8 +139,9 @@ def set_aside(path: Path) -> Path:
 def stored_cell(config: TrainConfig, out_dir: str | os.PathLike) -> StoredRun | None:
     """The finished run of this cell in ``out_dir``, or ``None`` if it has to run.
 
-    A file that is not a readable record (truncated by a full disk, say) is renamed to
-    ``<name>.json.damaged`` (see :func:`set_aside`) and named on stderr; the cell then runs again.
+    A file that is not this cell's consistent record (truncated by a full disk, another cell's
+    run, a FIFO...) is renamed to ``<name>.json.damaged`` (see :func:`set_aside`) and named on
+    stderr; the cell then runs again.
     """
     path = cell_path(config, out_dir)
     if not path.exists():
@@ -152,11 +157,26 @@ def stored_cell(config: TrainConfig, out_dir: str | os.PathLike) -> StoredRun | 
     return None
 
 
+def check_cells_fit(configs: Sequence[TrainConfig], out_dir: str | os.PathLike) -> None:
+    """A :class:`~bitflip_lib.runtime.budget.NotEnoughMemory` (a ``ValueError``) naming the first
+    cell not yet in ``out_dir`` that needs more memory than this machine has, before any cell runs
+    (a sweep that can only fail at its tenth cell should say so at once)."""
+    for config in configs:
+        if not cell_path(config, out_dir).exists():
+            try:
+                check_memory(memory_estimate(config), default_device(config.device))
+            except NotEnoughMemory as error:
+                raise NotEnoughMemory(f"cell {run_name(config)}: {error}") from None
+
+
 def train_cell(config: TrainConfig, progress: bool = False, curve_points: int = 100) -> StoredRun:
     """Train one cell and return its stored form (nothing written): the work of one cell, wherever it runs."""
-    from bitflip_lib.trainer import train
+    from bitflip_lib.trainer import TrainingDiverged, train
 
-    return StoredRun.from_result(train(config, progress=progress), curve_points)
+    try:
+        return StoredRun.from_result(train(config, progress=progress), curve_points)
+    except TrainingDiverged as error:  # name the cell: a sweep runs many
+        raise TrainingDiverged(f"cell {run_name(config)}: {error}") from None
 
 
 def run_cell(config: TrainConfig, out_dir: str | os.PathLike, progress: bool = False, skip_existing: bool = True,
@@ -181,10 +201,13 @@ def run_sweep(
     """Run every configuration not yet in ``out_dir``; returns all runs (old and new), in order.
 
     ``on_cell(run, ran)`` is called after each cell (``ran`` is False for a skipped one).
-    A progress bar counts cells; each cell's own bar shows its iterations.
+    A progress bar counts cells; each cell's own bar shows its iterations. A cell to run that
+    needs more memory than this machine has stops the sweep before any cell runs
+    (:func:`check_cells_fit`).
     """
     if not configs:
         raise ValueError("the sweep has no cells: give at least one n, arch, HER strategy and seed")
+    check_cells_fit(configs, out_dir)
     bar = None
     if progress and progress_bars_enabled():
         from tqdm.auto import tqdm

@@ -14,7 +14,7 @@ import os
 import torch
 
 __all__ = [
-    "configure_threads", "default_device", "DEFAULT_THREADS", "describe_device",
+    "configure_threads", "default_device", "DEFAULT_THREADS", "describe_device", "device_problem",
     "THREADS_ENV_VAR",
 ]
 
@@ -58,10 +58,42 @@ def configure_threads(threads: int | None = None) -> int:
     return torch.get_num_threads()
 
 
+def device_problem(device: object) -> str | None:
+    """Why ``device`` cannot run the course's tensors on this machine, or ``None`` if it can: the one
+    rule of which devices settings accept (``'auto'``, the CPU, an available CUDA or MPS device).
+
+    A device that parses but cannot compute (``'meta'``: tensors without data; ``'cuda'`` on a
+    machine without CUDA) is refused here, before anything is built on it.
+    """
+    if isinstance(device, str) and device == "auto":
+        return None
+    if not isinstance(device, (str, torch.device)):
+        return "not a device name"
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        return "not a torch device"
+    if resolved.type == "cpu":
+        return None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            return "CUDA is not available on this machine"
+        count = torch.cuda.device_count()
+        if resolved.index is not None and resolved.index >= count:
+            return f"this machine has {count} CUDA device{'' if count == 1 else 's'}, cuda:0 to cuda:{count - 1}"
+        return None
+    if resolved.type == "mps":
+        return None if torch.backends.mps.is_available() else "MPS is not available on this machine"
+    if resolved.type == "meta":
+        return "meta tensors hold no data, so nothing can be computed on them"
+    return f"the course computes on cpu, cuda or mps, not {resolved.type}"
+
+
 def default_device(device: str | torch.device | None = None, announce: bool = False) -> torch.device:
     """Resolve a device: the one asked for, else CUDA when available, else CPU.
 
-    The first call also applies the thread policy (:func:`configure_threads`).
+    The first call also applies the thread policy (:func:`configure_threads`). A device that
+    cannot compute here (:func:`device_problem`) is a ``ValueError``.
     ``announce=True`` prints the choice once per process, so a notebook says where it runs.
     """
     global _announced
@@ -69,12 +101,10 @@ def default_device(device: str | torch.device | None = None, announce: bool = Fa
     if device is None or str(device) == "auto":
         resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
-        try:
-            resolved = torch.device(device)
-        except (RuntimeError, TypeError) as err:
-            raise ValueError(f"unknown device {device!r}: use 'cpu', 'cuda', 'cuda:0' or 'auto'") from err
-        if resolved.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asked for, but CUDA is not available here: use 'cpu' or 'auto'")
+        problem = device_problem(device)
+        if problem is not None:
+            raise ValueError(f"device {device!r} cannot be used here ({problem}): use 'cpu' or 'auto'")
+        resolved = torch.device(device)
     if announce and not _announced:
         print(f"bitflip_lib: using {describe_device(resolved)}")
         _announced = True

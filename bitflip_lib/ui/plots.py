@@ -1,8 +1,9 @@
 """Plotting helpers for training runs: learning curves, seed bands, and Table 1 against n.
 
-The curve helpers draw anything that has a curve: a :class:`~bitflip_lib.trainer.TrainResult`
-just trained, or a :class:`~bitflip_lib.lab.runs.StoredRun` read from ``results/`` (both have
-``curve(metric) -> (iterations, values)``, ``solved_at`` and ``iterations``).
+The curve helpers draw any :class:`~bitflip_lib.trainer.TrainingRun`: a
+:class:`~bitflip_lib.trainer.TrainResult` just trained, or a :class:`~bitflip_lib.lab.runs.StoredRun`
+read from ``results/`` (both have ``curve(metric) -> (iterations, values)``, ``metrics``,
+``settings()``, ``solved_at`` and ``iterations``).
 
 Every function draws on a figure it creates (or on axes you pass) and returns the figure or
 axes, so the helpers work with any backend, including the non-interactive ``Agg`` used by the
@@ -25,6 +26,8 @@ from typing import Any
 from matplotlib import pyplot as plt  # importing pyplot lets Jupyter's inline backend display returned figures
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from bitflip_lib.trainer import TrainingRun
 
 __all__ = [
     "default_labels", "METRIC_LABELS", "METRIC_TITLES", "new_figure", "plot_iterations_vs_n",
@@ -83,46 +86,28 @@ _LOG_METRICS = {"loss"}  # drawn on a log scale when every value is positive
 _LABEL_FIELDS_SKIP = {"preset", "device"}
 
 
-def _has_curve(result: Any) -> bool:
-    return callable(getattr(result, "curve", None))
-
-
-def _as_list(results: Any) -> list:
-    """One run or a sequence of runs (anything with a ``curve(metric)``), as a list."""
+def _as_list(results: TrainingRun | Iterable[TrainingRun] | None) -> list[TrainingRun]:
+    """One run or a sequence of runs, as a list."""
     if results is None:
         raise ValueError("no results to plot: pass a TrainResult, a StoredRun or a list of them")
-    if _has_curve(results):
+    if isinstance(results, TrainingRun):
         return [results]
     results = list(results)
     if not results:
         raise ValueError("no results to plot: the list is empty")
     for r in results:
-        if not _has_curve(r):
+        if not isinstance(r, TrainingRun):
             raise ValueError(f"expected runs with a curve (TrainResult or StoredRun objects), got {type(r).__name__}")
     return results
 
 
-def _metrics(result: Any) -> set[str]:
-    """The metrics a run recorded: the keys of a TrainResult's history or of a StoredRun's columns."""
-    if hasattr(result, "history"):
-        return {k for h in result.history for k in h}
-    return set(getattr(result, "columns", {}))
-
-
-def _config_dict(result: Any) -> dict:
-    config = getattr(result, "config", None)
-    if isinstance(config, Mapping):
-        return dict(config)
-    return config.to_dict() if config is not None and hasattr(config, "to_dict") else {}
-
-
-def default_labels(results: Sequence[Any]) -> list[str]:
+def default_labels(results: Sequence[TrainingRun]) -> list[str]:
     """Legend labels from the configuration fields in which the runs differ.
 
     One run is labelled ``n=.. arch her=..``; several runs by what differs between them, e.g.
     ``her=future, k=4`` against ``her=none, k=4`` gives ``her=future`` and ``her=none``.
     """
-    configs = [_config_dict(r) for r in results]
+    configs = [r.settings() for r in results]
     if not any(configs):
         return [f"run {i}" for i in range(len(results))]
 
@@ -137,7 +122,7 @@ def default_labels(results: Sequence[Any]) -> list[str]:
     return [", ".join(f"{k}={c.get(k)}" for k in keys) for c in configs]
 
 
-def _check_labels(labels: Sequence[str] | None, results: Sequence[Any]) -> list[str]:
+def _check_labels(labels: Sequence[str] | None, results: Sequence[TrainingRun]) -> list[str]:
     if labels is None:
         return default_labels(results)
     labels = list(labels)
@@ -146,14 +131,14 @@ def _check_labels(labels: Sequence[str] | None, results: Sequence[Any]) -> list[
     return labels
 
 
-def _check_metric(results: Sequence[Any], metric: str) -> None:
-    known = set().union(*(_metrics(r) for r in results))
+def _check_metric(results: Sequence[TrainingRun], metric: str) -> None:
+    known = set().union(*(r.metrics for r in results))
     if known and metric not in known:
         raise ValueError(f"unknown metric {metric!r}: the runs record {', '.join(sorted(known))}")
 
 
 def plot_metric(
-    results: Any,
+    results: TrainingRun | Sequence[TrainingRun],
     metric: str,
     labels: Sequence[str] | None = None,
     ax: Axes | None = None,
@@ -196,7 +181,7 @@ def plot_metric(
         drawn |= bool(ys)
         all_positive &= all(y > 0 for y in ys)
         (line,) = ax.plot(xs, ys, label=label, lw=1.5)
-        solved_at = getattr(result, "solved_at", None)
+        solved_at = result.solved_at
         if mark_solved and solved_at is not None:
             position = solved_at
             if x == "wall_seconds":
@@ -217,7 +202,7 @@ def plot_metric(
 
 
 def plot_training(
-    results: Any,
+    results: TrainingRun | Sequence[TrainingRun],
     metrics: Sequence[str] = ("success_rate", "mean_distance", "loss", "mean_q"),
     labels: Sequence[str] | None = None,
     axes: Sequence[Axes] | None = None,
@@ -260,7 +245,7 @@ def plot_training(
     return fig
 
 
-def _padded_curve(result: Any, metric: str, length: int) -> list[float]:
+def _padded_curve(result: TrainingRun, metric: str, length: int) -> list[float]:
     """A metric per iteration 1..length; between evaluations, and after a run stopped, it keeps its last value."""
     values: dict[int, float] = dict(zip(*result.curve(metric)))
     curve, last = [], float("nan")
@@ -271,7 +256,7 @@ def _padded_curve(result: Any, metric: str, length: int) -> list[float]:
 
 
 def plot_seed_bands(
-    groups: Mapping[str, Sequence[Any]],
+    groups: Mapping[str, Sequence[TrainingRun]],
     metric: str = "success_rate",
     ax: Axes | None = None,
     title: str | None = None,
@@ -298,7 +283,7 @@ def plot_seed_bands(
         curves = np.array([_padded_curve(r, metric, length) for r in runs], dtype=float)
         xs = np.arange(1, length + 1)
         mean = np.nanmean(curves, axis=0) if np.isfinite(curves).any() else curves[0]
-        solved = sum(1 for r in runs if getattr(r, "solved_at", None) is not None and r.solved_at <= length)
+        solved = sum(1 for r in runs if r.solved_at is not None and r.solved_at <= length)
         (line,) = ax.plot(xs, mean, lw=1.8, label=f"{label} ({solved}/{len(runs)} solved)")
         ax.fill_between(xs, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), color=line.get_color(), alpha=0.18)
     if metric in ("success_rate", "train_success"):
