@@ -34,7 +34,7 @@ from bitflip_lib.env import BitFlipEnv
 from bitflip_lib.her import HER_STRATEGIES, her_relabel
 from bitflip_lib.trainer import play_episode
 from bitflip_lib.ui.live import (FIGURE_DPI, FIGURE_WIDTH, FONT, check_int, check_number, figure_png, integer_ticks,
-                                 legend_below)
+                                 legend_below, saved_view_note, WIDGET_CLASS)
 
 __all__ = [
     "ConceptWidget", "FlipGapExplorer", "HERStepper", "PhiExplorer", "RandomReachExplorer", "STORED_METRICS",
@@ -62,8 +62,9 @@ class ConceptWidget(widgets.VBox):
             control.observe(lambda _: self.update(), names="value")
         grid = widgets.GridBox(list(controls.values()), layout=widgets.Layout(
             grid_template_columns="repeat(auto-fill, minmax(330px, 1fr))", grid_gap="2px 18px", width="100%"))
-        super().__init__([widgets.HTML(f"<b>{self.title}</b>"), grid, self.image, self.text],
+        super().__init__([widgets.HTML(f"<b>{self.title}</b>"), saved_view_note(), grid, self.image, self.text],
                          layout=widgets.Layout(max_width="900px"))
+        self.add_class(WIDGET_CLASS)
         self.update()
 
     def values(self) -> dict:
@@ -244,9 +245,10 @@ class HERStepper(widgets.VBox):
         self.controls["step"].observe(lambda _: self.update(), names="value")
         grid = widgets.GridBox(list(self.controls.values()), layout=widgets.Layout(
             grid_template_columns="repeat(auto-fill, minmax(300px, 1fr))", grid_gap="2px 18px", width="100%"))
-        super().__init__([widgets.HTML("<b>HER, one step at a time</b>"), grid,
+        super().__init__([widgets.HTML("<b>HER, one step at a time</b>"), saved_view_note(), grid,
                           widgets.HBox([self.episode_html, self.text], layout=widgets.Layout(grid_gap="24px", flex_flow="row wrap"))],
                          layout=widgets.Layout(max_width="900px"))
+        self.add_class(WIDGET_CLASS)
         self._new_episode()
 
     def _new_episode(self) -> None:

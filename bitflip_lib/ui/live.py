@@ -5,6 +5,10 @@
 * :class:`LiveTraining` is the part of a training widget that is the same everywhere: the Train,
   Stop and Clear runs buttons, a status line, a plot, and the training on one background thread
   that a lock keeps to one run at a time. The dashboards of chapters 1-6 build on it.
+* :func:`saved_view_note` makes a widget read well when a saved notebook is reopened without its
+  kernel: JupyterLab then draws each control from the notebook's saved widget state with a
+  "disconnected" icon in front of it, which squeezes the controls; the note hides those icons
+  inside the course's widgets and says, once, what to do.
 * :func:`check_int`, :func:`check_number` and :func:`check_flag` check a widget's constructor
   arguments: a value that a control cannot show is a ``ValueError`` naming the argument and the
   allowed range, never a silent clamp (an ipywidgets ``Bounded...`` control would clamp it).
@@ -32,7 +36,7 @@ from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
 
 __all__ = [
     "check_flag", "check_int", "check_number", "FIGURE_DPI", "FIGURE_WIDTH", "figure_png", "FONT",
-    "integer_ticks", "legend_below", "LiveTraining", "use_log_scale",
+    "integer_ticks", "legend_below", "LiveTraining", "saved_view_note", "use_log_scale", "WIDGET_CLASS",
 ]
 
 FIGURE_DPI = 100
@@ -90,6 +94,29 @@ def legend_below(fig: Figure, handles: list, labels: list[str], top_inches: floa
 def integer_ticks(ax: Axes) -> None:
     """Whole numbers on the x-axis: iterations, never 1.25."""
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+
+
+WIDGET_CLASS = "bitflip-widget"
+"""The DOM class of every course widget's outer box (:func:`saved_view_note` styles by it)."""
+
+# ipywidgets marks a view whose model has no live kernel with "jupyter-widgets-disconnected" and
+# draws an icon before it; a <style> element in an HTML widget is saved and restored with it.
+_SAVED_VIEW_CSS = (
+    f"<style>.{WIDGET_CLASS}.jupyter-widgets-disconnected::before,"
+    f".{WIDGET_CLASS} .jupyter-widgets-disconnected::before{{display:none}}"
+    ".bitflip-saved-note{display:none}"
+    f".{WIDGET_CLASS}.jupyter-widgets-disconnected .bitflip-saved-note{{display:block}}</style>"
+)
+
+
+def saved_view_note() -> widgets.HTML:
+    """A line shown only when its widget is redrawn from a saved notebook without its kernel.
+
+    Put it among the children of a box that has the DOM class :data:`WIDGET_CLASS`.
+    """
+    return widgets.HTML(_SAVED_VIEW_CSS + "<div class='bitflip-saved-note' style='color:#a35a00'>"
+                        "This is the picture saved with the notebook: run this cell again (or Run All) to use "
+                        "the controls.</div>")
 
 
 # ----- argument checks ------------------------------------------------------------------------------
@@ -193,7 +220,9 @@ class LiveTraining(widgets.VBox):
             self.clear_button.on_click(lambda _button: self.clear())
             buttons.append(self.clear_button)
         row = widgets.HBox([*buttons, self.status], layout=widgets.Layout(width="100%", align_items="center", grid_gap="8px"))
-        super().__init__([header, controls, row, self.image, *below], layout=widgets.Layout(max_width="900px"))
+        super().__init__([header, saved_view_note(), controls, row, self.image, *below],
+                         layout=widgets.Layout(max_width="900px"))
+        self.add_class(WIDGET_CLASS)
 
     # ----- what subclasses define ---------------------------------------------------------------
     def _prepare(self) -> Any:  # pragma: no cover - each widget defines it
