@@ -13,7 +13,7 @@
   arguments: a value that a control cannot show is a ``ValueError`` naming the argument and the
   allowed range, never a silent clamp (an ipywidgets ``Bounded...`` control would clamp it).
 
-Sizes: on a laptop screen JupyterLab gives a notebook's outputs about 900 px (1366 px wide, file
+Sizes: on a laptop screen JupyterLab gives a notebook's outputs about 930 px (1366 px wide, file
 browser open). A wider image is scaled down to fit, and its text with it: a 16-inch figure at
 100 dpi shows at about 55 %, so 10-point labels read at 7 px. The widgets therefore draw
 :data:`FIGURE_WIDTH` inches at :data:`FIGURE_DPI` (880 px, shown at its own size), and their
@@ -170,7 +170,8 @@ def _button_layout(width: str) -> widgets.Layout:  # buttons keep their width: a
 class LiveTraining(widgets.VBox):
     """Train / Stop / Clear runs, a status line and a plot, with the training on one background thread.
 
-    A subclass builds its controls, calls ``super().__init__(header, controls, ...)`` and defines:
+    A subclass builds its controls, calls ``super().__init__(header, controls, ...)`` (``header``:
+    a title line, or None) and defines:
 
     * ``_prepare()``: read and check the controls, and return what ``_train`` needs. It runs where
       Train was pressed, so a ``ValueError`` is shown in the status line and nothing starts.
@@ -190,7 +191,7 @@ class LiveTraining(widgets.VBox):
         figures have been shown.
     """
 
-    def __init__(self, header: widgets.Widget, controls: widgets.Widget, *, background: bool = True,
+    def __init__(self, header: widgets.Widget | None, controls: widgets.Widget, *, background: bool = True,
                  clearable: bool = True, below: tuple[widgets.Widget, ...] = ()) -> None:
         self.background = check_flag("background", background)
         self.result: Any = None
@@ -220,8 +221,8 @@ class LiveTraining(widgets.VBox):
             self.clear_button.on_click(lambda _button: self.clear())
             buttons.append(self.clear_button)
         row = widgets.HBox([*buttons, self.status], layout=widgets.Layout(width="100%", align_items="center", grid_gap="8px"))
-        super().__init__([header, saved_view_note(), controls, row, self.image, *below],
-                         layout=widgets.Layout(max_width="900px"))
+        top = [header] if header is not None else []
+        super().__init__([*top, saved_view_note(), controls, row, self.image, *below], layout=widgets.Layout(max_width="900px"))
         self.add_class(WIDGET_CLASS)
 
     # ----- what subclasses define ---------------------------------------------------------------
