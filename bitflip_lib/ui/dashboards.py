@@ -114,6 +114,10 @@ def _num(value: Any, digits: int = 3) -> str:
     return f"{value:.0f}" if abs(value) >= 10**digits else f"{value:.{digits}g}"
 
 
+def _iterations(count: int) -> str:
+    return f"{count} iteration" + ("" if count == 1 else "s")
+
+
 def _rate(value: float | None) -> str:
     """A success rate with two decimals: 1.00, not 1 (which reads like a count)."""
     return "-" if value is None else f"{float(value):.2f}"
@@ -149,19 +153,19 @@ def _verdict_parts(result: TrainResult, stopped_by_user: bool) -> tuple[str, str
     if result.solved:
         head, colour, rest = "Solved", "#070", f" at iteration {result.solved_at} ({rule})"
     elif not final or final.get("success_rate") is None:
-        head, colour, rest = "Not evaluated", "#000", f" after {result.iterations} iterations"
+        head, colour, rest = "Not evaluated", "#000", f" after {_iterations(result.iterations)}"
     else:
         end, best = evaluation_streak(result)
         evaluations = sum(1 for h in result.history if h.get("success_rate") is not None)
         success = final["success_rate"]
-        rest = f" after {result.iterations} iterations: success {_rate(success)} on the last evaluation"
+        rest = f" after {_iterations(result.iterations)}: success {_rate(success)} on the last evaluation"
         if success >= c.solved_threshold:
             rest += f", but solved needs {rule}, and this run ended with {end} in a row"
         else:
             rest += f"; solved needs {rule}" + (f" (this run's longest: {best})" if best else "")
         if result.stopped_by == "max_iterations" and evaluations < c.solved_window:
             every = "every iteration" if c.eval_every == 1 else f"every {c.eval_every} iterations"
-            rest += f"; a budget of {result.iterations} iterations holds only {evaluations} (one {every})"
+            rest += f"; a budget of {_iterations(result.iterations)} holds only {evaluations} (one {every})"
         head, colour = "Not solved", "#b00"
     how = {"callback": f"stopped by you at iteration {result.iterations}" if stopped_by_user
            else f"stopped by a callback at iteration {result.iterations}",
@@ -255,11 +259,13 @@ def run_labels(runs: list[tuple[int, TrainResult]], live: TrainResult | None = N
 
 def _line_style(number: int, newest: int, colour: str) -> dict[str, Any]:
     """The newest run thick and underneath, older ones thinner on top: a curve that a later run
-    repeats (same settings, same seed) stays visible inside it."""
-    return dict(color=colour, lw=3.0 if number == newest else 1.4, zorder=2 if number == newest else 3)
+    repeats (same settings, same seed) stays visible inside it. The newest run's markers are
+    larger too, so that a run of one or two points shows around older points at the same place."""
+    return dict(color=colour, lw=3.0 if number == newest else 1.4, zorder=2 if number == newest else 3,
+                ms=8.0 if number == newest else 4.0)
 
 
-def _style_panel(ax, title: str, has_data: bool, empty_note: str) -> None:
+def _style_panel(ax, title: str, has_data: bool, empty_note: str, iterations: bool = True) -> None:
     ax.set_title(title, fontsize=FONT["title"])
     ax.tick_params(labelsize=FONT["ticks"])
     if not has_data:  # no axes with meaningless ranges: say what will appear there
@@ -269,7 +275,8 @@ def _style_panel(ax, title: str, has_data: bool, empty_note: str) -> None:
                 fontsize=FONT["note"])
         return
     ax.grid(alpha=0.3)
-    integer_ticks(ax)
+    if iterations:  # an x-axis of iterations: whole numbers only
+        integer_ticks(ax)
 
 
 # ----- deep Q-learning ----------------------------------------------------------------------------
@@ -502,12 +509,12 @@ class TrainingDashboard(LiveTraining):
             for i, key in enumerate(("success_rate", "mean_distance", "loss")):
                 x, y = result.curve(key)
                 if x:  # a marker too: a run of one evaluation is a point, not an invisible line
-                    axes[i].plot(x, y, **style, marker="o" if len(x) < 3 else None, ms=4)
+                    axes[i].plot(x, y, **style, marker="o" if len(x) < 3 else None)
                     has_data[i] = True
             for key, ls in (("mean_q", "-"), ("max_q", "--")):
                 x, y = result.curve(key)
                 if x:
-                    axes[3].plot(x, y, ls, **style, marker="o" if len(x) < 3 else None, ms=4)
+                    axes[3].plot(x, y, ls, **style, marker="o" if len(x) < 3 else None)
                     has_data[3] = True
             handles.append(Line2D([], [], color=style["color"], lw=style["lw"]))
         if has_data[3]:
@@ -635,7 +642,7 @@ class TabularDashboard(LiveTraining):
         self._draw(None)
         final = result.final
         how = (f"stopped by you at iteration {final['iteration']}" if finished.stopped
-               else f"done after {final['iteration']} iterations")
+               else f"done after {_iterations(final['iteration'])}")
         self.status.value = (f"Run #{number}: {how}: largest |Q - Q*| {_num(final['max_error'])}, mean "
                              f"{_num(final['mean_error'])}, greedy success {_rate(final['success_rate'])}.")
 
@@ -685,7 +692,7 @@ class TabularDashboard(LiveTraining):
         _style_panel(ax_err, "Error of the table", has_data, "press Train")
         _style_panel(ax_success, "Greedy policy: success", has_data, "press Train")
         _style_panel(ax_table, f"Run #{numbered[-1][0]}: learned against exact" if has_data else "Every entry",
-                     has_data, "press Train")
+                     has_data, "press Train", iterations=False)
         if has_data:
             ax_success.set_ylim(-0.03, 1.03)
             ax_err.set_xlabel("iteration (16 episodes each)", fontsize=FONT["label"])
