@@ -265,18 +265,19 @@ def _line_style(number: int, newest: int, colour: str) -> dict[str, Any]:
                 ms=8.0 if number == newest else 4.0)
 
 
-def _style_panel(ax, title: str, has_data: bool, empty_note: str, iterations: bool = True) -> None:
+def _style_panel(ax, title: str, has_data: bool, empty_note: str, span: tuple[int, int] | None = None) -> None:
+    """Title, ticks and grid; ``span``: the x-axis counts iterations, from ``span[0]`` to ``span[1]``."""
     ax.set_title(title, fontsize=FONT["title"])
     ax.tick_params(labelsize=FONT["ticks"])
     if not has_data:  # no axes with meaningless ranges: say what will appear there
-        ax.set_xticks([])
+        ax.tick_params(labelbottom=False, labelleft=False, length=0)  # (the x-axis may be shared)
         ax.set_yticks([])
         ax.text(0.5, 0.5, empty_note, ha="center", va="center", transform=ax.transAxes, color="grey",
                 fontsize=FONT["note"])
         return
     ax.grid(alpha=0.3)
-    if iterations:  # an x-axis of iterations: whole numbers only
-        integer_ticks(ax)
+    if span is not None:
+        integer_ticks(ax, span)
 
 
 # ----- deep Q-learning ----------------------------------------------------------------------------
@@ -500,7 +501,9 @@ class TrainingDashboard(LiveTraining):
             numbered = numbered[-(MAX_OVERLAID_RUNS - 1):] + [(len(self.runs) + 1, current)]
         labels = run_labels(numbered, live=current)
         fig = Figure()
-        axes = fig.subplots(2, 2).ravel()
+        axes = fig.subplots(2, 2, sharex=True).ravel()  # one iteration axis: a single evaluation is not alone
+        for ax in axes[:2]:
+            ax.tick_params(labelbottom=True)
         fig.subplots_adjust(left=0.075, right=0.985, wspace=0.2, hspace=0.42)
         has_data = [False] * 4
         handles = []
@@ -523,8 +526,9 @@ class TrainingDashboard(LiveTraining):
         notes = ("no evaluation yet", "no evaluation yet", "no loss yet", "no Q-values yet")
         titles = ("Success rate (greedy, test agents)", "Distance to goal at the end", "Loss",
                   "Q-values of the online network")
+        span = (1, max((r.iterations for _, r in numbered), default=1))
         for ax, title, data, note in zip(axes, titles, has_data, notes):
-            _style_panel(ax, title, data, note)
+            _style_panel(ax, title, data, note, span)
         if has_data[0]:
             axes[0].set_ylim(-0.03, 1.03)
         for ax, data in zip(axes[2:], has_data[2:]):
@@ -665,6 +669,7 @@ class TabularDashboard(LiveTraining):
         labels = self._run_labels(numbered, current)
         fig = Figure()
         ax_err, ax_success, ax_table = fig.subplots(1, 3)
+        ax_success.sharex(ax_err)
         fig.subplots_adjust(left=0.075, right=0.985, wspace=0.36)
         handles = []
         for number, run in numbered:
@@ -689,10 +694,11 @@ class TabularDashboard(LiveTraining):
             ax_table.scatter(exact.numpy(), learned.numpy(), s=5, alpha=0.4, color=_COLOURS[(number - 1) % len(_COLOURS)])
             ax_table.plot([0, 1], [0, 1], "k:", lw=1)
             ax_table.set(xlim=(-0.03, 1.03), ylim=(-0.03, 1.03))
-        _style_panel(ax_err, "Error of the table", has_data, "press Train")
-        _style_panel(ax_success, "Greedy policy: success", has_data, "press Train")
+        span = (0, max((run.iterations for _, run in numbered), default=1))  # evaluated before training too
+        _style_panel(ax_err, "Error of the table", has_data, "press Train", span)
+        _style_panel(ax_success, "Greedy policy: success", has_data, "press Train", span)
         _style_panel(ax_table, f"Run #{numbered[-1][0]}: learned against exact" if has_data else "Every entry",
-                     has_data, "press Train", iterations=False)
+                     has_data, "press Train")
         if has_data:
             ax_success.set_ylim(-0.03, 1.03)
             ax_err.set_xlabel("iteration (16 episodes each)", fontsize=FONT["label"])

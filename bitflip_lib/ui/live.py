@@ -91,9 +91,15 @@ def legend_below(fig: Figure, handles: list, labels: list[str], top_inches: floa
                    fontsize=FONT["legend"], handlelength=2.2, columnspacing=1.6)
 
 
-def integer_ticks(ax: Axes) -> None:
-    """Whole numbers on the x-axis: iterations, never 1.25."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+def integer_ticks(ax: Axes, span: tuple[int, int] | None = None) -> None:
+    """Whole numbers on the x-axis: iterations, never 1.25.
+
+    With ``span`` (the first and last iteration drawn) a short run gets the room of whole
+    iterations around it: matplotlib would draw a single point from 2.85 to 3.15.
+    """
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10], min_n_ticks=1))
+    if span is not None and span[1] - span[0] <= 20:
+        ax.set_xlim(span[0] - 0.5, span[1] + 0.5)
 
 
 WIDGET_CLASS = "bitflip-widget"
