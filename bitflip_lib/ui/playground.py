@@ -11,20 +11,17 @@ Left: REINFORCE on ``E[R] - beta KL(pi || pi_ref)``, whose target is ``pi_ref ex
 (small beta: reward maximisation). Right: trajectory balance, whose target is ``R / Z``. Each
 panel shows, over all ``2^L`` strings, the target (grey area), the sampler's exact distribution
 (line) and the fraction of 512 fresh samples on each string (dots); the title gives the total
-variation. Pressing Train runs in a background thread (Stop ends it at the next redraw); the
-images are PNGs drawn with matplotlib's Agg canvas, so no extension is needed.
+variation. Train / Stop and the background thread are :class:`~bitflip_lib.ui.live.LiveTraining`'s,
+shared with the dashboards (Stop ends a run at the next redraw); the images are PNGs drawn with
+:func:`~bitflip_lib.ui.live.figure_png`, so no extension is needed.
 """
 from __future__ import annotations
 
 import copy
 import html
-import io
-import threading
-from typing import Any
 
 import ipywidgets as widgets
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bitflip_lib.generation.sequences import empirical_distribution, exact_log_probs, make_reward, total_variation
@@ -35,6 +32,7 @@ from bitflip_lib.generation.training import (
     target_distribution,
     train_generator,
 )
+from bitflip_lib.ui.live import LiveTraining
 
 __all__ = [
     "GenerationPlayground", "PLAY_REWARDS", "SPARSE_FLOOR",
@@ -44,7 +42,7 @@ PLAY_REWARDS = ("sparse", "dense", "multimodal")
 SPARSE_FLOOR = 1e-3  # the GFlowNet needs log R finite: the sparse reward gets this floor on both sides
 
 
-class GenerationPlayground(widgets.VBox):
+class GenerationPlayground(LiveTraining):
     """Controls (L, reward, beta, steps, seed), Train / Stop, and two live panels.
 
     Raises ValueError for a length outside 2..10 (exact enumeration draws every string) or an
@@ -59,7 +57,7 @@ class GenerationPlayground(widgets.VBox):
             raise ValueError(f"reward must be one of {', '.join(PLAY_REWARDS)}, got {reward!r}")
         if not beta > 0:
             raise ValueError(f"beta must be > 0, got {beta!r}")
-        self.background, self.redraw_every = background, redraw_every
+        self.redraw_every = redraw_every
         self.controls = {
             "length": widgets.IntSlider(value=length, min=2, max=10, description="L (bits)"),
             "reward": widgets.Dropdown(options=PLAY_REWARDS, value=reward, description="reward"),
@@ -67,20 +65,11 @@ class GenerationPlayground(widgets.VBox):
             "steps": widgets.IntSlider(value=steps, min=10, max=2000, step=10, description="steps"),
             "seed": widgets.IntText(value=seed, description="seed"),
         }
-        self.train_button = widgets.Button(description="Train", button_style="primary")
-        self.stop_button = widgets.Button(description="Stop", disabled=True)
-        self.status = widgets.HTML("press Train")
-        self.image = widgets.Image(format="png")
-        self.train_button.on_click(self._on_train)
-        self.stop_button.on_click(lambda _b: self._stop.set())
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.results: dict[str, GenerationResult] = {}
         self.panels: dict[str, dict] = {}
-        self.redraws = 0
-        self.error: BaseException | None = None
-        super().__init__([widgets.HBox(list(self.controls.values())[:3]), widgets.HBox(list(self.controls.values())[3:]),
-                          widgets.HBox([self.train_button, self.stop_button, self.status]), self.image])
+        controls = widgets.VBox([widgets.HBox(list(self.controls.values())[:3]),
+                                 widgets.HBox(list(self.controls.values())[3:])])
+        super().__init__(None, controls, background=background, clearable=False)
 
     def configs(self, steps: int | None = None) -> dict[str, GenerateConfig]:
         """The two runs the controls describe (same reward, same seed)."""
@@ -94,61 +83,37 @@ class GenerationPlayground(widgets.VBox):
 
     def run(self, steps: int | None = None) -> dict[str, GenerationResult]:
         """Train both (blocking) with the current controls; returns ``{panel: result}``."""
-        self._stop.clear()
-        self._train(self.configs(steps), reraise=True)
-        return self.results
+        return self._run_blocking(self.configs(steps))
 
-    def _on_train(self, _button: Any = None) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        configs = self.configs()
-        if self.background:
-            self._thread = threading.Thread(target=self._train, args=(configs,), daemon=True, name="bitflip-generation")
-            self._thread.start()
-        else:
-            self._train(configs)
+    def _prepare(self) -> dict[str, GenerateConfig]:
+        return self.configs()
 
-    def wait(self, timeout: float | None = None) -> dict[str, GenerationResult]:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.results
-
-    def _train(self, configs: dict[str, GenerateConfig], reraise: bool = False) -> None:
-        self.train_button.disabled, self.stop_button.disabled = True, False
-        self.results, self.panels, self.error = {}, {}, None
+    def _train(self, configs: dict[str, GenerateConfig]) -> None:
+        self.results, self.panels = {}, {}
+        self.result = self.results  # what wait() returns
         generator = torch.Generator().manual_seed(12345)
-        try:
-            for name, config in configs.items():
-                reward = make_reward(config.reward, config.length, seed=config.seed, floor=config.floor, device="cpu")
-                policy = seeded_policy(config.length, config.hidden, config.seed, torch.device("cpu"))
-                reference = copy.deepcopy(policy)
-                target = target_distribution(config, reward, reference)
+        for name, config in configs.items():
+            reward = make_reward(config.reward, config.length, seed=config.seed, floor=config.floor, device="cpu")
+            policy = seeded_policy(config.length, config.hidden, config.seed, torch.device("cpu"))
+            reference = copy.deepcopy(policy)
+            target = target_distribution(config, reward, reference)
 
-                def callback(record: dict, policy, name=name, config=config, target=target) -> bool:
-                    exact = exact_log_probs(policy).exp()
-                    sampled = empirical_distribution(policy.sample(512, generator))
-                    self.panels[name] = {"exact": exact, "sampled": sampled, "target": target, "step": record["step"]}
-                    self.status.value = html.escape(f"{name}: step {record['step']} / {config.steps}")
-                    self._draw()
-                    return self._stop.is_set()
+            def callback(record: dict, policy, name=name, config=config, target=target) -> bool:
+                exact = exact_log_probs(policy).exp()
+                sampled = empirical_distribution(policy.sample(512, generator))
+                self.panels[name] = {"exact": exact, "sampled": sampled, "target": target, "step": record["step"]}
+                self.status.value = html.escape(f"{name}: step {record['step']} / {config.steps}")
+                self._draw()
+                return self.stop_requested
 
-                self.results[name] = train_generator(config, reward=reward, policy=policy, reference=reference, callback=callback)
-                if self._stop.is_set():
-                    break
-            self.status.value = "stopped" if self._stop.is_set() else "done"
-        except Exception as err:  # shown in the widget; re-raised for blocking calls
-            self.error = err
-            self.status.value = f"<span style='color:#b00'>error: {html.escape(repr(err))}</span>"
-            if reraise:
-                raise
-        finally:
-            self.train_button.disabled, self.stop_button.disabled = False, True
+            self.results[name] = train_generator(config, reward=reward, policy=policy, reference=reference, callback=callback)
+            if self.stop_requested:
+                break
+        self.status.value = "stopped" if self.stop_requested else "done"
 
     def _draw(self) -> None:
         fig = Figure(figsize=(10, 3.2))  # no constrained layout: it costs more than the drawing
         fig.subplots_adjust(left=0.07, right=0.99, bottom=0.16, top=0.9, wspace=0.05)
-        FigureCanvasAgg(fig)
         axes = fig.subplots(1, 2, sharey=True)
         for ax, name in zip(axes, ("REINFORCE + KL", "GFlowNet (TB)")):
             panel = self.panels.get(name)
@@ -167,9 +132,5 @@ class GenerationPlayground(widgets.VBox):
             ax.set_title(title, fontsize=9)
             ax.legend(fontsize=7)
         axes[0].set_ylabel("probability")
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=72)
-        self.figure = fig
-        self.image.value = buffer.getvalue()
-        self.redraws += 1
+        self.show(fig)
 
