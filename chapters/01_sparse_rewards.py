@@ -302,7 +302,7 @@ print(f"fitted slope of log2 p(n) for n = 100..1024: {slope:.4f}")
 assert abs(slope + 1) < 0.01
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.0, 4.2))
 small = NS <= 60
 ax1.semilogy(NS[small], 2.0 ** log2_p[small], lw=2, label="exact $p(n)$ (random walk)")
 ax1.semilogy(NS[small], 2.0 ** log2_bound[small], "--", label="bound $n / (2^n - 1)$")
@@ -390,7 +390,7 @@ for L in (10, 50, 100):
 # *Train*: try $n = 5$, then $n = 15$, and compare with the table of expected rewards.
 
 # %%
-from bitflip_lib.ui.dashboards import TrainingDashboard
+from bitflip_lib.ui.dashboards import TrainingDashboard, summary_text
 
 DASH_BUDGET = 3 if QUICK else 200
 dash = TrainingDashboard(n=5, arch="uvfa", her="none", max_iterations=DASH_BUDGET, seed=0)
@@ -407,7 +407,7 @@ dash
 # %%
 run = dash.run()
 last = run.history[-1]
-print(run.summary())
+print(summary_text(run))
 print(f"rewarded transitions played in {run.iterations} iterations: {last['rewards_seen']}")
 assert run.iterations == len(run.history) and 1 <= run.iterations <= DASH_BUDGET
 assert 0.0 <= last["success_rate"] <= 1.0

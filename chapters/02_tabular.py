@@ -237,7 +237,7 @@ def action_gap(gamma, d):
 
 
 ds, gammas = np.arange(1, 61), np.linspace(0.0, 1.0, 100_001)
-fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4))
+fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(8.5, 10))  # stacked: fits a notebook's width
 for gamma, style in ((0.9, "-"), (0.98, "--")):
     ax1.semilogy(ds, theory.optimal_q(ds, True, gamma), style, color="C0", label=f"differing bit, $\\gamma$={gamma}")
     ax1.semilogy(ds, theory.optimal_q(ds, False, gamma), style, color="C3", label=f"matching bit, $\\gamma$={gamma}")
@@ -255,8 +255,12 @@ ax2.set(xlabel="Hamming distance $d$ to the goal", ylabel="$Q^*$(good flip) $-$ 
 ax3.set(xlabel="discount $\\gamma$", ylabel="gap / best gap", xlim=(0.5, 1),
         title="Best $\\gamma^* = \\sqrt{(d-1)/(d+1)}$ (dotted: $1 - 1/d$)")
 for ax in (ax1, ax2, ax3):
-    ax.legend(fontsize=7, loc="lower left")  # a fixed place: searching 100,001 points for the best one is slow
     ax.grid(True, alpha=0.3)
+# Fixed places (searching 100,001 points for the best one is slow); the curves of the last panel
+# fill it, so its legend goes under it.
+for ax in (ax1, ax2):
+    ax.legend(fontsize=8.5, loc="lower left")
+ax3.legend(fontsize=8.5, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
 fig.tight_layout()
 plt.show()
 
@@ -318,7 +322,7 @@ print(f"n = 4, epsilon 1 -> 0.1: max |Q - Q*| = {decaying.final['max_error']:.2e
       f"mean = {decaying.final['mean_error']:.2e}, greedy success = {decaying.final['success_rate']:.4f}")
 
 # %%
-fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4))
+fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(8.5, 10))  # stacked: fits a notebook's width
 for n, run in runs.items():
     its, max_err = run.curve("max_error")
     ax1.semilogy(its, np.maximum(max_err, 1e-16), label=f"n = {n}: max")
@@ -382,7 +386,8 @@ assert decaying.final["success_rate"] >= 0.95
 # %% [markdown]
 # **Try it live.** The dashboard below runs the same Q-learning and redraws as it learns: the
 # error of the table, the greedy success, and every entry of the table against its exact value
-# (they end on the diagonal). Change $\varepsilon$, $\alpha$ or $\gamma$ and press *Train*.
+# (they end on the diagonal). Change $\varepsilon$, $\alpha$ or $\gamma$ and press *Train*: each new
+# run is drawn over the earlier ones, in its own colour, until *Clear runs*.
 
 # %%
 from bitflip_lib.ui.dashboards import TabularDashboard

@@ -95,7 +95,7 @@ with torch.no_grad():
 tau, weights = 0.05, []
 for _ in range(100):
     polyak_update(target, online, tau)
-    weights.append(float(target.weight))
+    weights.append(float(target.weight.detach()))  # a weight that requires grad: detach first
 # After k updates towards a fixed online weight 1 the target has covered 1 - (1 - tau)^k of the way.
 assert all(math.isclose(w, 1 - (1 - tau) ** (k + 1), rel_tol=1e-5) for k, w in enumerate(weights))
 print(f"after 1/tau = {1 / tau:.0f} updates the target has covered {weights[19]:.3f} of the way (1 - 1/e = {1 - 1 / math.e:.3f})")
@@ -278,7 +278,7 @@ results = run_ablation(base, variants, seeds=SEEDS)
 
 # %%
 colors = dict(zip(variants, ["tab:red", "tab:orange", "tab:purple", "tab:green", "tab:brown", "tab:olive", "tab:blue"]))
-fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+fig, axes = plt.subplots(1, 3, figsize=(9.0, 4.6), layout="constrained")
 for name, runs in results.items():
     for metric, ax in zip(("mean_q", "loss", "success_rate"), axes):
         iterations, values = metric_matrix(runs, metric)
@@ -291,9 +291,10 @@ axes[0].set(yscale="symlog", ylabel="mean Q on the sampled batch", title="Q-valu
 axes[1].set(yscale="log", ylabel="TD loss (MSE)", title="Loss")
 axes[2].set(ylim=(-0.03, 1.03), ylabel="greedy success rate (256 agents)", title="Success")
 for ax in axes:
-    ax.set_xlabel("iteration (16 training episodes each)")
+    ax.set_xlabel("iteration")
     ax.grid(alpha=0.3)
-axes[2].legend(fontsize="small")
+fig.legend(*axes[2].get_legend_handles_labels(), loc="outside lower center", ncol=3,
+           fontsize="small")
 fig.suptitle(f"Stabilisation ablation: MLP, n = {N}, gamma = 0.98 unless named, seeds {list(SEEDS)}")
 plt.show()
 

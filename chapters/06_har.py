@@ -387,18 +387,22 @@ if not QUICK:
 #
 # ## 7. Try it yourself
 #
-# Train a HAR as you choose: vanilla against `future` at n = 30 on several seeds, gamma 0.9 at n = 100, or n = 500.
+# Train a HAR as you choose: vanilla against `future` at n = 30 on several seeds, gamma 0.9 at
+# n = 100, or n = 500. The dashboard starts at n = 20 with HER `future` and a budget of 30
+# iterations, and the cell after it trains once with exactly the settings the controls show.
 
 # %%
-from bitflip_lib.ui.dashboards import TrainingDashboard
+from bitflip_lib.ui.dashboards import TrainingDashboard, summary_text
 
-dash = TrainingDashboard(n=50, arch="har", her="future", max_iterations=100, num_eval_agents=256)
+DASH_BUDGET = 5 if QUICK else 30
+dash = TrainingDashboard(n=20, arch="har", her="future", max_iterations=DASH_BUDGET,
+                         num_eval_agents=256)
 dash
 
 # %%
-demo = dash.run(n=20, max_iterations=5 if QUICK else 30)
-print(demo.summary())
-assert demo.iterations >= 1 and demo.config.arch == "har"
+demo = dash.run()  # what pressing Train does, with the settings the controls show
+print(summary_text(demo))
+assert demo.iterations >= 1 and demo.config.arch == "har" and dash.values()["n"] == 20
 
 # %% [markdown]
 # ## Check your understanding

@@ -147,7 +147,7 @@ for preset, title in (("writeup", "With the write-up's settings"), ("default", "
 # y-axis is logarithmic: one grid line up is ten times as many iterations.
 
 # %%
-fig = new_figure(figsize=(12, 8))
+fig = new_figure(figsize=(9.0, 7.4))
 axes = fig.subplots(2, 2)
 for row, preset in enumerate(PRESETS):
     plot_iterations_vs_n(cells[preset], methods=["HER-HAR", "Vanilla-HAR"], ax=axes[row, 0],
@@ -175,12 +175,13 @@ fig
 # updates and climbs back much later, and one that never succeeds.
 
 # %%
-fig = new_figure(figsize=(12, 4))
+fig = new_figure(figsize=(9.0, 3.9))
 left, right = fig.subplots(1, 2)
 for ax, (preset, method, n) in ((left, ("writeup", "HER-HAR", 40)), (right, ("default", "Vanilla-HAR", 40))):
     cell = cells[preset][method, n]
     plot_metric(list(cell.runs), "success_rate", labels=[f"seed {r.seed} ({r.verdict})" for r in cell.runs], ax=ax,
                 title=f"{method}, n = {n}, {preset} settings")
+right.set(xscale="log", xlabel="iteration (log scale)")
 assert all(r.best_success == 1.0 for r in grid["writeup"] if r.method == "HER-HAR")  # takeaway 1
 fig
 
@@ -235,7 +236,7 @@ if not QUICK:
 # "needs a bigger budget", and the gap grows with n.
 
 # %%
-fig = new_figure(figsize=(14, 3.8))
+fig = new_figure(figsize=(9.0, 3.4))
 for ax, n in zip(fig.subplots(1, 3), (30, 40, 50)):
     pair = [cells["default"]["HER-UVFA", n].run(0), cells["default"]["Vanilla-UVFA", n].run(0)]
     plot_metric(pair, "mean_distance", labels=["HER", "vanilla"], ax=ax, title=f"UVFA at n = {n} (seed 0)")
@@ -286,22 +287,17 @@ assert {r["method"] for r in disagreeing["writeup"]} <= {"HER-HAR", "Vanilla-HAR
 # ## 6. Browse the stored runs
 #
 # Pick a preset, a method and n to see the learning curves of its three seeds (greedy success,
-# or how far the greedy agents end from their goals).
+# or how far the greedy agents end from their goals). A dashed line and a dot mark where a seed
+# was solved. When some seeds stop after a few iterations and others run all 3000, the iteration
+# axis is logarithmic, so that a seed solved at iteration 1 is still visible.
 
 # %%
-def show_cell(preset: str = "default", method: str = "Vanilla-HAR", n: int = 40, metric: str = "success_rate") -> None:
-    cell = cells[preset].get((method, n))
-    if cell is None:
-        print(f"{method} at n = {n} is not stored under {preset}")
-        return
-    fig = new_figure(figsize=(7, 3.8))
-    plot_metric(list(cell.runs), metric, labels=[f"seed {r.seed}: {r.verdict}" for r in cell.runs], ax=fig.add_subplot(),
-                title=f"{method}, n = {n}, {preset} settings")
-    display(fig)
+from bitflip_lib.ui.explorers import StoredRunBrowser
 
-
-widgets.interact(show_cell, preset=list(PRESETS), method=sorted({m for m, _ in cells["default"]}),
-                 n=widgets.SelectionSlider(options=list(TABLE_NS), value=40), metric=["success_rate", "mean_distance"]);
+browser = StoredRunBrowser(cells, preset="default", method="Vanilla-HAR", n=40)
+shown = cells["default"]["Vanilla-HAR", 40]
+assert f"{shown.n_solved} of {shown.n_runs} seeds solved" in browser.text.value
+browser
 
 # %% [markdown]
 # ## 7. Checking the stored results

@@ -127,7 +127,7 @@ def hypercube_walk(n: int = 3, goal: str | None = None, seed: int = 0) -> Figure
         for k, s in enumerate(column):
             position[s] = (d, (k + 1) / (len(column) + 1))
 
-    fig = new_figure(figsize=(11, 4.2))
+    fig = new_figure(figsize=(9.0, 4.2))
     cube, chain = fig.subplots(1, 2, width_ratios=(1.35, 1))
     for s in strings:
         for i in range(n):
@@ -154,7 +154,7 @@ def hypercube_walk(n: int = 3, goal: str | None = None, seed: int = 0) -> Figure
                   zorder=5, gid=f"string:{kind}", bbox=dict(boxstyle="round,pad=0.25", fc=face, ec="0.4", lw=0.7))
     cube.set(xlim=(-0.5, n + 0.5), ylim=(0, 1), xticks=range(n + 1), yticks=[],
              xlabel="Hamming distance $d$ to the goal",
-             title=f"{n}-bit strings; goal {goal} (green), a random walk from {path[0]} (red)")
+             title=f"{n}-bit strings; goal {goal} (green),\na random walk from {path[0]} (red)")
     for side in ("left", "right", "top"):
         cube.spines[side].set_visible(False)
 
@@ -170,7 +170,7 @@ def hypercube_walk(n: int = 3, goal: str | None = None, seed: int = 0) -> Figure
                 arrowstyle="-|>", color="C1", connectionstyle="arc3,rad=-0.45", shrinkA=10, shrinkB=10))
             chain.text(d + 0.5, 0.76, f"{n - d}/{n}", ha="center", color="C1", fontsize=9)
     chain.text(0, 0.33, "goal:\nabsorbed", ha="center", va="top", fontsize=8)
-    chain.set(xlim=(-0.6, n + 0.6), ylim=(0, 1), title="The distance under random flips: a birth-death chain")
+    chain.set(xlim=(-0.6, n + 0.6), ylim=(0, 1), title="The distance under random flips:\na birth-death chain")
     chain.axis("off")
     return fig
 
@@ -201,7 +201,7 @@ def uvfa_architecture(n: int | None = None, embed: int = 128) -> Figure:
     title = "UVFA (the write-up's): separate encoders for state and goal, combined by a bilinear form"
     if n is not None:
         title += f"\nn = {n}: {2 * (n * embed + embed) + n * embed * embed + n:,} parameters"
-    fig, ax = _canvas((10, 3.6), title)
+    fig, ax = _canvas((9.0, 3.6), title)
     _box(ax, 0.08, 0.72, f"state $s$\n$\\{{0,1\\}}^{{{k}}}$", "input")
     _box(ax, 0.08, 0.28, f"goal $g$\n$\\{{0,1\\}}^{{{k}}}$", "input")
     _box(ax, 0.34, 0.72, f"Linear({k} → {e})\n+ GELU", "layer")
@@ -242,7 +242,7 @@ def mlp_architecture(n: int | None = None, hidden: Sequence[int] = (256,)) -> Fi
     if n is not None:
         widths = (2 * n, *hidden, n)
         title += f"\nn = {n}: {sum(a * b + b for a, b in zip(widths, widths[1:])):,} parameters"
-    fig, ax = _canvas((10, 3.2), title)
+    fig, ax = _canvas((9.0, 3.2), title)
     _box(ax, 0.05, 0.75, f"state $s$\n$\\{{0,1\\}}^{{{k}}}$", "input")
     _box(ax, 0.05, 0.25, f"goal $g$\n$\\{{0,1\\}}^{{{k}}}$", "input")
     both = f"2{k}" if n is None else str(2 * n)
@@ -289,7 +289,7 @@ def her_relabelling(states: Sequence[str], goal: str, t: int = 1) -> Figure:
     length = len(states) - 1
     if not 0 <= t < length:
         raise ValueError(f"t must name a step of the episode, 0 <= t < {length}, got {t}")
-    fig, ax = _canvas((11, 4.2), f"HER on one failed episode: new goals for the transition of step t = {t}")
+    fig, ax = _canvas((9.0, 4.2), f"HER on one failed episode: new goals for the transition of step t = {t}")
     xs = np.linspace(0.07, 0.78, length + 1)
     for i, (x, s) in enumerate(zip(xs, states)):
         kind = "output" if t + 1 <= i else "input"
@@ -323,7 +323,7 @@ def har_architecture(n: int | None = None, hidden: Sequence[int] = (64, 64)) -> 
     k = _size(n)
     widths = (2, *hidden, 1)
     count = sum(a * b + b for a, b in zip(widths, widths[1:]))
-    fig, ax = _canvas((11, 3.8), "HAR (the write-up's): one small network phi on (distance, bit differs), shared by every bit\n"
+    fig, ax = _canvas((9.0, 3.8), "HAR (the write-up's): one small network phi on (distance, bit differs), shared by every bit\n"
                       f"{count:,} parameters for every n")
     _box(ax, 0.06, 0.72, f"state $s$\n$\\{{0,1\\}}^{{{k}}}$", "input")
     _box(ax, 0.06, 0.28, f"goal $g$\n$\\{{0,1\\}}^{{{k}}}$", "input")
@@ -334,7 +334,7 @@ def har_architecture(n: int | None = None, hidden: Sequence[int] = (64, 64)) -> 
     _arrow(ax, (0.31, 0.58), (0.36, 0.72))
     layers = " → ".join(["2", *map(str, hidden), "1"])
     _box(ax, 0.66, 0.5, f"$\\phi(d/n,\\ x_a)$ for each bit $a$\nMLP {layers}, ReLU\nthe same weights for all {k} bits", "layer")
-    _arrow(ax, (0.48, 0.74), (0.55, 0.58), "same $d$ for every bit")
+    _arrow(ax, (0.49, 0.74), (0.60, 0.58), "same $d$ for every bit")
     _arrow(ax, (0.31, 0.46), (0.55, 0.46), "its own $x_a$")
     _box(ax, 0.93, 0.5, f"$Q(s, g, a)$\nfor all {k} bits", "output")
     _arrow(ax, (0.78, 0.5), (0.88, 0.5))

@@ -8,11 +8,15 @@
   and rewards each relabelling strategy adds.
 * :class:`PhiExplorer` (chapter 6): what a HAR's phi has learned, as a function of its two inputs
   (bit differs, distance), against the exact optimal values.
+* :class:`StoredRunBrowser` (chapter 7): the learning curves of the stored Table 1 runs, one cell
+  (preset, method, n) at a time, each seed marked where it was solved.
 
 Each is an ``ipywidgets.VBox`` with ``controls`` (a dict of the widgets a student moves), an
 ``image`` (the figure as PNG; :attr:`figure` keeps the matplotlib figure) and a ``text`` (HTML).
 Changing a control redraws at once; ``update()`` does it by hand. They work headless too: set
-``widget.controls['n'].value = 12`` and read ``widget.text.value``.
+``widget.controls['n'].value = 12`` and read ``widget.text.value``. Figures are sized for the
+notebook (:mod:`bitflip_lib.ui.live`); an argument outside what a control can show is a
+``ValueError`` naming it and its range.
 """
 from __future__ import annotations
 
@@ -29,10 +33,12 @@ from bitflip_lib import theory
 from bitflip_lib.env import BitFlipEnv
 from bitflip_lib.her import HER_STRATEGIES, her_relabel
 from bitflip_lib.trainer import play_episode
-from bitflip_lib.ui.dashboards import figure_png
+from bitflip_lib.ui.live import (FIGURE_DPI, FIGURE_WIDTH, FONT, check_int, check_number, figure_png, integer_ticks,
+                                 legend_below, saved_view_note, WIDGET_CLASS)
 
 __all__ = [
-    "ConceptWidget", "FlipGapExplorer", "HERStepper", "PhiExplorer", "RandomReachExplorer",
+    "ConceptWidget", "FlipGapExplorer", "HERStepper", "PhiExplorer", "RandomReachExplorer", "STORED_METRICS",
+    "StoredRunBrowser",
 ]
 
 _STYLE = {"description_width": "150px"}
@@ -44,19 +50,21 @@ class ConceptWidget(widgets.VBox):
 
     title = ""
 
-    def __init__(self, controls: dict[str, widgets.Widget], figsize: tuple[float, float] = (10.0, 3.4)) -> None:
+    def __init__(self, controls: dict[str, widgets.Widget], figsize: tuple[float, float] = (FIGURE_WIDTH, 3.3)) -> None:
         self.controls = controls
         self.figsize = figsize
         self.figure: Figure | None = None
         self.redraws = 0
-        self.image = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="860px"))
+        self.image = widgets.Image(format="png", layout=widgets.Layout(width="100%",
+                                                                       max_width=f"{FIGURE_WIDTH * FIGURE_DPI:.0f}px"))
         self.text = widgets.HTML()
         for control in controls.values():
             control.observe(lambda _: self.update(), names="value")
         grid = widgets.GridBox(list(controls.values()), layout=widgets.Layout(
             grid_template_columns="repeat(auto-fill, minmax(330px, 1fr))", grid_gap="2px 18px", width="100%"))
-        super().__init__([widgets.HTML(f"<b>{self.title}</b>"), grid, self.image, self.text],
+        super().__init__([widgets.HTML(f"<b>{self.title}</b>"), saved_view_note(), grid, self.image, self.text],
                          layout=widgets.Layout(max_width="900px"))
+        self.add_class(WIDGET_CLASS)
         self.update()
 
     def values(self) -> dict:
@@ -65,20 +73,19 @@ class ConceptWidget(widgets.VBox):
     def update(self) -> None:
         """Redraw the figure and the text for the controls' current values."""
         fig = Figure(figsize=self.figsize)
-        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.28)  # fixed: cheaper than a layout engine
+        fig.subplots_adjust(left=0.085, right=0.985, bottom=0.17, top=0.9, wspace=0.3)  # fixed: cheaper than a layout engine
         self.text.value = self.draw(fig, **self.values())
+        for ax in fig.axes:  # text at the sizes every widget uses (12-15 px)
+            ax.title.set_fontsize(FONT["title"])
+            ax.xaxis.label.set_fontsize(FONT["label"])
+            ax.yaxis.label.set_fontsize(FONT["label"])
+            ax.tick_params(labelsize=FONT["ticks"])
         self.figure = fig
         self.image.value = figure_png(fig)
         self.redraws += 1
 
     def draw(self, fig: Figure, **values) -> str:  # pragma: no cover - each widget defines it
         raise NotImplementedError
-
-
-def _check_int(name: str, value, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be an integer from {low}" + (f" to {high}" if high is not None else " up") + f", got {value!r}")
-    return int(value)
 
 
 # ----- chapter 1 ------------------------------------------------------------------------------------
@@ -103,10 +110,10 @@ class RandomReachExplorer(ConceptWidget):
 
     def __init__(self, n: int = 10, steps: int | None = None, max_n: int = 30, max_steps: int = 120,
                  agents: int = 4096, seed: int = 0) -> None:
-        max_n, max_steps = _check_int("max_n", max_n, 2, 60), _check_int("max_steps", max_steps, 1, 1000)
-        n = _check_int("n", n, 1, max_n)
-        steps = n if steps is None else _check_int("steps", steps, 1, max_steps)
-        self.agents, self.seed = _check_int("agents", agents, 16), seed
+        max_n, max_steps = check_int("max_n", max_n, 2, 60), check_int("max_steps", max_steps, 1, 1000)
+        n = check_int("n", n, 1, max_n)
+        steps = n if steps is None else check_int("steps", steps, 1, max_steps)
+        self.agents, self.seed = check_int("agents", agents, 16), check_int("seed", seed, 0)
         self.max_n, self.max_steps = max_n, max_steps
         controls = {
             "n": widgets.IntSlider(value=n, min=1, max=max_n, description="bits n", style=_STYLE, layout=_SLIDER),
@@ -142,11 +149,9 @@ class RandomReachExplorer(ConceptWidget):
             else:
                 ax.plot([x], [exact], "x", color="k", ms=8, label=f"simulated: none of {self.agents} reached it")
             ax.grid(alpha=0.3, which="major")
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=FONT["legend"])
         ax_n.set(xlabel="number of bits n", ylabel="P(random episode is rewarded)", title="against n")
         ax_t.set(xlabel="episode length (flips)", title="against the episode length")
-        for ax in (ax_n, ax_t):
-            ax.title.set_fontsize(10)
         return (f"n = {n}, {steps} flips: exact <b>{exact:.3g}</b>; simulated {simulated:.3g} "
                 f"(&plusmn; {2 * se:.2g}, {self.agents} random agents). About one rewarded episode in "
                 f"{1 / exact:,.0f}." if exact > 0 else f"n = {n}, {steps} flips: exact 0: too few flips to reach every goal.")
@@ -163,13 +168,12 @@ class FlipGapExplorer(ConceptWidget):
     title = "The gap between a good and a bad flip"
 
     def __init__(self, gamma: float = 0.9, d: int = 5, max_d: int = 100) -> None:
-        self.max_d = _check_int("max_d", max_d, 2, 10_000)
-        if not 0.5 <= float(gamma) <= 0.999:
-            raise ValueError(f"gamma must be in [0.5, 0.999] for this widget, got {gamma!r}")
+        self.max_d = check_int("max_d", max_d, 2, 10_000)
+        gamma = check_number("gamma", gamma, 0.5, 0.999)
         controls = {
             "gamma": widgets.FloatSlider(value=gamma, min=0.5, max=0.999, step=0.001, readout_format=".3f",
                                          description="discount gamma", style=_STYLE, layout=_SLIDER),
-            "d": widgets.IntSlider(value=_check_int("d", d, 1, self.max_d), min=1, max=self.max_d,
+            "d": widgets.IntSlider(value=check_int("d", d, 1, self.max_d), min=1, max=self.max_d,
                                    description="distance d (bits)", style=_STYLE, layout=_SLIDER),
         }
         super().__init__(controls)
@@ -194,8 +198,7 @@ class FlipGapExplorer(ConceptWidget):
         ax_g.set(xlabel="discount gamma", title="against gamma")
         for ax in (ax_d, ax_g):
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-            ax.title.set_fontsize(10)
+            ax.legend(fontsize=FONT["legend"])
         good, bad = theory.optimal_q(d, True, gamma), theory.optimal_q(d, False, gamma)
         return (f"At distance {d} with gamma {gamma:.3f}: Q*(good flip) = gamma<sup>{d - 1}</sup> = {good:.4g}, "
                 f"Q*(bad flip) = gamma<sup>{d + 1}</sup> = {bad:.4g}, gap <b>{good - bad:.3g}</b>. "
@@ -224,13 +227,13 @@ class HERStepper(widgets.VBox):
     """
 
     def __init__(self, n: int = 5, seed: int = 0, k: int = 4) -> None:
-        self.n = _check_int("n", n, 2, 16)
+        self.n = check_int("n", n, 2, 16)
         d = {"description_width": "120px"}
         self.controls = {
             "step": widgets.IntSlider(value=0, min=0, max=self.n - 1, description="step t", style=d, layout=_SLIDER),
-            "k": widgets.IntSlider(value=_check_int("k", k, 1, 8), min=1, max=8, description="k goals / step", style=d,
+            "k": widgets.IntSlider(value=check_int("k", k, 1, 8), min=1, max=8, description="k goals / step", style=d,
                                    layout=_SLIDER),
-            "seed": widgets.BoundedIntText(value=_check_int("seed", seed, 0), min=0, max=10**6, description="episode seed",
+            "seed": widgets.BoundedIntText(value=check_int("seed", seed, 0, 10**6), min=0, max=10**6, description="episode seed",
                                            style=d, layout=widgets.Layout(width="220px")),
         }
         self.episode_html = widgets.HTML()
@@ -242,9 +245,10 @@ class HERStepper(widgets.VBox):
         self.controls["step"].observe(lambda _: self.update(), names="value")
         grid = widgets.GridBox(list(self.controls.values()), layout=widgets.Layout(
             grid_template_columns="repeat(auto-fill, minmax(300px, 1fr))", grid_gap="2px 18px", width="100%"))
-        super().__init__([widgets.HTML("<b>HER, one step at a time</b>"), grid,
+        super().__init__([widgets.HTML("<b>HER, one step at a time</b>"), saved_view_note(), grid,
                           widgets.HBox([self.episode_html, self.text], layout=widgets.Layout(grid_gap="24px", flex_flow="row wrap"))],
                          layout=widgets.Layout(max_width="900px"))
+        self.add_class(WIDGET_CLASS)
         self._new_episode()
 
     def _new_episode(self) -> None:
@@ -319,10 +323,8 @@ class PhiExplorer(ConceptWidget):
         self.networks = dict(networks) if isinstance(networks, dict) else {"HAR": networks}
         if not self.networks or not all(isinstance(v, HAR) for v in self.networks.values()):
             raise ValueError("networks must be a HAR or a dict of named HAR networks (bitflip_lib.networks.HAR)")
-        if not 0.0 < float(gamma) <= 1.0:
-            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
-        self.gamma = float(gamma)
-        sizes = tuple(sorted(set(self.SIZES) | {_check_int("n", n, 2)}))
+        self.gamma = check_number("gamma", gamma, 0.0, 1.0, low_open=True)
+        sizes = tuple(sorted(set(self.SIZES) | {check_int("n", n, 2)}))
         controls = {
             "network": widgets.Dropdown(options=list(self.networks), description="network", style=_STYLE, layout=_SLIDER),
             "n": widgets.SelectionSlider(options=sizes, value=n, description="bits n", style=_STYLE, layout=_SLIDER),
@@ -337,7 +339,7 @@ class PhiExplorer(ConceptWidget):
         d.value = min(d.value, d.max)
 
     def draw(self, fig: Figure, network: str, n: int, d: int) -> str:
-        from bitflip_lib.diagnosis.analysis import har_phi
+        from bitflip_lib.networks import har_phi
 
         d = min(d, n)
         with torch.no_grad():
@@ -361,8 +363,11 @@ class PhiExplorer(ConceptWidget):
         ax_m.set(xlabel="distance d", ylabel="phi(differs) - phi(matches)", title="the margin the greedy policy uses")
         for ax in (ax_v, ax_m):
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
-            ax.title.set_fontsize(10)
+            integer_ticks(ax)
+        handles, labels = ax_v.get_legend_handles_labels()
+        more = ax_m.get_legend_handles_labels()
+        legend_below(fig, handles + more[0], labels + more[1], top_inches=3.3, columns=2)  # off the curves
+        fig.subplots_adjust(left=0.085, right=0.985, wspace=0.3)
         wrong = int((margin <= 0).sum())
         at_d = (f"phi(differs) = {phi[d - 1, 1]:.3f} (exact {theory.optimal_q(d, True, self.gamma):.3f})"
                 + (f", phi(matches) = {phi[d - 1, 0]:.3f} (exact {theory.optimal_q(d, False, self.gamma):.3f})" if d < n else
@@ -370,3 +375,89 @@ class PhiExplorer(ConceptWidget):
         verdict = ("the greedy policy flips a wrong bit at every distance: optimal at this n" if wrong == 0 else
                    f"the margin has the wrong sign at {wrong} of {n - 1} distances: the greedy policy errs there")
         return f"{html.escape(network)}, n = {n}, d = {d}: {at_d}. Overall {verdict}."
+
+
+# ----- chapter 7 ------------------------------------------------------------------------------------
+STORED_METRICS = {"success_rate": "greedy success rate", "mean_distance": "distance to the goal at the end (bits)"}
+"""The metrics :class:`StoredRunBrowser` offers: a stored column and its readable name."""
+
+
+class StoredRunBrowser(ConceptWidget):
+    """The learning curves of one stored Table 1 cell: pick the settings, a method, n and a metric.
+
+    Each seed is one curve, labelled with its verdict; a dashed line and a dot mark where a seed
+    was solved (a legend entry says so). Runs that stop once solved can end after a handful of
+    iterations while others run 3000, so when the longest run is at least 20 times the shortest
+    the iteration axis is logarithmic: a run solved at iteration 1 is then a visible stretch, not
+    a few pixels behind the axis.
+
+    Args:
+        cells: ``{preset: {(method, n): cell}}``, each cell with ``runs`` (stored runs with
+            ``seed``, ``solved_at``, ``iterations``, ``best_success`` and ``curve(metric)``), as
+            :func:`bitflip_lib.lab.table1.table_cells` makes them.
+        preset, method, n, metric: the cell and metric shown first.
+    """
+
+    title = "Stored runs of Table 1, one cell at a time"
+
+    def __init__(self, cells, preset: str = "default", method: str = "Vanilla-HAR", n: int = 40,
+                 metric: str = "success_rate") -> None:
+        if not isinstance(cells, dict) or not cells or not all(isinstance(v, dict) and v for v in cells.values()):
+            raise ValueError("cells must map each preset to its cells, e.g. {p: table_cells(load_grid('results', p))}")
+        self.cells = cells
+        methods = sorted({m for by_cell in cells.values() for m, _ in by_cell})
+        ns = sorted({size for by_cell in cells.values() for _, size in by_cell})
+        for name, value, allowed in (("preset", preset, list(cells)), ("method", method, methods), ("n", n, ns),
+                                     ("metric", metric, list(STORED_METRICS))):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+        d = {"description_width": "90px"}
+        controls = {
+            "preset": widgets.Dropdown(options=list(cells), value=preset, description="settings", style=d, layout=_SLIDER),
+            "method": widgets.Dropdown(options=methods, value=method, description="method", style=d, layout=_SLIDER),
+            "n": widgets.SelectionSlider(options=ns, value=n, description="bits n", style=d, layout=_SLIDER),
+            "metric": widgets.Dropdown(options=[(label, key) for key, label in STORED_METRICS.items()], value=metric,
+                                       description="show", style=d, layout=_SLIDER),
+        }
+        super().__init__(controls)
+
+    def draw(self, fig: Figure, preset: str, method: str, n: int, metric: str) -> str:
+        cell = self.cells[preset].get((method, n))
+        ax = fig.add_subplot()
+        if cell is None:
+            ax.set(xticks=[], yticks=[])
+            ax.text(0.5, 0.5, f"{method} at n = {n} is not stored under the {preset} settings", ha="center",
+                    va="center", transform=ax.transAxes, color="grey", fontsize=FONT["note"])
+            return f"{html.escape(method)} at n = {n} was not run under the <code>{html.escape(preset)}</code> settings."
+        runs = sorted(cell.runs, key=lambda r: r.seed)
+        lengths = [max(r.curve(metric)[0], default=1) for r in runs]
+        logarithmic = max(lengths) >= 20 * min(lengths)
+        for i, r in enumerate(runs):  # the first seed widest: seeds with the same curve stay visible
+            x, y = r.curve(metric)
+            verdict = (f"solved at {r.solved_at}" if r.solved_at is not None
+                       else f"not solved in {r.iterations} (best success {r.best_success:.2f})")
+            (line,) = ax.plot(x, y, lw=max(3.4 - 1.0 * i, 1.2), marker="o" if len(x) < 12 else None, ms=3.5,
+                              label=f"seed {r.seed}: {verdict}")
+            if r.solved_at is not None:
+                ax.axvline(r.solved_at, color=line.get_color(), ls="--", lw=1.1, alpha=0.9)
+                at_solved = dict(zip(x, y)).get(r.solved_at)
+                if at_solved is not None:
+                    ax.plot([r.solved_at], [at_solved], "o", color=line.get_color(), ms=7, mec="k", mew=0.8)
+        if any(r.solved_at is not None for r in runs):
+            ax.plot([], [], ls="--", color="grey", lw=1.1, marker="o", ms=7, mec="k", mew=0.8,
+                    label="where a seed was solved (its run of good evaluations began)")
+        if logarithmic:
+            ax.set_xscale("log")
+            ax.set_xlim(0.8, max(lengths) * 1.2)
+        if metric == "success_rate":
+            ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("iteration" + (" (log scale: runs stop once solved)" if logarithmic else ""))
+        ax.set_ylabel(STORED_METRICS[metric])
+        ax.set_title(f"{method}, n = {n}, {preset} settings: {cell.n_solved} of {cell.n_runs} seeds solved")
+        ax.grid(alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        legend_below(fig, handles, labels, top_inches=3.2, columns=2)
+        fig.subplots_adjust(left=0.085, right=0.985)
+        solved = ", ".join(f"seed {r.seed} at iteration {r.solved_at}" for r in runs if r.solved_at is not None)
+        return (f"{html.escape(method)}, n = {n}, <code>{html.escape(preset)}</code> settings: {cell.n_solved} of "
+                f"{cell.n_runs} seeds solved" + (f" ({solved})." if solved else "."))

@@ -50,7 +50,7 @@ from bitflip_lib.generation.training import (
     GeneratorTraining,
     seeded_policy,
 )
-from bitflip_lib.ui.dashboards import figure_png
+from bitflip_lib.ui.live import figure_png
 
 __all__ = [
     "BETAS", "GenerationPlayground", "MAX_LENGTH", "PLAY_METHODS", "PLAY_REWARDS", "SPARSE_FLOOR",

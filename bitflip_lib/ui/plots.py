@@ -227,9 +227,11 @@ def plot_training(
     if not metrics:
         raise ValueError("metrics is empty: name at least one history key, e.g. 'success_rate'")
     if axes is None:
-        cols = min(len(metrics), 4)
+        # At most 9 inches wide: JupyterLab shows a notebook's outputs about 930 px wide and
+        # scales a wider figure down, text and all (four panels in a row, 16.8 inches, read at 55 %).
+        cols = 2 if len(metrics) == 4 else min(len(metrics), 3)
         rows = (len(metrics) + cols - 1) // cols
-        fig = new_figure(figsize=(4.2 * cols, 3.4 * rows))
+        fig = new_figure(figsize=(min(4.5 * cols, 9.0), 3.4 * rows))
         axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
         for extra in axes[len(metrics):]:
             extra.set_visible(False)
