@@ -49,3 +49,12 @@ def test_chapter_3_a_failing_run_takes_15_to_25_minutes_on_one_core():
             minutes = 3000 * run.seconds_per_iteration / 60
             assert 14 <= minutes <= 25, (n, run.seed, minutes)
 
+
+# ---- chapter 4 ------------------------------------------------------------------------------------
+def test_chapter_4_at_n10_seed0_vanilla_mlp_needs_about_770_iterations_her_264():
+    def solved_at(her: str) -> int:
+        (run,) = load_runs(RESULTS / "default", arch="mlp", her=her, n=10, seed=0, overrides={})
+        return run.solved_at
+
+    assert 760 <= solved_at("none") <= 780 and solved_at("future") == 264
+
