@@ -58,3 +58,62 @@ def test_chapter_4_at_n10_seed0_vanilla_mlp_needs_about_770_iterations_her_264()
 
     assert 760 <= solved_at("none") <= 780 and solved_at("future") == 264
 
+
+# ---- chapter 7b: the solving recipe at n = 50, setting by setting --------------------------------
+@functools.cache
+def beyond(folder: str, n: int | None = None) -> dict[str, StoredRun]:
+    """Seed-0 runs of a results/beyond folder by their description (2000-iteration reruns left out)."""
+    from bitflip_lib.lab.runs import describe_overrides
+
+    runs = load_runs(RESULTS / "beyond" / folder)
+    return {describe_overrides(r.overrides): r for r in runs if r.seed == 0 and r.max_iterations != 2000}
+
+
+def default_mlp(n: int) -> StoredRun:
+    (run,) = load_runs(RESULTS / "default", arch="mlp", her="future", n=n, seed=0, overrides={})
+    return run
+
+
+def test_chapter_7b_buffer_holds_8_iterations_at_n50_and_solves_n30_at_956_against_1184():
+    assert int(2**15 / (16 * 50 * 5)) == 8
+    assert beyond("mlp_n30")["buffer 2^20"].solved_at == 956 and default_mlp(30).solved_at == 1184
+
+
+def test_chapter_7b_gamma_095_made_no_real_difference_at_n30_and_was_never_compared_at_n50():
+    n30 = beyond("mlp_n30")
+    assert (n30["buffer 2^20, gamma 0.95"].solved_at, n30["buffer 2^20"].solved_at) == (901, 956)
+    learned = [r for r in load_runs(RESULTS / "beyond" / "mlp_n50") if r.best_success > 0]
+    assert learned and all(r.overrides.get("gamma") == 0.95 for r in learned)
+
+
+def test_chapter_7b_gradient_steps_move_n50_from_0_to_060_and_n30_from_901_to_697():
+    n50, n30 = beyond("mlp_n50"), beyond("mlp_n30")
+    assert n50["buffer 2^20"].best_success == 0.0 and n50["buffer 2^20"].max_iterations == 1500
+    screen = [r for r in load_runs(RESULTS / "beyond" / "mlp_n50_screen")
+              if set(r.overrides) == {"buffer_capacity", "gamma", "max_iterations"} and r.k == 4]
+    assert screen and all(r.best_success == 0.0 and r.max_iterations == 500 for r in screen)
+    steps = n50["buffer 2^20, gamma 0.95, grad steps 128"]
+    assert round(steps.best_success, 2) == 0.60 and steps.max_iterations == 1500
+    assert n30["buffer 2^20, gamma 0.95, grad steps 128"].solved_at == 697
+
+
+def test_chapter_7b_batch_and_cosine_rate_numbers():
+    n50 = beyond("mlp_n50")
+    base = "buffer 2^20, gamma 0.95, grad steps 128"
+    assert round(n50[f"batch 1024, {base}"].best_success, 2) == 0.83
+    assert round(n50[f"batch 1024, {base}, lr cosine to 0.0001"].best_success, 3) == 0.953
+    assert round(n50[f"batch 2048, {base}, lr cosine to 0.0001"].best_success, 3) == 0.977
+    assert round(n50[f"batch 2048, {base}, lr cosine to 1e-05"].best_success, 3) == 0.974
+    assert all(n50[f"batch {b}, {base}{rate}"].max_iterations == 1000
+               for b, rate in ((1024, ""), (1024, ", lr cosine to 0.0001"), (2048, ", lr cosine to 0.0001")))
+
+
+def test_chapter_7b_hindsight_bound_best_successes_and_the_runs_without_it():
+    bound = sorted(load_runs(RESULTS / "beyond" / "mlp_n50_bound"), key=lambda r: r.seed)
+    assert [round(r.best_success, 3) for r in bound] == [0.980, 0.994, 0.987]
+    assert not any(r.solved for r in bound)
+    without = sorted((r for r in load_runs(RESULTS / "beyond" / "mlp_n50")
+                      if r.overrides.get("batch_size") == 2048 and r.overrides.get("lr_end") == 1e-4
+                      and "hindsight_bound" not in r.overrides and "lr" not in r.overrides),
+                     key=lambda r: r.seed)
+    assert [(r.seed, round(r.best_success, 3)) for r in without] == [(0, 0.977), (1, 0.980)]
