@@ -235,11 +235,12 @@ print("gamma = 1: the table with 1 on winning flips and 2 elsewhere is a fixed p
 # at $n = 4$ from a *random* table, every entry drawn between 0 and 2, instead of from zero, and
 # records the largest error $\|Q_k - Q^*\|_\infty$ after each sweep. What happens at
 # $\gamma = 0.9$, and at $\gamma = 1$?
-# (a) Both reach $Q^*$ after $n + 1 = 5$ sweeps, as from zero.
-# (b) At 0.9 the error shrinks by a factor 0.9 or more per sweep until it reaches 0; at 1 it
-# never approaches 0.
-# (c) Both reach $Q^*$; $\gamma = 1$ just takes longer.
-# (d) At 0.9 the values blow up, since the start is above every true value.
+#
+# * (a) Both reach $Q^*$ after $n + 1 = 5$ sweeps, as from zero.
+# * (b) At 0.9 the error shrinks by a factor 0.9 or more per sweep until it reaches 0; at 1 it
+#   never approaches 0.
+# * (c) Both reach $Q^*$; $\gamma = 1$ just takes longer.
+# * (d) At 0.9 the values blow up, since the start is above every true value.
 #
 # <details><summary>Answer</summary>
 #
@@ -267,9 +268,11 @@ for gamma in (0.5, 0.9, 1.0):
         errors[gamma].append(float((q - q_exact)[off_goal].abs().max()))
         q = backup(q, gamma)
     exact_after[gamma] = next((k for k, e in enumerate(errors[gamma]) if e < 1e-12), None)
+    exact = exact_after[gamma]
     print(f"gamma = {gamma}: error {errors[gamma][0]:.2f} at the start, "
-          f"{errors[gamma][5]:.2f} after 5 sweeps, exact (to 1e-12) after "
-          f"{exact_after[gamma]} sweeps")
+          f"{errors[gamma][5]:.2f} after 5 sweeps, "
+          + (f"exact (to 1e-12) after {exact} sweeps" if exact is not None
+             else f"still {errors[gamma][-1]:.2f} after {SWEEPS} sweeps"))
     # The contraction: every sweep shrinks the error by at least a factor gamma.
     assert all(b <= gamma * a + 1e-12 for a, b in zip(errors[gamma], errors[gamma][1:]))
 # Question 1: gamma = 0.9 reaches Q* (in 11 sweeps); gamma = 1 never approaches it, and ends up
@@ -298,9 +301,10 @@ plt.show()
 # **Check your understanding 2 (predict).** At $\gamma = 1$, value iteration from zero does find
 # $Q^*$. Now act greedily on it (ties broken at random, as everywhere in this course), with the
 # usual $n = 4$ flips per episode. What share of episodes reach their goal?
-# (a) All of them: the greedy policy of $Q^*$ is optimal.
-# (b) About 21%, as many as purely random flips reach (chapter 1).
-# (c) None: it flips matching bits.
+#
+# * (a) All of them: the greedy policy of $Q^*$ is optimal.
+# * (b) About 21%, as many as purely random flips reach (chapter 1).
+# * (c) None: it flips matching bits.
 #
 # <details><summary>Answer</summary>
 #
@@ -433,12 +437,13 @@ FlipGapExplorer(gamma=0.9, d=5)
 # **Check your understanding 3 (predict before you run).** At $n = 4$, compare $\varepsilon = 1$
 # (every flip random) with $\varepsilon$ decaying to 0.1 (mostly greedy later on), both for 800
 # iterations. Which statement will the cells below bear out?
-# (a) The decaying run ends with the more accurate table: it spends its updates where they
-# matter.
-# (b) $\varepsilon = 1$ ends with the more accurate table, and the decaying run's greedy policy
-# still works.
-# (c) $\varepsilon = 1$ ends with the more accurate table, and the decaying run's greedy policy
-# fails.
+#
+# * (a) The decaying run ends with the more accurate table: it spends its updates where they
+#   matter.
+# * (b) $\varepsilon = 1$ ends with the more accurate table, and the decaying run's greedy policy
+#   still works.
+# * (c) $\varepsilon = 1$ ends with the more accurate table, and the decaying run's greedy policy
+#   fails.
 #
 # <details><summary>Answer</summary>
 #

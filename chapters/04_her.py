@@ -309,9 +309,10 @@ print(f"n = 20: UVFA {parameters(UVFA(20)):,} parameters, MLP {parameters(MLP(20
 
 # **Check your understanding 2 (predict before you run).** The same MLP, the same settings and
 # seed, the same budget, with and without HER. What will the next cells show?
-# (a) Both fail: a network of 15,636 weights cannot represent a policy for $2^{20}$ goals.
-# (b) HER solves the task within the budget; vanilla DQN does not.
-# (c) Both solve it; HER only gets there a little sooner.
+#
+# * (a) Both fail: a network of 15,636 weights cannot represent a policy for $2^{20}$ goals.
+# * (b) HER solves the task within the budget; vanilla DQN does not.
+# * (c) Both solve it; HER only gets there a little sooner.
 #
 # <details><summary>Answer</summary>
 #
@@ -372,10 +373,11 @@ print("checked: HER solves", list(CONTRAST), "within the budget; vanilla DQN doe
 #
 # **Check your understanding 4 (predict before you run).** Which of the four strategies will have
 # the lowest mean success over the budget?
-# (a) `final`: only one new goal per transition.
-# (b) `future` with $k = 4$: five copies of every transition crowd the buffer.
-# (c) `writeup30`.
-# (d) None clearly: they will all be within the noise of each other.
+#
+# * (a) `final`: only one new goal per transition.
+# * (b) `future` with $k = 4$: five copies of every transition crowd the buffer.
+# * (c) `writeup30`.
+# * (d) None clearly: they will all be within the noise of each other.
 #
 # <details><summary>Answer</summary>
 #

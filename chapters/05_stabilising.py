@@ -274,10 +274,11 @@ assert fractions["future"]["stored"] > fractions["final"]["stored"] > fractions[
 #
 # **Check your understanding 1 (predict before you run).** Which runs will blow up, with a peak
 # mean Q above 10?
-# (a) Only `plain`: a target network is enough to keep the values bounded.
-# (b) `plain` and `polyak only`, the two unclipped runs with HER at $\gamma = 0.98$.
-# (c) Every unclipped run, with or without HER, at either discount.
-# (d) None: a couple of hundred iterations are too few for anything to blow up.
+#
+# * (a) Only `plain`: a target network is enough to keep the values bounded.
+# * (b) `plain` and `polyak only`, the two unclipped runs with HER at $\gamma = 0.98$.
+# * (c) Every unclipped run, with or without HER, at either discount.
+# * (d) None: a couple of hundred iterations are too few for anything to blow up.
 #
 # <details><summary>Answer</summary>
 #
@@ -469,11 +470,12 @@ assert abs(double) < 0.002 and abs(correlated / single - rho) < 0.02
 # **Check your understanding 3 (predict before you run).** Rerun section 4's two runs with a
 # target network, unclipped and clipped, on the same seeds, with `double_dqn=True`. For the
 # unclipped HER run, which blew up:
-# (a) Double DQN keeps its values inside $[0, 1]$: it removes the over-estimation that drives the
-# drift.
-# (b) It lowers the peak by a factor of ten or more, but the values still leave $[0, 1]$.
-# (c) It changes the peak by less than a fifth either way: the run still blows up.
-# (d) It makes the blow-up much worse.
+#
+# * (a) Double DQN keeps its values inside $[0, 1]$: it removes the over-estimation that drives the
+#   drift.
+# * (b) It lowers the peak by a factor of ten or more, but the values still leave $[0, 1]$.
+# * (c) It changes the peak by less than a fifth either way: the run still blows up.
+# * (d) It makes the blow-up much worse.
 #
 # <details><summary>Answer</summary>
 #

@@ -299,10 +299,11 @@ display(plot_training(list(gamma_results.values()), metrics=("success_rate",), l
 # **Check your understanding 2 (predict before you run).** Build 100 HARs at $n = 50$ (20 in quick
 # mode) from different seeds and train none of them. What share of them already act optimally,
 # reaching every goal in the fewest flips?
-# (a) None: an untrained network acts at random.
-# (b) About a third.
-# (c) All of them: HAR is built for this task.
-# (d) About $2^{-49}$: one sign pattern out of $2^{49}$.
+#
+# * (a) None: an untrained network acts at random.
+# * (b) About a third.
+# * (c) All of them: HAR is built for this task.
+# * (d) About $2^{-49}$: one sign pattern out of $2^{49}$.
 #
 # <details><summary>Answer</summary>
 #
