@@ -417,8 +417,8 @@ FlipGapExplorer(gamma=0.9, d=5)
 # s', \text{done})$ it moves one entry, with a step size $\alpha$, towards a one-sample estimate of
 # the optimality equation's right-hand side, the **TD target** (temporal difference):
 # $$Q[s, g, a] \leftarrow Q[s, g, a] + \alpha \Big(
-#   \underbrace{r + \gamma\,(1 - \text{done}) \max_{a'} Q[s', g, a']}_{\text{TD target}}
-#   - Q[s, g, a] \Big).$$
+#   \underbrace{r + \gamma\,(1 - \text{done}) \max_{a'} Q[s', g, a']}_{\text{TD target}} -
+#   Q[s, g, a] \Big).$$
 # The target is built from the table's own current estimates: that is **bootstrapping**.
 # Behaviour is **$\varepsilon$-greedy**: with probability $\varepsilon$ flip a random bit, otherwise
 # the bit with the largest $Q[s, g, \cdot]$ (ties broken at random, or a fresh all-zero table

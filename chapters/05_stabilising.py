@@ -593,8 +593,9 @@ assert min(r.final["success_rate"] for r in clipped_double) > max(
 #   *ICML*, 2018 (SAC).
 # * A. Raffin, A. Hill, A. Gleave, A. Kanervisto, M. Ernestus, N. Dormann. Stable-Baselines3:
 #   reliable reinforcement learning implementations. *JMLR* 22(268): 1-8, 2021.
-# * L. Baird. Residual algorithms: reinforcement learning with function approximation. *ICML*,
-#   1995. J. N. Tsitsiklis, B. Van Roy. An analysis of temporal-difference learning with function
+# * L. Baird. Residual algorithms: reinforcement learning with function approximation.
+#   *ICML*, 1995.
+# * J. N. Tsitsiklis, B. Van Roy. An analysis of temporal-difference learning with function
 #   approximation. *IEEE Transactions on Automatic Control* 42(5): 674-690, 1997.
 # * S. Thrun, A. Schwartz. Issues in using function approximation for reinforcement learning.
 #   *Proceedings of the 1993 Connectionist Models Summer School*, 1993 (over-estimation from the

@@ -353,8 +353,8 @@ assert min(r.best_success for r in bound) >= max(r.best_success for r in without
 # A second cure goes after the near-ties themselves. **Advantage learning** (`--action-gap 0.75`,
 # Bellemare et al. 2016) lowers each target by $\alpha = 0.75$ times how far the taken flip falls
 # short of the best flip,
-# $$y_{\text{AL}} = y - \alpha\,\big(\max_b Q_{\bar\theta}(s, g, b)
-#   - Q_{\bar\theta}(s, g, a)\big).$$
+# $$y_{\text{AL}} = y - \alpha\,\big(\max_b Q_{\bar\theta}(s, g, b) -
+#   Q_{\bar\theta}(s, g, a)\big).$$
 # The best flip keeps its value; every other flip settles $1 / (1 - \alpha) = 4$ times further
 # below it, so a small error no longer turns the argmax. Added to the bound:
 
@@ -400,8 +400,8 @@ assert not any(r.solved for r in earlier)  # the first generic network here to s
 #    at 1024.
 # 5. **Learning rate: constant $10^{-3}$ $\to$ a cosine from $10^{-3}$ to $10^{-4}$ over the
 #    budget.** Late in training the remaining errors are near-ties (the diagnosis above), and
-#    large steps keep them noisy; smaller steps let them settle: 0.953 against 0.83 at a batch of
-#    1024. (Falling to $10^{-5}$ instead made no difference, 0.974.)
+#    large steps keep them noisy; smaller steps let them settle: 0.953 against 0.83, both at a
+#    batch of 1024. (Falling to $10^{-5}$ instead made no difference, 0.974.)
 # 6. **Hindsight bound.** Raises a target that is provably too low, which shortens the creep
 #    through the last few percent: best successes 0.980, 0.994 and 0.987 on seeds 0-2, against
 #    0.977 and 0.980 without it (seeds 0 and 1), still none solved.
