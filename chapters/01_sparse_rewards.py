@@ -159,8 +159,9 @@ flip_bit_0 = torch.zeros(4, dtype=torch.long, device=device)
 
 first = env.step(flip_bit_0)
 second = env.step(flip_bit_0)
-print("step 1: reward", first.reward.tolist(), "done", first.done.tolist(), "active", first.active.tolist())
-print("step 2: reward", second.reward.tolist(), "done", second.done.tolist(), "active", second.active.tolist())
+for name, result in (("step 1", first), ("step 2", second)):
+    print(f"{name}: reward {result.reward.tolist()}, done {result.done.tolist()}, "
+          f"active {result.active.tolist()}")
 print("steps counted per agent:", env.steps.tolist())
 
 assert first.reward.tolist() == [1.0, 0.0, 0.0, 0.0]          # agent 0 completed its goal
@@ -209,17 +210,37 @@ diagrams.hypercube_walk(n=4, seed=2)
 # The $2^n - 1$ is there because a start equal to its goal is redrawn. `bitflip_lib.theory`
 # computes this exactly, in log space, so that it keeps working from about $n = 1090$ on, where
 # $p(n)$ is below the smallest positive double ($2^{-1074}$) and a plain float reads 0.
+#
+# **Check your understanding 1 (predict before you run).** At $n = 2$ an episode has at most two
+# random flips. What fraction of random episodes reach their goal?
+# (a) $1/4$, (b) $3/8$, (c) $1/2$, (d) $3/4$.
+#
+# <details><summary>Answer</summary>
+#
+# (c) $1/2$: the next cell prints $p(2) = 0.5$ and asserts it. A start equal to its goal is
+# redrawn, so 2 of the 3 possible starts are at distance 1 and 1 at distance 2. From distance 1
+# the first flip is right with probability $1/2$; a wrong one leaves distance 2 with one flip to
+# go, too far. From distance 2 the first flip surely helps and the second is right with
+# probability $1/2$. In total $\frac23 \cdot \frac12 + \frac13 \cdot \frac12 = \frac12$.
+# (a) is the chance that a random string *is* the goal; the walk gets two tries, and they are
+# not independent draws. (b) is what you get by counting a start equal to its goal as a failed
+# episode instead of redrawing it (the simulation below tells the two apart). (d) would treat two
+# flips as two independent chances of $1/2$ each, but a wrong first flip moves away from the goal.
+# </details>
 
 # %%
 for n in (1, 2, 3, 5, 10, 20, 50):
-    print(f"n = {n:3d}: P(random episode reaches its goal) = {theory.random_success_probability(n):.3e}")
+    p = theory.random_success_probability(n)
+    print(f"n = {n:3d}: P(random episode reaches its goal) = {p:.3e}")
 print(f"n = 1024: log2 p = {theory.log_random_success_probability(1024) / math.log(2):.1f}")
-assert theory.random_success_probability(1090) == 0.0 < theory.random_success_probability(1080)  # underflow
+# A plain float underflows to 0 between n = 1080 and 1090; the logarithm does not.
+assert theory.random_success_probability(1090) == 0.0 < theory.random_success_probability(1080)
 assert math.isfinite(theory.log_random_success_probability(1090))
 
 # Small cases we can check by hand.
 assert theory.random_success_probability(1) == 1.0            # the only flip is the right one
-assert math.isclose(theory.random_success_probability(2), 0.5)  # d=1: right flip 1/2; d=2: two right flips, 1/2
+# d = 1 (2 of 3 starts): right flip 1/2; d = 2: the second flip is right with probability 1/2.
+assert math.isclose(theory.random_success_probability(2), 0.5)  # question 1
 assert math.isclose(theory.success_probability_from_distance(10, 3, 3), 3 / 10 * 2 / 10 * 1 / 10)
 
 # %% [markdown]
@@ -257,8 +278,9 @@ for n in SIM_NS:
     se = math.sqrt(p * (1 - p) / SIM_AGENTS)
     sim[n] = (estimate, se)
     z = (estimate - p) / se if se > 0 else 0.0
-    print(f"n = {n:2d}: exact {p:.5f}, simulated {estimate:.5f} ({SIM_AGENTS} agents), z = {z:+.2f}")
-    assert abs(estimate - p) <= 4 * se + 1e-12, f"n = {n}: simulation disagrees with the exact probability"
+    print(f"n = {n:2d}: exact {p:.5f}, simulated {estimate:.5f} ({SIM_AGENTS} agents), "
+          f"z = {z:+.2f}")
+    assert abs(estimate - p) <= 4 * se + 1e-12, f"n = {n}: simulation and exact p disagree"
 
 # The formula without the redraw (weights C(n, d) / 2^n): p(2) = 3/8, far from the environment's.
 no_redraw = sum(math.comb(2, d) / 2**2 * theory.success_probability_from_distance(2, d)
@@ -271,6 +293,19 @@ assert math.isclose(no_redraw, 0.375) and z_no_redraw > 20
 # The simulation agrees with the exact formula at every $n$ we tried.
 #
 # ### How fast does it collapse?
+#
+# **Check your understanding 2 (predict).** Before reading on: around $n = 30$, adding one more
+# bit (and so one more step per episode) multiplies $p(n)$ by about
+# (a) 1, (b) $1/2$, (c) $1/n$, (d) $2^{-n}$.
+#
+# <details><summary>Answer</summary>
+#
+# (b): the bound below gives $p(n) \approx n\,2^{-n}$, so $p(n+1)/p(n) \approx (n+1)/(2n)
+# \approx 1/2$; the cell after it prints the ratio for every $n$ from 20 to 100 (between 0.50
+# and 0.53) and asserts that it stays below 0.55. (a) expects the extra step to make up for the
+# extra bit: it adds one more chance, while the number of strings doubles. (c) and (d) confuse
+# $p(n)$ with the chance of one particular string among many.
+# </details>
 #
 # A neat bound explains the numbers. Let the walk keep going after it hits $0$. Starting from two
 # *uniform* strings, the difference $s \oplus g$ is a uniform string, and a uniformly random flip
@@ -309,7 +344,8 @@ ax1.semilogy(NS[small], 2.0 ** log2_bound[small], "--", label="bound $n / (2^n -
 ax1.semilogy(NS[small], 2.0 ** -NS[small].astype(float), ":", color="grey", label="$2^{-n}$")
 est = np.array([sim[n][0] for n in SIM_NS])
 err = np.array([4 * sim[n][1] for n in SIM_NS])
-ax1.errorbar(SIM_NS, est, yerr=err, fmt="o", ms=4, color="k", label=f"simulated ({SIM_AGENTS} agents, ±4 SE)")
+ax1.errorbar(SIM_NS, est, yerr=err, fmt="o", ms=4, color="k",
+             label=f"simulated ({SIM_AGENTS} agents, ±4 SE)")
 ax1.set(xlabel="number of bits $n$", ylabel="P(random episode reaches its goal)",
         title="Random exploration finds the goal with probability ~ $n\\,2^{-n}$")
 ax1.legend()
@@ -323,6 +359,30 @@ ax2.legend()
 ax2.grid(True, alpha=0.3)
 fig.tight_layout()
 plt.show()
+
+# %% [markdown]
+# **Check your understanding 3 (predict).** Give every episode at $n = 20$ twice as many flips,
+# 40 instead of 20. The chance that a random episode reaches its goal becomes
+# (a) about the same, (b) about twice as large, (c) about its square root, (d) close to 1.
+#
+# <details><summary>Answer</summary>
+#
+# (b): the next cell computes the ratio exactly, 2.00 (asserted between 1.9 and 2.1). The bound
+# above counts expected visits to the goal, and each step of a walk that has forgotten its start
+# adds about $2^{-n}$, so $T$ steps give about $T\,2^{-n}$ while that is small. Time helps only
+# linearly against an exponential wall: a reward becomes likely only after about $2^{20}$, a
+# million, flips (61% then, also computed below). (a) would hold if the walk were stuck near
+# $n/2$ for good; it keeps moving, but the goal is one string among a million. (c) and (d) need
+# far longer episodes.
+# </details>
+
+# %%
+p20 = theory.random_success_probability(20)
+longer = theory.random_success_probability(20, steps=40) / p20
+million = theory.random_success_probability(20, steps=2**20)
+print(f"n = 20: p = {p20:.3g} with 20 flips; 40 flips multiply it by {longer:.2f}; "
+      f"2^20 flips give {million:.2f}")
+assert 1.9 < longer < 2.1 and 0.6 < million < 0.62
 
 # %% [markdown]
 # **Try it.** Move the sliders to change $n$ and the episode length: the curves are the exact
@@ -339,22 +399,39 @@ reach
 # %% [markdown]
 # ### What that means for a learner
 #
-# The write-up trains for at most 3000 iterations of 16 parallel episodes. While it explores at
-# random, it expects $3000 \cdot 16 \cdot p(n)$ rewarded transitions (an episode ends at its first
-# reward). Its own estimate, $16 \cdot n \cdot 3000 = 48000\,n$ states visited against
-# $|\mathcal{S}_n| = 2^n$, is exactly our bound. Chapter 3 returns to this table.
+# The write-up trains for at most 3000 iterations of 16 parallel episodes: 48,000 episodes.
+#
+# **Check your understanding 4 (predict).** With the table of $p(n)$ above in mind: how many of
+# those 48,000 episodes does a random explorer expect to end on its goal at $n = 20$?
+# (a) thousands, (b) about 50, (c) about one, (d) certainly none.
+#
+# <details><summary>Answer</summary>
+#
+# (c): $48000 \cdot p(20) \approx 48000 \cdot 1.8 \cdot 10^{-5} \approx 0.87$, printed by the next
+# cell: less than one reward in the whole budget, on average. (a) and (b) forget how small
+# $p(20)$ is. (d) is too strong: the chance of at least one reward is about
+# $1 - e^{-0.87} \approx 58\%$, but one reward for $2^{20}$ possible goals teaches nothing.
+# </details>
+#
+# While it explores at random, the write-up's learner expects $3000 \cdot 16 \cdot p(n)$
+# rewarded transitions (an episode ends at its first reward). Its own estimate,
+# $16 \cdot n \cdot 3000 = 48000\,n$ states visited against $|\mathcal{S}_n| = 2^n$, is exactly
+# our bound. Chapter 3 returns to this table.
 
 # %%
 print(f"{'n':>4} {'p(n)':>11} {'expected rewards in 3000 x 16 episodes':>40} {'48000 n / 2^n':>15}")
 expected = {}
 for n in (5, 10, 15, 20, 30, 40, 50):
     expected[n] = theory.expected_rewarded_transitions(n, iterations=3000, agents=16)
-    print(f"{n:4d} {theory.random_success_probability(n):11.3e} {expected[n]:40.3g} {48000 * n / 2**n:15.3g}")
+    p = theory.random_success_probability(n)
+    print(f"{n:4d} {p:11.3e} {expected[n]:40.3g} {48000 * n / 2**n:15.3g}")
     assert expected[n] <= 48000 * n / (2**n - 1) + 1e-12
 
 # About 419 rewards at n = 10, about twenty at n = 15, fewer than one from n = 20 on.
-assert 418 < expected[10] < 419 and 20 < expected[15] < 21 and expected[20] < 1 and 2e-9 < expected[50] < 3e-9
-assert 1 < theory.expected_rewarded_transitions(15, iterations=200) < 2  # question 3 below
+assert 418 < expected[10] < 419 and 20 < expected[15] < 21 and 2e-9 < expected[50] < 3e-9
+assert round(expected[20], 2) == 0.87  # question 4
+assert round(1 - math.exp(-expected[20]), 2) == 0.58
+assert 1 < theory.expected_rewarded_transitions(15, iterations=200) < 2  # question 5 below
 
 # %% [markdown]
 # At $n = 10$ a random explorer collects about 419 rewards; at $n = 15$ about twenty; from
@@ -420,20 +497,14 @@ if not QUICK:
 # %% [markdown]
 # ## Check your understanding
 #
-# **1. Predict.** At $n = 2$, what fraction of random episodes reach their goal?
-# <details><summary>Answer</summary>One half (asserted in section 3). From distance 1 (2 of the 3
-# starts) the first flip is right with probability 1/2, and a wrong one cannot be undone in time;
-# from distance 2 the first flip surely helps and the second is right with probability 1/2.</details>
+# Questions 1 to 4 are above, each before the cell that answers it. One more, to try on the
+# dashboard:
 #
-# **2. Multiple choice.** Around $n = 30$, adding one bit multiplies $p(n)$ by about
-# (a) 1, (b) 1/2, (c) $1/n$, (d) $1/2^n$.
-# <details><summary>Answer</summary>(b): $p(n) \approx n\,2^{-n}$, so $p(n+1)/p(n) \approx
-# (n+1)/(2n) \approx 1/2$ (asserted below 0.55 from $n = 20$ on).</details>
-#
-# **3. Predict before you run.** Train the dashboard at $n = 15$ for 200 iterations. What greedy
-# success rate do you expect?
-# <details><summary>Answer</summary>About zero: 200 iterations of 16 random episodes expect
-# between 1 and 2 rewarded transitions (asserted in section 3), for $2^{15}$ goals.</details>
+# **5. Predict before you run.** Train the dashboard at $n = 15$ for 200 iterations. What greedy
+# success rate do you expect at the end: (a) about 1, as at $n = 5$; (b) about 0.5; (c) about 0?
+# <details><summary>Answer</summary>(c), about zero: 200 iterations of 16 random episodes expect
+# between 1 and 2 rewarded transitions (asserted in section 3), for $2^{15}$ goals. The network
+# has nothing to learn from; chapter 3 shows it.</details>
 #
 # > **Common pitfalls.** (1) Letting finished agents keep stepping: without the `active` mask
 # > they wander off their goal, collect a second reward and count extra steps. (2) Forgetting in

@@ -59,15 +59,16 @@ DEVICE = "cpu"
 # the goal), and it satisfies a one-step recursion:
 # $$G_t = r_{t+1} + \gamma r_{t+2} + \gamma^2 r_{t+3} + \dots = r_{t+1} + \gamma\, G_{t+1}.$$
 # **Values** are expected returns. The **state value** of $\pi$ is $V^\pi(s) = \mathbb{E}_\pi[G_t
-# \mid s_t = s]$, and its **action value** $Q^\pi(s, a) = \mathbb{E}_\pi[G_t \mid s_t = s, a_t = a]$:
-# take $a$ first, follow $\pi$ afterwards. Averaging over the first action, $V^\pi(s) = \sum_a
-# \pi(a \mid s)\, Q^\pi(s, a)$.
+# \mid s_t = s]$, and its **action value** $Q^\pi(s, a) = \mathbb{E}_\pi[G_t \mid s_t = s,
+# a_t = a]$: take $a$ first, follow $\pi$ afterwards. Averaging over the first action,
+# $V^\pi(s) = \sum_a \pi(a \mid s)\, Q^\pi(s, a)$.
 #
 # **Bellman expectation equation.** Put the recursion into the definition of $Q^\pi$. After
 # $(s, a)$ the environment draws the next state $s'$ with probability $p(s' \mid s, a)$ and pays
 # $r(s, a, s')$, and by the Markov property what happens afterwards depends only on $s'$, so the
 # expected $G_{t+1}$ given $s_{t+1} = s'$ is $V^\pi(s')$:
-# $$Q^\pi(s, a) = \mathbb{E}[r_{t+1} + \gamma G_{t+1} \mid s, a] = \sum_{s'} p(s' \mid s, a)\,\big[r(s, a, s') + \gamma\, V^\pi(s')\big],$$
+# $$Q^\pi(s, a) = \mathbb{E}[r_{t+1} + \gamma G_{t+1} \mid s, a]
+#   = \sum_{s'} p(s' \mid s, a)\,\big[r(s, a, s') + \gamma\, V^\pi(s')\big],$$
 # with $V^\pi = 0$ at the goal, where the episode ends. Bit flipping is deterministic,
 # $s' = s \oplus e_a$, with reward $r = \mathbb{1}[s' = g]$, so
 # $Q^\pi(s, g, a) = r + \gamma (1 - r) \sum_{a'} \pi(a' \mid s', g)\, Q^\pi(s', g, a')$.
@@ -89,7 +90,8 @@ DEVICE = "cpu"
 
 # %%
 n, gamma = 4, 0.9
-A, b = np.eye(n + 1), np.zeros(n + 1)  # rows d = 0..n of (I - gamma P) V = r; row 0: V(0) = 0 at the goal
+# Rows d = 0..n of (I - gamma P) V = r; row 0 says V(0) = 0 at the goal.
+A, b = np.eye(n + 1), np.zeros(n + 1)
 b[1] = 1 / n  # from d = 1 the right flip (probability 1/n) pays 1, and nothing follows it
 for d in range(2, n + 1):
     A[d, d - 1] -= gamma * d / n  # flip a differing bit: distance d - 1
@@ -108,8 +110,8 @@ while not env.episode_over:
 for d in range(1, n + 1):
     sample = returns[start_distance == d]
     mean, se = float(sample.mean()), float(sample.std() / len(sample) ** 0.5)
-    print(f"d = {d}: V_random = {v_random[d]:.4f} (linear solve), {mean:.4f} +- {se:.4f} (simulated), "
-          f"V* = {theory.optimal_value(d, gamma):.4f}")
+    print(f"d = {d}: V_random = {v_random[d]:.4f} (linear solve), "
+          f"{mean:.4f} +- {se:.4f} (simulated), V* = {theory.optimal_value(d, gamma):.4f}")
     assert abs(mean - v_random[d]) < 4 * se + 1e-9
     assert v_random[d] < 0.6 * theory.optimal_value(d, gamma)  # far below the best policy
 
@@ -141,24 +143,45 @@ assert size.entries == 2**n * 2**n * n
 # **Value iteration** turns the Bellman optimality equation of section 1,
 # $Q^*(s, g, a) = r + \gamma (1 - r) \max_{a'} Q^*(s', g, a')$, into an update: start from
 # $Q_0 = 0$ and apply the right-hand side to every entry at once, $Q_{k+1} = \mathcal{T} Q_k$.
-# For $\gamma < 1$ the operator $\mathcal{T}$ is a $\gamma$-contraction in the max norm, so the
-# optimality equation has exactly one solution, $Q^*$, and the iterates converge to it from any
-# start. At $\gamma = 1$ (which the course allows) it is not a contraction and the solution is not
-# unique: a table with 1 on every winning flip and any constant $c \ge 1$ on every other flip
-# satisfies the equation too (the cell below checks $c = 2$). $Q^*$ is then the *least* solution,
-# the one value iteration reaches from $Q_0 = 0$. Here it is even better: the environment is
-# deterministic, and after sweep $k$ every entry whose best plan reaches the goal within $k$ flips
-# (its own included) is exact. The longest such plan, a wrong flip at distance $n - 1$ then $n$
-# right ones, makes every value exact after $n + 1$ sweeps (one more confirms that nothing
-# changes).
+# $\mathcal{T}$ is the **Bellman optimality operator**: it takes a whole table and returns the
+# backed-up table. Why should repeating it ever settle, and on $Q^*$?
+#
+# **Why it converges: a contraction.** Write $\|Q - Q'\|_\infty$ for the largest difference between
+# two tables, over all entries. Back up both tables: for any one entry the reward cancels, and
+# only the bootstrapped part differs,
+# $$\big|(\mathcal{T}Q)(s, g, a) - (\mathcal{T}Q')(s, g, a)\big|
+#   = \gamma\,(1 - r)\,\big|\max_{a'} Q(s', g, a') - \max_{a'} Q'(s', g, a')\big|
+#   \le \gamma \max_{a'} \big|Q(s', g, a') - Q'(s', g, a')\big| \le \gamma\,\|Q - Q'\|_\infty .$$
+# (The middle step: two maxima differ by at most the largest difference of what they maximise
+# over.) So one backup brings *any* two tables at least a factor $\gamma$ closer together: for
+# $\gamma < 1$, $\mathcal{T}$ is a **contraction**. Two consequences. Take $Q' = Q^*$, which the
+# backup leaves unchanged: $\|Q_k - Q^*\|_\infty \le \gamma^k \|Q_0 - Q^*\|_\infty$, so value
+# iteration converges to $Q^*$ *from any start*, at least as fast as $\gamma^k$. And if $Q$ and
+# $Q'$ were two solutions, $\|Q - Q'\|_\infty \le \gamma \|Q - Q'\|_\infty$ would force $Q = Q'$:
+# the optimality equation has exactly one solution (this is Banach's fixed-point theorem).
+#
+# **At $\gamma = 1$** the same inequality only says that a backup does not push tables apart; it
+# no longer pulls them together. Returns stay finite here (the only reward ends the episode, so
+# every return is at most 1; with a reward on every step and no end, they would not be), but
+# the solution is no longer unique: a table with 1 on every winning flip and any constant
+# $c \ge 1$ on every other flip satisfies the equation too (the cell below checks $c = 2$). $Q^*$
+# is the *least* solution, the one value iteration reaches from $Q_0 = 0$; from a start above it,
+# value iteration need not reach $Q^*$ at all (a cell below shows such a start).
+#
+# From $Q_0 = 0$ convergence is even exact in a few sweeps here: the environment is deterministic,
+# and after sweep $k$ every entry whose best plan reaches the goal within $k$ flips (its own
+# included) is exact. The longest such plan, a wrong flip at distance $n - 1$ then $n$ right ones,
+# makes every value exact after $n + 1$ sweeps (one more confirms that nothing changes).
 #
 # **The closed form.** The distance $d = d(s, g)$ decides everything. The best plan from $d \ge 1$
 # flips a differing bit every step and is rewarded after $d$ steps, so $V^*(d) = \gamma^{d-1}$.
 # An action moves the distance by one:
 # $$Q^*(s, g, a) =
 # \begin{cases}
-# \gamma^{d-1} & \text{if bit } a \text{ differs from the goal (}d \to d-1\text{; } Q^* = 1 \text{ when } d = 1\text{)},\\
-# \gamma \cdot V^*(d+1) = \gamma^{d+1} & \text{if bit } a \text{ already matches (}d \to d+1\text{)}.
+# \gamma^{d-1} & \text{if bit } a \text{ differs from the goal (}d \to d-1\text{;}
+#   \ Q^* = 1 \text{ when } d = 1\text{)},\\
+# \gamma \cdot V^*(d+1) = \gamma^{d+1}
+#   & \text{if bit } a \text{ already matches (}d \to d+1\text{)}.
 # \end{cases}$$
 # Let us compute $Q^*$ both ways and compare entry by entry.
 
@@ -178,6 +201,8 @@ for n in VI_NS:
         q_cf = tabular.optimal_q_table(n, gamma, device=DEVICE)
         assert torch.allclose(q_vi, q_cf, atol=1e-12, rtol=0), (n, gamma)
         assert sweeps <= n + 2
+        if n >= 2:  # n + 1 sweeps to get every value right, one more to see nothing change
+            assert sweeps == n + 2
         if gamma == 1.0:  # no discount: every action of every state s != g is worth exactly 1
             assert bool((q_vi[tabular.distance_table(n, DEVICE) > 0] == 1).all())
 print(f"value iteration equals the closed form for n in {list(VI_NS)} and gamma in {GAMMAS}")
@@ -206,6 +231,105 @@ print("gamma = 1: the table with 1 on winning flips and 2 elsewhere is a fixed p
 # Value iteration and the closed form agree to $10^{-12}$ for every $n$ and $\gamma$ tried. So
 # *$Q^*$ only depends on two numbers*, $d$ and whether bit $a$ differs (chapter 6 builds on this).
 #
+# **Check your understanding 1 (predict before you run).** The next cell starts value iteration
+# at $n = 4$ from a *random* table, every entry drawn between 0 and 2, instead of from zero, and
+# records the largest error $\|Q_k - Q^*\|_\infty$ after each sweep. What happens at
+# $\gamma = 0.9$, and at $\gamma = 1$?
+#
+# * (a) Both reach $Q^*$ after $n + 1 = 5$ sweeps, as from zero.
+# * (b) At 0.9 the error shrinks by a factor 0.9 or more per sweep until it reaches 0; at 1 it
+#   never approaches 0.
+# * (c) Both reach $Q^*$; $\gamma = 1$ just takes longer.
+# * (d) At 0.9 the values blow up, since the start is above every true value.
+#
+# <details><summary>Answer</summary>
+#
+# (b), and the cell asserts each part. At $\gamma = 0.9$ every sweep shrinks the error by at least
+# the factor 0.9 that the contraction promises (from 1.34 to 0 in 11 sweeps: more than the 5
+# from zero, because the random start's excess fades only like $0.9^k \cdot 2$ until the true
+# path values take over). At $\gamma = 1$ the error stays near 1 for good: the random start's
+# largest values are passed on undiminished, and the table ends up alternating between two
+# tables (a flip changes the parity of the distance, so even and odd path lengths carry
+# different start values), with 1.75 to 2 on every non-winning flip where $Q^*$ has 1. (a) holds
+# only from zero, where no wrong value has to be forgotten. (c) is what one might expect from
+# "slower convergence", but at $\gamma = 1$ there is no pull towards $Q^*$ at all. (d): a
+# contraction cannot blow up; the backup multiplies the old values by $\gamma < 1$.
+# </details>
+
+# %%
+start = 2 * torch.rand(2**n, 2**n, n, dtype=torch.float64,
+                       generator=torch.Generator().manual_seed(0))  # entries between 0 and 2
+SWEEPS = 30
+errors, exact_after = {}, {}
+for gamma in (0.5, 0.9, 1.0):
+    q_exact, q = tabular.optimal_q_table(n, gamma, device=DEVICE).double(), start.clone()
+    errors[gamma] = []
+    for _ in range(SWEEPS + 1):
+        errors[gamma].append(float((q - q_exact)[off_goal].abs().max()))
+        q = backup(q, gamma)
+    exact_after[gamma] = next((k for k, e in enumerate(errors[gamma]) if e < 1e-12), None)
+    exact = exact_after[gamma]
+    print(f"gamma = {gamma}: error {errors[gamma][0]:.2f} at the start, "
+          f"{errors[gamma][5]:.2f} after 5 sweeps, "
+          + (f"exact (to 1e-12) after {exact} sweeps" if exact is not None
+             else f"still {errors[gamma][-1]:.2f} after {SWEEPS} sweeps"))
+    # The contraction: every sweep shrinks the error by at least a factor gamma.
+    assert all(b <= gamma * a + 1e-12 for a, b in zip(errors[gamma], errors[gamma][1:]))
+# Question 1: gamma = 0.9 reaches Q* (in 11 sweeps); gamma = 1 never approaches it, and ends up
+# alternating between two tables (a period of 2 sweeps), neither of them Q*.
+assert exact_after[0.9] == 11 and round(errors[0.9][0], 2) == 1.34 and exact_after[1.0] is None
+assert min(errors[1.0]) > 0.99
+assert torch.equal(backup(backup(q, 1.0), 1.0)[off_goal], q[off_goal])
+assert not torch.equal(backup(q, 1.0)[off_goal], q[off_goal])
+stuck = q[off_goal & (winning == 0)]
+print(f"gamma = 1: alternates between two tables, with values {float(stuck.min()):.2f} to "
+      f"{float(stuck.max()):.2f} on the non-winning flips (Q* has 1 there)")
+assert 1.75 < float(stuck.min()) and float(stuck.max()) < 2
+
+fig, ax = plt.subplots(figsize=(7, 3.6))
+for gamma, color in ((0.5, "C0"), (0.9, "C1"), (1.0, "C3")):
+    ax.plot(errors[gamma], "o-", ms=3, color=color, label=f"$\\gamma$ = {gamma}")
+    bound = [gamma**k * errors[gamma][0] for k in range(SWEEPS + 1)]
+    ax.plot(bound, ":", color=color, label=f"$\\gamma^k \\times$ start error, $\\gamma$ = {gamma}")
+ax.set(xlabel="sweep $k$", ylabel="$\\|Q_k - Q^*\\|_\\infty$",
+       title="Value iteration from a random table: the error shrinks like $\\gamma^k$ or faster")
+ax.legend(fontsize=8, ncol=2)
+ax.grid(True, alpha=0.3)
+plt.show()
+
+# %% [markdown]
+# **Check your understanding 2 (predict).** At $\gamma = 1$, value iteration from zero does find
+# $Q^*$. Now act greedily on it (ties broken at random, as everywhere in this course), with the
+# usual $n = 4$ flips per episode. What share of episodes reach their goal?
+#
+# * (a) All of them: the greedy policy of $Q^*$ is optimal.
+# * (b) About 21%, as many as purely random flips reach (chapter 1).
+# * (c) None: it flips matching bits.
+#
+# <details><summary>Answer</summary>
+#
+# (b): the next cell measures 0.21 at $\gamma = 1$ against 1.00 at $\gamma = 0.9$, and asserts that
+# the $\gamma = 1$ figure is chapter 1's $p(4) = 0.2104$ within 4 standard errors. Without a
+# discount every flip of every state is worth exactly 1 (the goal can always be reached later),
+# so all actions tie and the greedy policy *is* the random policy. It is optimal for the
+# undiscounted objective, which does not care when the goal is reached, and useless within a
+# time limit. (a) forgets that "optimal" is relative to the objective; (c) would need matching
+# flips to look *better*, and they look exactly as good.
+# </details>
+
+# %%
+GREEDY_AGENTS = 2**14
+greedy_success = {}
+for gamma in (0.9, 1.0):
+    q_exact, _ = tabular.value_iteration(n, gamma, device=DEVICE)
+    greedy_success[gamma] = tabular.greedy_policy_success(q_exact, n, GREEDY_AGENTS, seed=1)
+p_random = theory.random_success_probability(n)
+se = math.sqrt(p_random * (1 - p_random) / GREEDY_AGENTS)
+print(f"n = {n}, greedy on Q*: success {greedy_success[0.9]:.2f} at gamma = 0.9, "
+      f"{greedy_success[1.0]:.2f} at gamma = 1; random flips: p({n}) = {p_random:.4f}")
+assert greedy_success[0.9] == 1.0 and abs(greedy_success[1.0] - p_random) < 4 * se  # question 2
+
+# %% [markdown]
 # **Which discount? The action gap.** Acting greedily only needs the best flip to look better than
 # a bad one. Their difference, the **action gap** $\Delta(\gamma) = \gamma^{d-1} - \gamma^{d+1} =
 # \gamma^{d-1}(1 - \gamma^2)$, must survive a learned Q-function's errors: at distance 50 with
@@ -213,7 +337,8 @@ print("gamma = 1: the table with 1 on winning flips and 2 elsewhere is a fixed p
 # at $\gamma = 1$ every action has $Q^* = 1$ (arriving eventually is as good as arriving soon), and
 # the gap vanishes again. In between, for $d \ge 2$,
 # $$\frac{d\Delta}{d\gamma} = \gamma^{d-2}\big[(d-1)(1-\gamma^2) - 2\gamma^2\big] = 0
-#   \iff \gamma^2 = \frac{d-1}{d+1}, \qquad \gamma^*(d) = \sqrt{1 - \tfrac{2}{d+1}} \approx 1 - \tfrac{1}{d}.$$
+#   \iff \gamma^2 = \frac{d-1}{d+1}, \qquad
+#   \gamma^*(d) = \sqrt{1 - \tfrac{2}{d+1}} \approx 1 - \tfrac{1}{d}.$$
 # The gap there is $\Delta^* = \gamma^{*\,d-1} \cdot \frac{2}{d+1} \approx \frac{2}{e\,d}$ for large
 # $d$ (as $(1 - \frac{2}{d+1})^{(d-1)/2} \to e^{-1}$): the best gap shrinks like $1/d$, while any
 # fixed $\gamma$ gives one that shrinks exponentially in $d$. The hardest starts are $d \approx n$,
@@ -226,10 +351,13 @@ q5, dist = tabular.optimal_q_table(n, 0.9, device=DEVICE), tabular.distance_tabl
 state_bits = tabular.decode(torch.arange(2**n), n)
 differs = state_bits[:, None, :] != state_bits[None, :, :]  # [s, g, a]
 used = (dist > 0)[:, :, None].expand(-1, -1, n)
-cases = torch.stack([dist[:, :, None].expand(-1, -1, n)[used].double(), differs[used].double(), q5[used].double()], 1)
-# One Q* value per (distance, differs) case: as many distinct triples as distinct pairs, 2n - 1 of them.
+distances = dist[:, :, None].expand(-1, -1, n)
+cases = torch.stack([distances[used].double(), differs[used].double(), q5[used].double()], 1)
+# One Q* value per (distance, differs) case: as many distinct triples as distinct pairs,
+# 2n - 1 of them.
 assert len(torch.unique(cases, dim=0)) == len(torch.unique(cases[:, :2], dim=0)) == 2 * n - 1
-print(f"n = {n}: {tabular.table_size(n).entries} table entries, but only {2 * n - 1} distinct cases (d, differs)")
+print(f"n = {n}: {tabular.table_size(n).entries} table entries, "
+      f"but only {2 * n - 1} distinct cases (d, differs)")
 
 
 def action_gap(gamma, d):
@@ -239,17 +367,20 @@ def action_gap(gamma, d):
 ds, gammas = np.arange(1, 61), np.linspace(0.0, 1.0, 100_001)
 fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(8.5, 10))  # stacked: fits a notebook's width
 for gamma, style in ((0.9, "-"), (0.98, "--")):
-    ax1.semilogy(ds, theory.optimal_q(ds, True, gamma), style, color="C0", label=f"differing bit, $\\gamma$={gamma}")
-    ax1.semilogy(ds, theory.optimal_q(ds, False, gamma), style, color="C3", label=f"matching bit, $\\gamma$={gamma}")
+    for differs, color, name in ((True, "C0", "differing"), (False, "C3", "matching")):
+        ax1.semilogy(ds, theory.optimal_q(ds, differs, gamma), style, color=color,
+                     label=f"{name} bit, $\\gamma$={gamma}")
     gap = theory.optimal_q(ds, True, gamma) - theory.optimal_q(ds, False, gamma)
     assert np.allclose(gap, action_gap(gamma, ds))
     ax2.semilogy(ds, gap, style, color="k", label=f"$\\gamma$={gamma}")
 for d in (2, 5, 10, 20, 50):
     gaps, best = action_gap(gammas, d), math.sqrt((d - 1) / (d + 1))
     assert abs(gammas[gaps.argmax()] - best) <= 1e-5  # the zero of the derivative is the maximum
-    ax3.plot(gammas, gaps / gaps.max(), label=f"d = {d}: best gap {gaps.max():.3f} at $\\gamma$ = {best:.3f}")
+    ax3.plot(gammas, gaps / gaps.max(),
+             label=f"d = {d}: best gap {gaps.max():.3f} at $\\gamma$ = {best:.3f}")
     ax3.axvline(1 - 1 / d, color=ax3.lines[-1].get_color(), ls=":", lw=1)
-ax1.set(xlabel="Hamming distance $d$ to the goal", ylabel="$Q^*(s, g, a)$", title="Optimal action values depend only on $d$")
+ax1.set(xlabel="Hamming distance $d$ to the goal", ylabel="$Q^*(s, g, a)$",
+        title="Optimal action values depend only on $d$")
 ax2.set(xlabel="Hamming distance $d$ to the goal", ylabel="$Q^*$(good flip) $-$ $Q^*$(bad flip)",
         title="The action gap $\\gamma^{d-1}(1-\\gamma^2)$ vanishes with $d$")
 ax3.set(xlabel="discount $\\gamma$", ylabel="gap / best gap", xlim=(0.5, 1),
@@ -267,9 +398,11 @@ plt.show()
 D = np.arange(2, 1025)
 best = np.sqrt((D - 1) / (D + 1))
 assert np.all(np.abs(best - (1 - 1 / D)) < 1 / D**2)  # gamma* = 1 - 1/d up to 1/d^2
-assert abs(action_gap(best[-1], D[-1]) * D[-1] / (2 / math.e) - 1) < 0.01  # best gap about 2 / (e d)
+# The best gap is about 2 / (e d):
+assert abs(action_gap(best[-1], D[-1]) * D[-1] / (2 / math.e) - 1) < 0.01
 assert action_gap(0.9, 50) < 1e-2 and action_gap(1.0, 20) == 0.0
-assert round(action_gap(max(0.98, 1 - 1 / 20), 20), 3) == 0.027 and round(action_gap(math.sqrt(19 / 21), 20), 3) == 0.037
+assert round(action_gap(max(0.98, 1 - 1 / 20), 20), 3) == 0.027
+assert round(action_gap(math.sqrt(19 / 21), 20), 3) == 0.037
 
 # %% [markdown]
 # **Try it.** Move the sliders: how fast does the gap shrink with the distance for the write-up's
@@ -287,7 +420,9 @@ FlipGapExplorer(gamma=0.9, d=5)
 # **Q-learning** (Watkins 1989) only needs experience. After each **transition** $(s, g, a, r,
 # s', \text{done})$ it moves one entry, with a step size $\alpha$, towards a one-sample estimate of
 # the optimality equation's right-hand side, the **TD target** (temporal difference):
-# $$Q[s, g, a] \leftarrow Q[s, g, a] + \alpha \Big( \underbrace{r + \gamma\,(1 - \text{done}) \max_{a'} Q[s', g, a']}_{\text{TD target}} - Q[s, g, a] \Big).$$
+# $$Q[s, g, a] \leftarrow Q[s, g, a] + \alpha \Big(
+#   \underbrace{r + \gamma\,(1 - \text{done}) \max_{a'} Q[s', g, a']}_{\text{TD target}} -
+#   Q[s, g, a] \Big).$$
 # The target is built from the table's own current estimates: that is **bootstrapping**.
 # Behaviour is **$\varepsilon$-greedy**: with probability $\varepsilon$ flip a random bit, otherwise
 # the bit with the largest $Q[s, g, \cdot]$ (ties broken at random, or a fresh all-zero table
@@ -302,6 +437,28 @@ FlipGapExplorer(gamma=0.9, d=5)
 # $\varepsilon$ that decays by $\times 0.99$ per iteration, down to 0.1. (Chapter 3's networks decay
 # theirs by $\times 0.999$ per gradient step, which at 32 gradient steps per iteration is
 # $0.999^{32} \approx \times 0.968$ per iteration.)
+#
+# **Check your understanding 3 (predict before you run).** At $n = 4$, compare $\varepsilon = 1$
+# (every flip random) with $\varepsilon$ decaying to 0.1 (mostly greedy later on), both for 800
+# iterations. Which statement will the cells below bear out?
+#
+# * (a) The decaying run ends with the more accurate table: it spends its updates where they
+#   matter.
+# * (b) $\varepsilon = 1$ ends with the more accurate table, and the decaying run's greedy policy
+#   still works.
+# * (c) $\varepsilon = 1$ ends with the more accurate table, and the decaying run's greedy policy
+#   fails.
+#
+# <details><summary>Answer</summary>
+#
+# (b): $\varepsilon = 1$ gets every entry within $10^{-3}$ of $Q^*$; the decaying run leaves more
+# than half of the entries off by more than that, and its largest error above 0.5, yet its greedy
+# policy succeeds in at least 95% of the episodes (the cell after the plots asserts all three).
+# An entry is only corrected when its action is tried in its state for its goal; a mostly greedy
+# agent keeps trying the same good flips, which is all a policy needs (a policy needs the *order*
+# of the values in each row, not the values) and not enough for the table. (a) confuses a good
+# policy with an accurate table; (c) confuses an inaccurate table with a bad policy.
+# </details>
 
 # %%
 ITERATIONS = {3: 300, 4: 800} if QUICK else {3: 300, 4: 800, 5: 3000}
@@ -309,31 +466,38 @@ runs = {}
 for n, iterations in ITERATIONS.items():
     start = time.time()
     runs[n] = tabular.q_learning(n, iterations=iterations, alpha=0.5, gamma=0.9, epsilon=1.0,
-                                 num_agents=16, seed=0, eval_every=max(iterations // 30, 1), device=DEVICE)
+                                 num_agents=16, seed=0, eval_every=max(iterations // 30, 1),
+                                 device=DEVICE)
     final = runs[n].final
-    print(f"n = {n}: {iterations} iterations ({final['transitions']} updates) in {time.time() - start:.1f} s: "
-          f"max |Q - Q*| = {final['max_error']:.2e}, mean = {final['mean_error']:.2e}, "
-          f"greedy success = {final['success_rate']:.3f}")
+    print(f"n = {n}: {iterations} iterations ({final['transitions']} updates) in "
+          f"{time.time() - start:.1f} s: max |Q - Q*| = {final['max_error']:.2e}, "
+          f"mean = {final['mean_error']:.2e}, greedy success = {final['success_rate']:.3f}")
 decaying = tabular.q_learning(4, iterations=ITERATIONS[4], alpha=0.5, gamma=0.9,
                               epsilon=EpsilonSchedule(start=1.0, end=0.1, decay=0.99),
-                              num_agents=16, seed=0, eval_every=max(ITERATIONS[4] // 30, 1), device=DEVICE)
+                              num_agents=16, seed=0, eval_every=max(ITERATIONS[4] // 30, 1),
+                              device=DEVICE)
 assert round(0.999**32, 3) == 0.968  # chapter 3's per-step decay, per iteration of 32 steps
 print(f"n = 4, epsilon 1 -> 0.1: max |Q - Q*| = {decaying.final['max_error']:.2e}, "
-      f"mean = {decaying.final['mean_error']:.2e}, greedy success = {decaying.final['success_rate']:.4f}")
+      f"mean = {decaying.final['mean_error']:.2e}, "
+      f"greedy success = {decaying.final['success_rate']:.4f}")
 
 # %%
 fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(8.5, 10))  # stacked: fits a notebook's width
 for n, run in runs.items():
     its, max_err = run.curve("max_error")
     ax1.semilogy(its, np.maximum(max_err, 1e-16), label=f"n = {n}: max")
-    ax1.semilogy(its, np.maximum(run.curve("mean_error")[1], 1e-16), ":", color=ax1.lines[-1].get_color(), label=f"n = {n}: mean")
+    ax1.semilogy(its, np.maximum(run.curve("mean_error")[1], 1e-16), ":",
+                 color=ax1.lines[-1].get_color(), label=f"n = {n}: mean")
     ax2.plot(*run.curve("success_rate"), label=f"n = {n}")
 for name, run in (("$\\varepsilon = 1$", runs[4]), ("$\\varepsilon$: 1 $\\to$ 0.1", decaying)):
     its, mean_err = run.curve("mean_error")
     ax3.semilogy(its, np.maximum(mean_err, 1e-16), label=f"{name}: mean")
-    ax3.semilogy(its, np.maximum(run.curve("max_error")[1], 1e-16), ":", color=ax3.lines[-1].get_color(), label=f"{name}: max")
-ax1.set(ylabel="$|Q - Q^*|$ over entries with $s \\ne g$", title="Q-learning ($\\varepsilon = 1$) converges to $Q^*$")
-ax2.set(ylabel="greedy success rate (1024 episodes)", title="The greedy policy is right long before the table is")
+    ax3.semilogy(its, np.maximum(run.curve("max_error")[1], 1e-16), ":",
+                 color=ax3.lines[-1].get_color(), label=f"{name}: max")
+ax1.set(ylabel="$|Q - Q^*|$ over entries with $s \\ne g$",
+        title="Q-learning ($\\varepsilon = 1$) converges to $Q^*$")
+ax2.set(ylabel="greedy success rate (1024 episodes)",
+        title="The greedy policy is right long before the table is")
 ax3.set(ylabel="$|Q - Q^*|$", title="n = 4: less exploration, less accurate table")
 for ax in (ax1, ax2, ax3):
     ax.set_xlabel("iteration (16 episodes each)")
@@ -363,13 +527,16 @@ for n, run in runs.items():
     assert success[-1] == 1.0
     first_perfect = its[success.index(1.0)]
     first_accurate = its[next(i for i, e in enumerate(errors) if e < 1e-3)]
-    print(f"n = {n}: greedy success first 1.0 at iteration {first_perfect}, max error first < 1e-3 at {first_accurate}")
+    print(f"n = {n}: greedy success first 1.0 at iteration {first_perfect}, "
+          f"max error first < 1e-3 at {first_accurate}")
     assert first_perfect < first_accurate
 
 n = 4
 off_goal = tabular.distance_table(n, DEVICE)[:, :, None].expand(-1, -1, n) > 0
-wrong = {name: int(((run.q_star - run.q).abs() > 1e-3)[off_goal].sum()) for name, run in (("random", runs[n]), ("decaying", decaying))}
-print(f"entries more than 1e-3 away from Q* (of {int(off_goal.sum())}): epsilon = 1: {wrong['random']}, decaying: {wrong['decaying']}")
+wrong = {name: int(((run.q_star - run.q).abs() > 1e-3)[off_goal].sum())
+         for name, run in (("random", runs[n]), ("decaying", decaying))}
+print(f"entries more than 1e-3 away from Q* (of {int(off_goal.sum())}): "
+      f"epsilon = 1: {wrong['random']}, decaying: {wrong['decaying']}")
 assert wrong["random"] == 0 and wrong["decaying"] > 0.5 * int(off_goal.sum())
 assert decaying.final["mean_error"] > 100 * runs[n].final["mean_error"]
 assert decaying.final["max_error"] > 0.5
@@ -409,18 +576,22 @@ gigabytes = np.array([tabular.table_size(int(n)).gigabytes for n in NS])
 fig, ax = plt.subplots(figsize=(7, 4))
 ax.semilogy(NS, gigabytes, "o-", ms=3, label="$n \\cdot 4^n$ float32 entries")
 ax.axhline(16, color="C2", ls="--", label="a 16 GB laptop")
-ax.axhline(tabular.MAX_TABLE_ENTRIES * 4 / 1e9, color="C3", ls=":", label="bitflip_lib's limit ($2^{27}$ entries)")
-ax.set(xlabel="number of bits $n$", ylabel="table size (GB)", title="A goal-conditioned Q table grows like $n \\cdot 4^n$")
+ax.axhline(tabular.MAX_TABLE_ENTRIES * 4 / 1e9, color="C3", ls=":",
+           label="bitflip_lib's limit ($2^{27}$ entries)")
+ax.set(xlabel="number of bits $n$", ylabel="table size (GB)",
+       title="A goal-conditioned Q table grows like $n \\cdot 4^n$")
 ax.legend()
 ax.grid(True, alpha=0.3)
 plt.show()
 
 largest = max(int(n) for n in NS if tabular.table_size(int(n)).entries <= tabular.MAX_TABLE_ENTRIES)
 first_too_big_for_laptop = min(int(n) for n, gb in zip(NS, gigabytes) if gb > 16)
-print(f"largest n the library builds a table for: {largest}; first n over 16 GB: {first_too_big_for_laptop}")
-print(f"n = 20 would need {tabular.table_size(20).gigabytes:,.0f} GB; n = 50 about {tabular.table_size(50).gigabytes:.1e} GB")
+gb20, gb50 = tabular.table_size(20).gigabytes, tabular.table_size(50).gigabytes
+print(f"largest n the library builds a table for: {largest}; "
+      f"first n over 16 GB: {first_too_big_for_laptop}")
+print(f"n = 20 would need {gb20:,.0f} GB; n = 50 about {gb50:.1e} GB")
 assert largest == 11 and first_too_big_for_laptop == 15
-assert 80_000 < tabular.table_size(20).gigabytes < 90_000 and 2e23 < tabular.table_size(50).gigabytes < 3e23
+assert 80_000 < gb20 < 90_000 and 2e23 < gb50 < 3e23
 
 try:
     tabular.new_table(20)
@@ -437,16 +608,16 @@ except ValueError as err:
 #
 # ## Check your understanding
 #
-# **1. Multiple choice.** With $\gamma = 1$, the greedy policy of $Q^*$ (a) flips a differing bit,
-# (b) cannot tell a good flip from a bad one, (c) flips a matching bit.
-# <details><summary>Answer</summary>(b): every action is worth exactly 1 (asserted in section 3).
-# The gap is largest at $\gamma^* = \sqrt{(d-1)/(d+1)}$, about $1 - 1/d$.</details>
+# Questions 1 to 3 are above, each before the cell that answers it. One more:
 #
-# **2. Predict before you run.** $\varepsilon$ decaying to 0.1 against $\varepsilon = 1$ at
-# $n = 4$: which gives the more accurate table, and does the other's greedy policy still work?
-# <details><summary>Answer</summary>$\varepsilon = 1$ gets every entry within $10^{-3}$ of $Q^*$;
-# the decaying run leaves over half of them wrong, yet its greedy policy succeeds in at least 95%
-# of the episodes (asserted in section 4).</details>
+# **4. Predict.** Value iteration at $n = 6$, $\gamma = 0.9$, started from zero: how many sweeps
+# until nothing changes? (a) about 6, (b) about $2^6 = 64$, (c) about
+# $\log(10^{-12}) / \log 0.9 \approx 260$, as the contraction bound suggests.
+# <details><summary>Answer</summary>(a): every value is exact after $n + 1 = 7$ sweeps and the
+# eighth confirms it (the cell of section 3 asserts at most $n + 2$ sweeps for every $n$ it
+# tries). The contraction bound $\gamma^k$ holds from any start; from zero, in a deterministic
+# task, each sweep makes the values of one more distance exact, which is much faster. (b)
+# confuses sweeps with states.</details>
 #
 # > **Common pitfalls.** (1) Bootstrapping through the goal: a step that reaches it has target $r$
 # > alone, which is what $(1 - \text{done})$ is for. (2) Treating the time limit as an end: a
@@ -455,17 +626,20 @@ except ValueError as err:
 #
 # ## Summary
 #
-# * Values are expected returns ($V^\pi$, $Q^\pi$, $Q^* = \max_\pi Q^\pi$). $G_t = r_{t+1} + \gamma G_{t+1}$
-#   gives the Bellman expectation equation, a max the optimality one; greedy on $Q^*$ is optimal.
+# * Values are expected returns ($V^\pi$, $Q^\pi$, $Q^* = \max_\pi Q^\pi$).
+#   $G_t = r_{t+1} + \gamma G_{t+1}$ gives the Bellman expectation equation, a max the optimality
+#   one; greedy on $Q^*$ is optimal.
 # * Value iteration solves the optimality equation for a $[2^n, 2^n, n]$ table in at most $n + 1$
 #   sweeps, matching $Q^* = \gamma^{d-1}$ (differing bit) and $\gamma^{d+1}$ (matching bit). Their
-#   gap vanishes at $\gamma = 1$ as for small $\gamma$; it peaks at $\sqrt{(d-1)/(d+1)} \approx 1 - 1/d$.
+#   gap vanishes at $\gamma = 1$ as for small $\gamma$; it peaks at
+#   $\sqrt{(d-1)/(d+1)} \approx 1 - 1/d$.
 # * Q-learning with random behaviour converges to $Q^*$; its greedy policy is perfect long before
 #   the table is; with $\varepsilon$ decaying to 0.1, rarely tried entries stay wrong. The table
 #   grows like $n \cdot 4^n$ (88 TB at $n = 20$): beyond $n \approx 11$ we need a network.
 #
 # **Exercise.** `exercises/ex02_tabular`: write the tabular Q-learning update and value iteration
-# yourself (grade it with `bitflip grade ex02`). **Next:** chapter 3 replaces the table by a network.
+# yourself (grade it with `bitflip grade ex02`). **Next:** chapter 3 replaces the table by a
+# network.
 #
 # ## References
 #

@@ -30,7 +30,9 @@
 # 3. explain why bootstrapped Q-values drift upwards (the max over noisy estimates), why a
 #    *relative* over-estimate $c$ makes them diverge once $\gamma(1 + c) > 1$, and why a buffer
 #    full of rewards (HER) makes the drift worse;
-# 4. run an ablation on the same seeds, read its curves, and say honestly which effects show.
+# 4. run an ablation on the same seeds, read its curves, and say honestly which effects show;
+# 5. write the Double DQN target, and say why it removes the bias of the max's pick but not a
+#    runaway of all values together.
 #
 # **Study time.** About 60 minutes of reading and trying things.
 # **Run time.** About 15 minutes on a laptop CPU.
@@ -55,7 +57,8 @@ from bitflip_lib.theory import optimal_q
 
 QUICK = quick_mode()
 print(f"Running in {'quick' if QUICK else 'full'} mode")
-default_device(announce=True)  # also sets the library's one CPU thread: as fast for these tiny networks
+# Also sets the library's one CPU thread: as fast for these tiny networks.
+default_device(announce=True)
 torch.manual_seed(0);
 
 # %% [markdown]
@@ -98,7 +101,8 @@ for _ in range(100):
     weights.append(float(target.weight.detach()))  # a weight that requires grad: detach first
 # After k updates towards a fixed online weight 1 the target has covered 1 - (1 - tau)^k of the way.
 assert all(math.isclose(w, 1 - (1 - tau) ** (k + 1), rel_tol=1e-5) for k, w in enumerate(weights))
-print(f"after 1/tau = {1 / tau:.0f} updates the target has covered {weights[19]:.3f} of the way (1 - 1/e = {1 - 1 / math.e:.3f})")
+print(f"after 1/tau = {1 / tau:.0f} updates the target has covered {weights[19]:.3f} of the way "
+      f"(1 - 1/e = {1 - 1 / math.e:.3f})")
 
 # %% [markdown]
 # ## 2. Why every optimal Q-value lies in [0, 1]
@@ -140,9 +144,11 @@ assert bool(((0 <= true_q) & (true_q <= 1)).all())
 noisy_targets = true_q + 0.5 * torch.randn(10_000, true_q.numel())
 clipped = noisy_targets.clamp(0, 1)
 assert bool(((clipped - true_q).abs() <= (noisy_targets - true_q).abs() + 1e-7).all())
-print(f"all {true_q.numel()} exact Q* values for n = 10 lie in [{float(true_q.min()):.3f}, {float(true_q.max()):.3f}];"
-      f" clipping cut the mean absolute target error from {float((noisy_targets - true_q).abs().mean()):.3f}"
-      f" to {float((clipped - true_q).abs().mean()):.3f}")
+error_before = float((noisy_targets - true_q).abs().mean())
+error_after = float((clipped - true_q).abs().mean())
+print(f"all {true_q.numel()} exact Q* values for n = 10 lie in "
+      f"[{float(true_q.min()):.3f}, {float(true_q.max()):.3f}]; clipping cut the mean absolute "
+      f"target error from {error_before:.3f} to {error_after:.3f}")
 
 # One noisy input: regression would fit E[clip(y)], which clipping pulls away from Q* = 0.98.
 mu, sigma = 0.98, 0.3
@@ -155,7 +161,8 @@ print(f"y = 0.98 + noise (sd 0.3): E[clip(y)] = {mean_clipped:.4f} exactly, {sam
 assert round(mean_clipped, 2) == 0.87 and abs(sampled - mean_clipped) < 0.002
 
 # And the library's TD target does exactly this:
-y = td_target(torch.tensor([0.0, 1.0]), torch.tensor([False, True]), torch.tensor([[3.0, 2.0], [5.0, 0.0]]), gamma)
+y = td_target(torch.tensor([0.0, 1.0]), torch.tensor([False, True]),
+              torch.tensor([[3.0, 2.0], [5.0, 0.0]]), gamma)
 assert y.tolist() == [1.0, 1.0]
 
 # %% [markdown]
@@ -198,14 +205,18 @@ def iterate(model: str, gamma: float, excess: float, backups: int = 500, q0: flo
     return q
 
 
+print("500 backups from q = 1, with an excess of 0.03 per backup:")
+print(f"{'gamma':>6s} {'additive b':>11s} {'its fixed point':>16s} {'multiplicative c':>17s} "
+      f"{'c diverges above':>17s}")
 for g in (0.9, 0.98, 0.99):
-    print(f"gamma = {g}: additive b = 0.03 -> q = {iterate('additive', g, 0.03):6.3f} (fixed point "
-          f"{g * 0.03 / (1 - g):.3f});  multiplicative c = 0.03 -> q = {iterate('multiplicative', g, 0.03):10.3g};"
-          f"  threshold c > {1 / g - 1:.2%}")
-assert abs(iterate("additive", 0.98, 0.03) - 0.98 * 0.03 / 0.02) < 1e-3  # bounded: settles at gamma b / (1 - gamma)
-assert round(0.98 * 3 / 0.02) == 147 and abs(iterate("additive", 0.98, 3.0) - 147) < 0.01  # b = 3
-assert iterate("multiplicative", 0.98, 0.03) > 10 > 1 > iterate("multiplicative", 0.9, 0.03)  # diverges only at 0.98
-assert iterate("multiplicative", 0.98, 0.019) < 1 < iterate("multiplicative", 0.98, 0.021)  # threshold 1/0.98 - 1 = 2.04%
+    print(f"{g:6.2f} {iterate('additive', g, 0.03):11.3f} {g * 0.03 / (1 - g):16.3f} "
+          f"{iterate('multiplicative', g, 0.03):17.3g} {1 / g - 1:17.2%}")
+# Additive: bounded, it settles at gamma b / (1 - gamma); b = 3 gives 147.
+assert abs(iterate("additive", 0.98, 0.03) - 0.98 * 0.03 / 0.02) < 1e-3
+assert round(0.98 * 3 / 0.02) == 147 and abs(iterate("additive", 0.98, 3.0) - 147) < 0.01
+# Multiplicative: diverges at 0.98 only, with the threshold 1/0.98 - 1 = 2.04%.
+assert iterate("multiplicative", 0.98, 0.03) > 10 > 1 > iterate("multiplicative", 0.9, 0.03)
+assert iterate("multiplicative", 0.98, 0.019) < 1 < iterate("multiplicative", 0.98, 0.021)
 assert math.isclose(1 / 0.98 - 1, 0.0204, abs_tol=1e-4)
 
 # %% [markdown]
@@ -224,7 +235,8 @@ assert math.isclose(1 / 0.98 - 1, 0.0204, abs_tol=1e-4)
 
 # %%
 N = 10
-fractions = {her: rewarded_fraction(N, her, k=4, episodes=20) for her in ("none", "final", "future")}
+fractions = {her: rewarded_fraction(N, her, k=4, episodes=20)
+             for her in ("none", "final", "future")}
 for her, f in fractions.items():
     print(f"HER {her:>6s}: {f['stored']:7.2%} of stored transitions are rewarded "
           f"(played {f['played']:.2%}, relabelled {f['relabelled']:.2%})")
@@ -246,9 +258,9 @@ assert fractions["future"]["stored"] > fractions["final"]["stored"] > fractions[
 # We now train the same generic network, the HER paper's MLP with one hidden layer of 256
 # units, on n = 10 bits with the default $\gamma = 0.98$, and switch the two tricks off one at a
 # time. One more variant uses the write-up's code value $\gamma = 0.9$ without clipping, to see
-# whether the drift needs $\gamma$ near 1. Every variant runs on the same seeds, so the variants start
-# from the same initial network. We keep going after the task is solved (`early_stop=False`) to
-# see whether training stays stable.
+# whether the drift needs $\gamma$ near 1. Every variant runs on the same seeds, so the variants
+# start from the same initial network. We keep going after the task is solved
+# (`early_stop=False`) to see whether training stays stable.
 #
 # | variant | target network | clipped targets | HER | gamma |
 # |---|---|---|---|---|
@@ -259,12 +271,43 @@ assert fractions["future"]["stored"] > fractions["final"]["stored"] > fractions[
 # | `polyak only, no HER` | tau = 0.05 | no | none | 0.98 |
 # | `polyak + clip, no HER` | tau = 0.05 | yes | none | 0.98 |
 # | `polyak only, gamma 0.9` | tau = 0.05 | no | future | 0.9 |
+#
+# **Check your understanding 1 (predict before you run).** Which runs will blow up, with a peak
+# mean Q above 10?
+#
+# * (a) Only `plain`: a target network is enough to keep the values bounded.
+# * (b) `plain` and `polyak only`, the two unclipped runs with HER at $\gamma = 0.98$.
+# * (c) Every unclipped run, with or without HER, at either discount.
+# * (d) None: a couple of hundred iterations are too few for anything to blow up.
+#
+# <details><summary>Answer</summary>
+#
+# (b), asserted after the plots: both unclipped HER runs at $\gamma = 0.98$ go above 10, `plain`
+# the highest. (a) overrates the target network: it slows the feedback loop down but does not
+# bound the values. (c) misses the two conditions section 3 named: without HER few targets are
+# pinned at 1, and at $\gamma = 0.9$ a relative excess needs more than 11% to grow. (d)
+# underrates a geometric growth: a factor $\gamma(1 + c)$ slightly above 1 per backup compounds
+# over thousands of gradient steps (quick mode sees it within 100 iterations).
+# </details>
+#
+# **Check your understanding 2 (predict).** And `polyak only, no HER`, unclipped but with almost
+# no rewards in its buffer: its peak mean Q will be (a) as high as the HER run's, (b) above 1 but
+# more than ten times lower than the HER run's, (c) inside $[0, 1]$: without rewards there is
+# nothing to over-estimate.
+#
+# <details><summary>Answer</summary>
+#
+# (b), asserted below. The values do drift up without rewards (chapter 3 saw it too), so (c) is
+# wrong: the max over noisy estimates needs no reward to be optimistic. But with few rewards
+# almost no target is pinned at 1, so a relative excess has no floor to grow from (section 3),
+# and (a) does not happen either.
+# </details>
 
 # %%
 SEEDS = (0,) if QUICK else (0, 1, 2)
-ITERATIONS = 100 if QUICK else 300
-base = make_config(n=N, arch="mlp", her="future", gamma=0.98, max_iterations=ITERATIONS, early_stop=False,
-                   num_eval_agents=256, eval_every=5)
+ITERATIONS = 100 if QUICK else 200
+base = make_config(n=N, arch="mlp", her="future", gamma=0.98, max_iterations=ITERATIONS,
+                   early_stop=False, num_eval_agents=256, eval_every=5)
 variants = {
     "plain": dict(polyak=None, clip_targets=False),
     "polyak only": dict(polyak=0.05, clip_targets=False),
@@ -277,17 +320,20 @@ variants = {
 results = run_ablation(base, variants, seeds=SEEDS)
 
 # %%
-colors = dict(zip(variants, ["tab:red", "tab:orange", "tab:purple", "tab:green", "tab:brown", "tab:olive", "tab:blue"]))
+palette = ["tab:red", "tab:orange", "tab:purple", "tab:green", "tab:brown", "tab:olive", "tab:blue"]
+colors = dict(zip(variants, palette))
 fig, axes = plt.subplots(1, 3, figsize=(9.0, 4.6), layout="constrained")
 for name, runs in results.items():
     for metric, ax in zip(("mean_q", "loss", "success_rate"), axes):
         iterations, values = metric_matrix(runs, metric)
         keep = ~torch.isnan(values[0])
         for row, seed_values in enumerate(values):
+            style = "--" if "no HER" in name else ":" if "0.9" in name else "-"
             ax.plot(iterations[keep], seed_values[keep], color=colors[name], alpha=0.85,
-                    label=name if row == 0 else None, ls="--" if "no HER" in name else ":" if "0.9" in name else "-")
+                    label=name if row == 0 else None, ls=style)
 axes[0].axhline(1.0, color="k", lw=0.8, ls=":")
-axes[0].set(yscale="symlog", ylabel="mean Q on the sampled batch", title="Q-values (symlog scale; dotted: 1)")
+axes[0].set(yscale="symlog", ylabel="mean Q on the sampled batch",
+            title="Q-values (symlog scale; dotted: 1)")
 axes[1].set(yscale="log", ylabel="TD loss (MSE)", title="Loss")
 axes[2].set(ylim=(-0.03, 1.03), ylabel="greedy success rate (256 agents)", title="Success")
 for ax in axes:
@@ -295,17 +341,20 @@ for ax in axes:
     ax.grid(alpha=0.3)
 fig.legend(*axes[2].get_legend_handles_labels(), loc="outside lower center", ncol=3,
            fontsize="small")
-fig.suptitle(f"Stabilisation ablation: MLP, n = {N}, gamma = 0.98 unless named, seeds {list(SEEDS)}")
+fig.suptitle(f"Stabilisation ablation: MLP, n = {N}, gamma = 0.98 unless named, "
+             f"seeds {list(SEEDS)}")
 plt.show()
 
 # %%
 peak_q = {name: max_metric(runs, "mean_q") for name, runs in results.items()}
-late_loss = {name: max(float(v[:, -20:].nanmean()) for v in [metric_matrix([r], "loss")[1] for r in runs])
+late_loss = {name: max(float(metric_matrix([r], "loss")[1][:, -20:].nanmean()) for r in runs)
              for name, runs in results.items()}
 final_success = {name: min(r.final["success_rate"] for r in runs) for name, runs in results.items()}
+print(f"{'variant':24s} {'peak mean Q':>11s} {'late loss':>10s} {'final success':>14s}")
 for name in variants:
-    print(f"{name:>24s}: peak mean Q {peak_q[name]:10.3g}   loss over the last 20 iterations {late_loss[name]:10.3g}"
-          f"   final success (worst seed) {final_success[name]:.3f}")
+    print(f"{name:24s} {peak_q[name]:11.3g} {late_loss[name]:10.3g} {final_success[name]:14.3f}")
+print("late loss: the largest over seeds of the mean TD loss of the last 20 iterations; "
+      "final success: the worst seed's")
 
 # %% [markdown]
 # What the curves say (the cell below checks each statement on the runs above):
@@ -331,7 +380,8 @@ for name in variants:
 for name in ("plain", "polyak only", "polyak only, no HER"):
     assert peak_q[name] > 1.0, (name, peak_q[name])
 for name in ("clip only", "polyak + clip", "polyak + clip, no HER", "polyak only, gamma 0.9"):
-    assert peak_q[name] <= 1.05, (name, peak_q[name])  # the online net may overshoot a target a little
+    # (the online network may overshoot a target a little)
+    assert peak_q[name] <= 1.05, (name, peak_q[name])
 assert peak_q["plain"] > peak_q["polyak only"] > 10.0
 assert peak_q["polyak only"] > 10 * peak_q["polyak only, no HER"]
 assert late_loss["polyak + clip"] < 0.01 < min(late_loss["plain"], late_loss["polyak only"])
@@ -370,32 +420,132 @@ dash
 # %%
 assert peak_q["clip only"] <= 1.05 and late_loss["clip only"] < 0.01
 print(f"clip only: peak mean Q {peak_q['clip only']:.3f}, late loss {late_loss['clip only']:.2g}, "
-      f"final success {final_success['clip only']:.3f} (polyak + clip: {final_success['polyak + clip']:.3f})")
+      f"final success {final_success['clip only']:.3f} "
+      f"(polyak + clip: {final_success['polyak + clip']:.3f})")
 
 # %% [markdown]
+# ## 6. Double DQN: picking and valuing with different networks
+#
+# Section 3 blamed the max in the TD target: it picks whichever estimate happens to be too high
+# *and* reports that same estimate as the value. Double Q-learning (van Hasselt 2010) separates
+# the two jobs: one estimate picks the action, an independent one values it. If their errors are
+# independent, the picked action's error is as likely to be low as high, and the upward bias of
+# the pick disappears. **Double DQN** (van Hasselt, Guez and Silver 2016) does this with the two
+# networks DQN already has: the online network picks, the target network values,
+# $$y = r + \gamma\,(1 - \text{done})\,Q_{\bar\theta}\big(s', g,
+#   \arg\max_{a'} Q_{\bar\theta}(s', g, a')\big) \quad\text{(DQN: the target network picks and
+#   values)},$$
+# $$y^{\text{double}} = r + \gamma\,(1 - \text{done})\,Q_{\bar\theta}\big(s', g,
+#   \arg\max_{a'} Q_{\theta}(s', g, a')\big) \quad\text{(Double DQN)}.$$
+# (The first line is the usual $\max_{a'} Q_{\bar\theta}(s', g, a')$, written out.) The setting is
+# `double_dqn=True`; chapter 7b tries it at $n = 30$ and 50. How much can it help? The cell below
+# takes ten actions whose true values are all 0.5, and estimates with errors of standard deviation
+# 0.1: the same estimates picking and valuing, two independent ones, and two whose errors are
+# correlated 0.9, as an online network and a target network that lags it by a few dozen steps
+# would be.
+
+# %%
+gen = torch.Generator().manual_seed(0)
+true, sd, trials, actions = 0.5, 0.1, 200_000, 10
+picker = sd * torch.randn(trials, actions, generator=gen)  # errors of the network that picks
+other = sd * torch.randn(trials, actions, generator=gen)  # errors of an independent one
+rho = 0.9
+close = rho * picker + math.sqrt(1 - rho**2) * other  # errors correlated 0.9 with the picker's
+pick = picker.argmax(1, keepdim=True)
+bias = {"same estimates pick and value (DQN)": float(picker.max(1).values.mean()),
+        "independent valuer (double)": float(other.gather(1, pick).mean()),
+        "valuer correlated 0.9 with the picker": float(close.gather(1, pick).mean())}
+for name, b in bias.items():
+    print(f"{name:40s}: value of the picked action {true + b:.3f} (bias {b:+.3f})")
+single, double, correlated = bias.values()
+assert abs(single - 1.5388 * sd) < 0.002  # E[max of 10 standard normals] = 1.5388
+assert abs(double) < 0.002 and abs(correlated / single - rho) < 0.02
+
+# %% [markdown]
+# The max over ten noisy estimates overvalues by 0.154, 1.54 standard deviations; an independent
+# valuer removes the bias entirely; a valuer whose errors are correlated 0.9 with the picker's
+# removes only a tenth of it. With Polyak averaging at $\tau = 0.05$ the target network *is* such
+# a valuer: it lags the online network by about 20 gradient steps, so their errors are largely
+# the same.
+#
+# **Check your understanding 3 (predict before you run).** Rerun section 4's two runs with a
+# target network, unclipped and clipped, on the same seeds, with `double_dqn=True`. For the
+# unclipped HER run, which blew up:
+#
+# * (a) Double DQN keeps its values inside $[0, 1]$: it removes the over-estimation that drives the
+#   drift.
+# * (b) It lowers the peak by a factor of ten or more, but the values still leave $[0, 1]$.
+# * (c) It changes the peak by less than a fifth either way: the run still blows up.
+# * (d) It makes the blow-up much worse.
+#
+# <details><summary>Answer</summary>
+#
+# (c), asserted below on every seed. Two reasons. The cell above: with a target network this close
+# to the online one, the pick is hardly independent of the valuation. And section 3: once a
+# relative excess compounds, *all* values are too high together, and Double DQN values the picked
+# action with a target network whose values are just as inflated; it removes the bias of
+# choosing, not the feedback loop. Clipping stops the loop, with or without Double DQN. (a)
+# treats the max as the whole story; (b) and (d) overrate what a change of the picked action can
+# do when every action is overvalued.
+# </details>
+
+# %%
+double_variants = {
+    "polyak only, double DQN": dict(polyak=0.05, clip_targets=False, double_dqn=True),
+    "polyak + clip, double DQN": dict(polyak=0.05, clip_targets=True, double_dqn=True),
+}
+double_results = run_ablation(base, double_variants, seeds=SEEDS)
+print(f"{'variant':26s} {'seed':>4s} {'peak mean Q':>11s} {'late loss':>10s} "
+      f"{'final success':>14s}")
+for name, runs in {**{k: results[k] for k in ("polyak only", "polyak + clip")},
+                   **double_results}.items():
+    for seed, run in zip(SEEDS, runs):
+        late = float(metric_matrix([run], "loss")[1][:, -20:].nanmean())
+        print(f"{name:26s} {seed:4d} {max_metric(run, 'mean_q'):11.3g} {late:10.3g} "
+              f"{run.final['success_rate']:14.3f}")
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 4))
+for name, runs, color in (("polyak only", results["polyak only"], "tab:orange"),
+                          ("polyak only, double DQN", double_results["polyak only, double DQN"],
+                           "tab:blue")):
+    for row, run in enumerate(runs):
+        iterations, values = metric_matrix([run], "mean_q")
+        ax.plot(iterations, values[0], color=color, alpha=0.85, label=name if row == 0 else None)
+ax.set(yscale="symlog", xlabel="iteration", ylabel="mean Q on the sampled batch",
+       title="Unclipped, with HER: Double DQN does not stop the blow-up")
+ax.grid(alpha=0.3)
+ax.legend(fontsize="small")
+plt.show()
+
+for plain_run, double_run in zip(results["polyak only"], double_results["polyak only, double DQN"]):
+    plain_peak, double_peak = max_metric(plain_run, "mean_q"), max_metric(double_run, "mean_q")
+    assert double_peak > 10 and 0.8 < double_peak / plain_peak < 1.25, (plain_peak, double_peak)
+clipped_double = double_results["polyak + clip, double DQN"]
+assert max_metric(clipped_double, "mean_q") <= 1.05
+assert max(float(metric_matrix([r], "loss")[1][:, -20:].nanmean()) for r in clipped_double) < 0.01
+assert min(r.final["success_rate"] for r in clipped_double) > max(
+    r.final["success_rate"] for r in double_results["polyak only, double DQN"])
+
+# %% [markdown]
+# Double DQN leaves the blow-up where it was (within a fifth of the peak, on every seed), and with
+# clipped targets it is as stable as `polyak + clip`. Whether it learns faster or slower once
+# clipped is within the noise of three seeds here; chapter 7b found it made no real difference at
+# $n = 30$ and $50$ either. It helps where the max's pick is the problem and the two networks
+# disagree enough to tell: van Hasselt et al. showed that DQN's values on several Atari games were
+# far too high, and that Double DQN brought them down. Here the values that matter are pinned by
+# clipping instead.
+#
 # ## Check your understanding
 #
-# **1. Predict before you run.** At $\gamma = 0.99$, how large a relative over-estimate per
-# backup makes unclipped Q-values diverge?
-# <details><summary>Answer</summary>Anything above $1/0.99 - 1 \approx 1.0\%$: the backup
-# multiplies the values by $\gamma(1 + c)$, which exceeds 1 from there on (section 3).</details>
+# Questions 1 to 3 are above, each before the cell that answers it. One more, to reason out:
 #
-# **2. Multiple choice.** In bit flipping, clipping the TD target to $[0, 1]$ (a) biases the
-# learned values, (b) can only bring a target closer to $Q^*$, (c) is needed only without a target
-# network.
-# <details><summary>Answer</summary>(b): $Q^*$ lies in $[0, 1]$ (section 2), and projecting onto
-# an interval that contains the truth never moves away from it. (a) would be right if the targets
-# of one input were noisy: the regression then fits $\mathbb{E}[\text{clip}(y)]$, 0.87 for
-# $Q^* = 0.98$ and noise of standard deviation 0.3 (section 2); here each input's target is
-# deterministic. (c) is wrong: with a target network but no clipping, the HER run still blew up
-# (section 4).</details>
-#
-# **3. Predict before you run.** Without HER and without clipping (`polyak only, no HER`), do the
-# Q-values explode like the HER run's?
-# <details><summary>Answer</summary>No: they leave $[0, 1]$ only a little, more than ten times
-# lower than with HER (asserted in section 4). They do drift up (chapter 3 saw it too), but with
-# few rewards almost no target is pinned at 1, so a relative excess has no floor to grow from
-# (section 3).</details>
+# **4.** Take the HER paper's reward convention instead (chapter 1): $-1$ on every step that does
+# not reach the goal, 0 on the step that does. Can you still clip TD targets to $[0, 1]$?
+# <details><summary>Answer</summary>No. Every return is now between $-1/(1 - \gamma)$ and 0 (a
+# long run of $-1$s, discounted), so clipping to $[0, 1]$ would cut every correct target. The
+# argument of section 2 carries over with the new bounds: clip to the interval the true values
+# provably lie in, here $[-1/(1 - \gamma), 0]$, which is what the HER paper's code does.</details>
 #
 # > **Common pitfalls.** (1) Reading "solved once" as stable: keep training past the first
 # > success (`early_stop=False`), as the ablation does. (2) Clipping the *network's output*
@@ -416,9 +566,14 @@ print(f"clip only: peak mean Q {peak_q['clip only']:.3f}, late loss {late_loss['
 #   ($\gamma b / (1 - \gamma)$); a relative one, $1 + c$, diverges once $\gamma (1 + c) > 1$,
 #   i.e. $c > 2\%$ at $\gamma = 0.98$ but $c > 11\%$ at $\gamma = 0.9$. HER pins many targets at
 #   exactly 1, giving that growth a floor. Both are hypotheses, beside the deadly triad's own
-#   divergence. Measured here: at $\gamma = 0.98$
-#   without clipping, Q-values left [0, 1] in every run, most with HER and without a target
-#   network; at $\gamma = 0.9$ they did not; with clipping, training was stable.
+#   divergence. Measured here: at $\gamma = 0.98$ without clipping, Q-values left [0, 1] in every
+#   run, most with HER and without a target network; at $\gamma = 0.9$ they did not; with
+#   clipping, training was stable.
+# * **Double DQN** lets the online network pick the next action and the target network value it.
+#   That removes the bias of picking with the same noisy estimates that value, but a target
+#   network that lags by a few dozen steps is not an independent valuer, and it does nothing
+#   against values that are all too high together: unclipped, the HER run blew up just the same
+#   (within a fifth of the peak). Clipping is what kept the values in place.
 #
 # **Exercises.** `exercises/ex03_td_target` (the clipped TD target and epsilon-greedy),
 # `exercises/ex04_polyak` (the Polyak update) and `exercises/ex07_learner_step` (the whole DQN
@@ -439,8 +594,9 @@ print(f"clip only: peak mean Q {peak_q['clip only']:.3f}, late loss {late_loss['
 #   *ICML*, 2018 (SAC).
 # * A. Raffin, A. Hill, A. Gleave, A. Kanervisto, M. Ernestus, N. Dormann. Stable-Baselines3:
 #   reliable reinforcement learning implementations. *JMLR* 22(268): 1-8, 2021.
-# * L. Baird. Residual algorithms: reinforcement learning with function approximation. *ICML*,
-#   1995. J. N. Tsitsiklis, B. Van Roy. An analysis of temporal-difference learning with function
+# * L. Baird. Residual algorithms: reinforcement learning with function approximation.
+#   *ICML*, 1995.
+# * J. N. Tsitsiklis, B. Van Roy. An analysis of temporal-difference learning with function
 #   approximation. *IEEE Transactions on Automatic Control* 42(5): 674-690, 1997.
 # * S. Thrun, A. Schwartz. Issues in using function approximation for reinforcement learning.
 #   *Proceedings of the 1993 Connectionist Models Summer School*, 1993 (over-estimation from the
