@@ -37,6 +37,16 @@
 # Terms in bold are defined where they first appear and in the [glossary](glossary.md).
 
 # %%
+# The course library. Outside the course folder (Colab, a downloaded notebook), install it with
+#   %pip install bitflip-course==0.1.0
+try:
+    import bitflip_lib
+except ModuleNotFoundError:
+    raise ModuleNotFoundError(
+        "bitflip_lib is missing: run `%pip install bitflip-course==0.1.0`, then rerun this cell"
+    ) from None
+
+# %%
 import math
 from pathlib import Path
 

@@ -39,6 +39,16 @@
 # appendix, [chapter 7b](07b_beyond_table1.ipynb).
 
 # %%
+# The course library. Outside the course folder (Colab, a downloaded notebook), install it with
+#   %pip install bitflip-course==0.1.0
+try:
+    import bitflip_lib
+except ModuleNotFoundError:
+    raise ModuleNotFoundError(
+        "bitflip_lib is missing: run `%pip install bitflip-course==0.1.0`, then rerun this cell"
+    ) from None
+
+# %%
 from pathlib import Path
 
 import ipywidgets as widgets

@@ -46,6 +46,16 @@
 # **Study time.** About 25 minutes of reading; running it takes under a minute on a laptop CPU.
 
 # %%
+# The course library. Outside the course folder (Colab, a downloaded notebook), install it with
+#   %pip install bitflip-course==0.1.0
+try:
+    import bitflip_lib
+except ModuleNotFoundError:
+    raise ModuleNotFoundError(
+        "bitflip_lib is missing: run `%pip install bitflip-course==0.1.0`, then rerun this cell"
+    ) from None
+
+# %%
 from pathlib import Path
 
 import torch

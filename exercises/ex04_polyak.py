@@ -40,6 +40,16 @@
 # keeps using the same target network object), outside autograd (it is bookkeeping, not part of the
 # loss), and a clear `ValueError` for a `tau` outside $[0, 1]$.
 
+# %%
+# The course library. Outside the course folder (Colab, a downloaded notebook), install it with
+#   %pip install bitflip-course==0.1.0
+try:
+    import bitflip_lib
+except ModuleNotFoundError:
+    raise ModuleNotFoundError(
+        "bitflip_lib is missing: run `%pip install bitflip-course==0.1.0`, then rerun this cell"
+    ) from None
+
 # %% tags=["graded"]
 import torch
 from torch import nn

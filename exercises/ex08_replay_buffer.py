@@ -42,6 +42,16 @@
 # **Your task.** Write `ReplayBuffer(n, capacity, device)` with `add(transitions)` and
 # `sample(batch_size, generator)`. The library's trainer will then train with your buffer.
 
+# %%
+# The course library. Outside the course folder (Colab, a downloaded notebook), install it with
+#   %pip install bitflip-course==0.1.0
+try:
+    import bitflip_lib
+except ModuleNotFoundError:
+    raise ModuleNotFoundError(
+        "bitflip_lib is missing: run `%pip install bitflip-course==0.1.0`, then rerun this cell"
+    ) from None
+
 # %% tags=["graded"]
 import torch
 

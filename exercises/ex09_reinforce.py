@@ -43,6 +43,16 @@
 # rewards for `"mean"`, or the number or `[B]` tensor given. Rewards and baseline are constants (no gradient).
 # Raise `ValueError` for another baseline name or for rewards that do not have one entry per string.
 
+# %%
+# The course library. Outside the course folder (Colab, a downloaded notebook), install it with
+#   %pip install bitflip-course==0.1.0
+try:
+    import bitflip_lib
+except ModuleNotFoundError:
+    raise ModuleNotFoundError(
+        "bitflip_lib is missing: run `%pip install bitflip-course==0.1.0`, then rerun this cell"
+    ) from None
+
 # %% tags=["graded"]
 import torch
 

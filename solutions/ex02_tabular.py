@@ -36,6 +36,16 @@
 # **Your task.** Write both, vectorised over the batch (the update) and over the whole table (value
 # iteration). The library has its own versions in `bitflip_lib.tabular`; do not call them here.
 
+# %%
+# The course library. Outside the course folder (Colab, a downloaded notebook), install it with
+#   %pip install bitflip-course==0.1.0
+try:
+    import bitflip_lib
+except ModuleNotFoundError:
+    raise ModuleNotFoundError(
+        "bitflip_lib is missing: run `%pip install bitflip-course==0.1.0`, then rerun this cell"
+    ) from None
+
 # %% tags=["graded"]
 import torch
 

@@ -37,6 +37,16 @@
 # **Your task.** Write `her_relabel_future` without a Python loop over agents or steps: index with
 # the `(t, b)` pairs of all active steps at once.
 
+# %%
+# The course library. Outside the course folder (Colab, a downloaded notebook), install it with
+#   %pip install bitflip-course==0.1.0
+try:
+    import bitflip_lib
+except ModuleNotFoundError:
+    raise ModuleNotFoundError(
+        "bitflip_lib is missing: run `%pip install bitflip-course==0.1.0`, then rerun this cell"
+    ) from None
+
 # %% tags=["graded"]
 import torch
 

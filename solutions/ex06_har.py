@@ -35,6 +35,16 @@
 #   `hidden`, taking its two inputs in the order of the formula: (distance feature, bit differs);
 # * `forward(state, goal)` takes `[B, n]` float bit tensors and returns `[B, n]` Q-values, for any n.
 
+# %%
+# The course library. Outside the course folder (Colab, a downloaded notebook), install it with
+#   %pip install bitflip-course==0.1.0
+try:
+    import bitflip_lib
+except ModuleNotFoundError:
+    raise ModuleNotFoundError(
+        "bitflip_lib is missing: run `%pip install bitflip-course==0.1.0`, then rerun this cell"
+    ) from None
+
 # %% tags=["graded"]
 from collections.abc import Sequence
 

@@ -38,6 +38,16 @@
 # returning the loss as a 0-d tensor detached from the graph. You may call
 # `bitflip_lib.dqn.polyak_update` (exercise 4) for step 5.
 
+# %%
+# The course library. Outside the course folder (Colab, a downloaded notebook), install it with
+#   %pip install bitflip-course==0.1.0
+try:
+    import bitflip_lib
+except ModuleNotFoundError:
+    raise ModuleNotFoundError(
+        "bitflip_lib is missing: run `%pip install bitflip-course==0.1.0`, then rerun this cell"
+    ) from None
+
 # %% tags=["graded"]
 import torch
 from torch import nn

@@ -33,6 +33,16 @@
 # gradients, `step_log_probs` `[B, L]`, `log_rewards` `[B]`. Return the loss above (a scalar), with gradients flowing
 # to both `log_Z` and `step_log_probs`. Raise `ValueError` when `log_rewards` does not have one entry per string.
 
+# %%
+# The course library. Outside the course folder (Colab, a downloaded notebook), install it with
+#   %pip install bitflip-course==0.1.0
+try:
+    import bitflip_lib
+except ModuleNotFoundError:
+    raise ModuleNotFoundError(
+        "bitflip_lib is missing: run `%pip install bitflip-course==0.1.0`, then rerun this cell"
+    ) from None
+
 # %% tags=["graded"]
 import torch
 

@@ -83,9 +83,6 @@ def _first_code_cell(path: Path) -> str:
     return next(c.source for c in jupytext.read(path).cells if c.cell_type == "code").strip()
 
 
-@pytest.mark.xfail(strict=True, reason="the first cells are not in the notebooks yet: the lead inserts "
-                   "bitflip_lib.release.FIRST_CELL as each notebook's first code cell (issue 33); "
-                   "remove this mark then")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_notebook_starts_by_checking_the_library(path):
     assert _first_code_cell(path) == FIRST_CELL.strip(), (
