@@ -20,23 +20,26 @@
 # bits, how many iterations (batches of 16 parallel episodes) goal-conditioned DQN needed to
 # solve bit flipping, with and without Hindsight Experience Replay (HER), with its generic UVFA
 # network and with its handcrafted architecture HAR. Some cells say "fails"; some were never run.
-# This chapter puts our own version of that table beside it, cell by cell, and asks what agrees,
-# what does not, and why. Terms you may have forgotten are in the [glossary](glossary.md).
+# This chapter reruns that table, cell by cell, with the settings of the write-up's own code, and
+# asks what agrees, what does not, and why; then it asks what this course's settings change.
+# Terms you may have forgotten are in the [glossary](glossary.md).
 #
 # **Learning objectives.** After this chapter you can
-# 1. read a reproduction against the original cell by cell: solved or failed, and how fast;
+# 1. read a reproduction against the original cell by cell, comparing the same quantity on both
+#    sides: the same moment of a run, under the same rule for "solved";
 # 2. explain why one run per cell cannot separate luck from learning, and what several seeds show;
-# 3. name the settings that make this course's agents faster than the write-up's;
+# 3. say how much faster this course's settings are, per iteration, per gradient step and per
+#    second, and which settings make the difference;
 # 4. check stored results yourself, by rerunning a cell from its stored configuration.
 #
-# **Study time.** About 40 minutes of reading. Running the notebook takes about a minute on a
-# laptop CPU (about 5 minutes in full mode, which reruns a few long cells).
+# **Study time.** About 45 minutes of reading. Running the notebook takes about a minute on a
+# laptop CPU (about 10 minutes in full mode, which reruns a few long cells).
 #
-# The grid behind the table costs more than a day of CPU, so its runs are *stored with the
-# course* in `results/`, and this notebook reads them. Every number about them, with the
-# command that made each one, is in the lab notebook [`results/README.md`](../results/README.md).
-# The studies past n = 50 (HAR at n = 1024, a generic network at n = 50 and 100) are in the
-# appendix, [chapter 7b](07b_beyond_table1.ipynb).
+# The grids behind the tables cost days of CPU, so their runs are *stored with the course* in
+# `results/`, and this notebook reads them. Every number about them, with the command that made
+# each one, is in the lab notebook [`results/README.md`](../results/README.md). The studies past
+# n = 50 (HAR at n = 1024, a generic network at n = 50 and 100) are in the appendix,
+# [chapter 7b](07b_beyond_table1.ipynb).
 
 # %%
 # The course library. Outside the course folder (Colab, a downloaded notebook), install it with
@@ -49,24 +52,24 @@ except ModuleNotFoundError:
     ) from None
 
 # %%
-from pathlib import Path
+from statistics import median
 
-import ipywidgets as widgets
 from IPython.display import Markdown, display
 
 from bitflip_lib import default_device, quick_mode
 from bitflip_lib.config import make_config
-from bitflip_lib.lab.runs import run_name
+from bitflip_lib.lab.runs import load_runs, run_name
 from bitflip_lib.lab.table1 import (
-    PRESETS,
-    TABLE_NS,
-    WRITEUP_TABLE1,
+    TABLE_PRESETS,
+    WRITEUP_CELLS,
     comparison,
     load_grid,
     missing_runs,
     render_table,
     table_cells,
+    writeup_iterations,
 )
+from bitflip_lib.release import results_dir
 from bitflip_lib.trainer import train
 from bitflip_lib.ui.plots import new_figure, plot_iterations_vs_n, plot_metric
 
@@ -74,238 +77,309 @@ QUICK = quick_mode()
 print("QUICK mode (small budgets)" if QUICK else "FULL mode")
 default_device(announce=True)
 
-
-def find_results() -> Path:
-    """The course's results/ folder, whether the notebook runs from chapters/ or the course folder."""
-    for folder in (Path.cwd(), *Path.cwd().parents):
-        if (folder / "results" / "default").is_dir():
-            return folder / "results"
-    raise FileNotFoundError("results/ not found: open this notebook inside the course folder")
-
-
-RESULTS = find_results()
-grid = {preset: load_grid(RESULTS, preset) for preset in PRESETS}
+RESULTS = results_dir()
+grid = {preset: load_grid(RESULTS, preset) for preset in TABLE_PRESETS}
 cells = {preset: table_cells(runs) for preset, runs in grid.items()}
 for preset, runs in grid.items():
-    print(f"{preset:8s}: {len(runs)} stored runs in {len(cells[preset])} cells")
-assert not missing_runs(RESULTS), "some grid runs are missing: results/README.md has the commands that make them"
+    print(f"{preset:10s}: {len(runs):3d} stored runs in {len(cells[preset])} cells")
+missing = missing_runs(RESULTS)
+assert not any(preset != "writeup" for preset, _ in missing)  # the two full grids are complete
+for (preset, method), found in missing.items():
+    print(f"not stored yet in results/{preset}: {method} at",
+          ", ".join(f"n = {n} (seeds {', '.join(map(str, seeds))})" for n, seeds in found))
 
 # %% [markdown]
 # ## 1. What "reproducing" means here
 #
-# Every cell of the grid is one call of `train` per seed: one configuration, three seeds
-# (0, 1, 2), a budget of 3000 iterations. A run that finishes is written to its own JSON file,
-# named after its configuration (`default_n20_har_future-k4_s0.json`), so an interrupted sweep
-# loses nothing and a rerun skips what is stored. The library reads such a file back as a
-# `StoredRun`: its configuration, when it was solved, its best success and its learning curve.
+# Every cell of a grid is one call of `train` per seed: one configuration, a budget of 3000
+# iterations. A finished run is written to its own JSON file, named after its configuration
+# (`writeup_n20_har_writeup30_s0.json`), so an interrupted sweep loses nothing and a rerun skips
+# what is stored. The library reads such a file back as a `StoredRun`: its configuration, when it
+# was solved, its best success and its learning curve.
 #
 # ```bash
-# bitflip sweep --preset writeup --arch har uvfa mlp --her preset none \
-#               --n 5 10 15 20 30 40 50 --seeds 0 1 2 --out results/writeup
+# bitflip sweep --preset writeup --arch har --her preset none --n 20 30 40 50 --seeds 0 \
+#               --out results/writeup
 # bitflip table --results results/writeup
 # ```
 #
-# "Reproducing" can mean two things, so the grid was run twice:
+# Three grids are stored, each with its own preset:
 #
-# * **`writeup`**: the write-up's own settings, as far as it states them: gamma 0.9, Adam
-#   (AMSGrad) with lr 1e-3, Polyak 0.01, 5 gradient steps per iteration, its HER variant that
-#   relabels 30% of the episodes with one achieved state each (`seed30`), HAR fed the raw
-#   distance, and "solved" meaning 100 evaluations in a row at success exactly 1.00.
+# * **`writeup`**: the settings of the code that printed the write-up's numbers (its public
+#   repository): gamma 0.9, Adam (AMSGrad) with lr 1e-3, Polyak 0.01 after each of 5 gradient
+#   steps per iteration, batches of 2048 transitions drawn without replacement, HAR's phi
+#   2-128-128-1 with GELU fed the raw distance, and its HER variant `writeup30`: 30% of the
+#   episodes get one achieved state as goal, relabelled from the start up to the step that first
+#   reaches it (chapter 4). "Solved" means 100 evaluations in a row at success exactly 1.00. Its
+#   grid is the write-up's sixteen cells: three seeds where the cell is solved, one where it fails.
+# * **`writeup_v1`**: this course's first reading of the write-up's *text*, before its code was
+#   read: batches of 256 drawn with replacement, a smaller phi (2-64-64-1 with ReLU) and HER that
+#   relabels every transition of the chosen episodes; otherwise as `writeup`. Its whole 7 x 6
+#   grid is stored, and the differences turn out to matter.
 # * **`default`**: the best settings of chapters 4-6: HER `future` with k = 4, 32 gradient
 #   steps, Polyak 0.05, gamma max(0.98, 1 - 1/n), HAR fed distance / n, and "solved" meaning
 #   5 evaluations in a row at success >= 0.99 on 1024 fresh agents.
 #
-# The write-up has one run per cell; we have three seeds. So we compare **verdicts**: a cell
-# agrees when the write-up's "solved" or "fails" is what every seed did here; "mixed" means
-# some seeds solved it and some did not.
+# **The same moment on both sides.** The write-up's notebooks print "Early stopping at episode
+# N" when the last 100 evaluations were all 1.00; N counts from 0, so the run had trained N + 1
+# iterations. Every run here stores that moment (`confirmed_at`: the iteration at which its
+# solved streak completed) beside the first iteration of the streak (`solved_at`). The tables
+# show N + 1 for the write-up and the median `confirmed_at` here.
 #
-# **Check your understanding 1 (predict before you run the next cell).** The write-up reports
-# that vanilla HAR (no HER) *fails* from n = 30 on. Our `writeup` grid uses the same
-# network, settings and budget, with three seeds. What do you expect in those cells: (a) all
-# seeds fail, (b) some seeds solve it, (c) every seed solves it?
+# **Check your understanding 1 (predict before you run the next cell).** The write-up's code
+# solved vanilla HAR (no HER) at n = 20 after 484 iterations. Rerun with exactly its settings,
+# with seed 0, what do you expect?
+#
+# 1. solved after a similar number of iterations;
+# 2. solved much faster, since seeds barely matter once the settings are the same;
+# 3. not solved at all within the 3000 iterations.
 #
 # <details><summary>Answer</summary>
 #
-# Mostly (c): look at the Vanilla-HAR rows of the first table below. Nearly every seed solves
-# these cells, and the one that does not reaches success 1.00 too, without holding it for 100
-# evaluations in a row. A single
-# run, as in the write-up, drew the unlucky or the slow side, or differed in a detail that
-# the write-up does not state. Takeaway 4 below shows how vanilla HAR can succeed at all.
+# 3: look at the Vanilla-HAR row of the first table. Seed 0 never gets a single test agent to
+# its goal. Without HER the agents see almost no rewards at n = 20, and whether vanilla HAR
+# gets anywhere depends on the network it starts from (takeaway 4 shows how it can succeed at
+# all). The write-up ran each cell once, and drew a network that worked.
 # </details>
 
 # %% [markdown]
-# ## 2. The table beside the write-up's
+# ## 2. The tables beside the write-up's
 #
-# Our cells read `median iteration solved (seeds solved / seeds run)`; `fails (0/3, best 0.12)`
-# gives the median best success of seeds that never solved it; the write-up's rows show its
-# count, `fails`, or `?` where it did not run the cell.
+# Our cells read `median iterations until the streak completed (seeds solved / seeds run)`;
+# `fails (0/3, best 0.12)` gives the median best success of seeds that never solved the cell;
+# `-` is a cell not stored; the write-up's rows show N + 1, `fails`, or `?` where it did not run
+# the cell. The `default` grid stops by its own, looser rule (5 evaluations at 0.99 or more), so
+# its numbers are *not* the write-up's quantity: compare its verdicts only (section 4, takeaway 3
+# compares its speed under the write-up's rule).
 
 # %%
-for preset, title in (("writeup", "With the write-up's settings"), ("default", "With this course's settings")):
-    display(Markdown(f"**{title}** (`results/{preset}`)\n\n" + render_table(cells[preset])))
+TITLES = {"writeup": "The write-up's code", "writeup_v1": "The first reading of the write-up",
+          "default": "This course's settings (their own stopping rule: compare verdicts only)"}
+for preset in TABLE_PRESETS:
+    heading = f"**{TITLES[preset]}** (`results/{preset}`)\n\n"
+    display(Markdown(heading + render_table(cells[preset])))
     rows = [r for r in comparison(cells[preset]) if r["agree"] is not None]
     differ = [r for r in rows if not r["agree"]]
-    print(f"{preset}: {len(rows) - len(differ)} of {len(rows)} comparable cells agree with the write-up; they differ at")
+    print(f"{preset}: {len(rows) - len(differ)} of {len(rows)} comparable cells agree "
+          "with the write-up's verdicts; they differ at")
     for r in differ:
-        print(f"    {r['method']:12s} n = {r['n']:2d}: {r['write-up']} in the write-up, {r['ours']} here")
+        print(f"    {r['method']:12s} n = {r['n']:2d}: {r['write-up']} in the write-up, "
+              f"{r['ours']} here")
 
 # %% [markdown]
 # ## 3. Table 1 as a picture
 #
-# The same cells against n: a line per method (the median of the seeds that solved), the
-# write-up's numbers dashed beside it, and crosses along the top for cells that fail. The
-# y-axis is logarithmic: one grid line up is ten times as many iterations.
+# The write-up's sixteen cells against n, rerun with its code: a line per method (the median of
+# the seeds that solved), the write-up's numbers dashed beside it, and crosses along the top for
+# cells that fail. Both sides count the same moment. The y-axis is logarithmic: one grid line up
+# is ten times as many iterations.
 
 # %%
-fig = new_figure(figsize=(9.0, 7.4))
-axes = fig.subplots(2, 2)
-for row, preset in enumerate(PRESETS):
-    plot_iterations_vs_n(cells[preset], methods=["HER-HAR", "Vanilla-HAR"], ax=axes[row, 0],
-                         title=f"HAR, {preset} settings")
-    plot_iterations_vs_n(cells[preset], methods=["HER-UVFA", "Vanilla-UVFA", "HER-MLP", "Vanilla-MLP"],
-                         ax=axes[row, 1], title=f"generic networks, {preset} settings")
+fig = new_figure(figsize=(9.0, 3.9))
+left, right = fig.subplots(1, 2)
+plot_iterations_vs_n(cells["writeup"], methods=["HER-HAR", "Vanilla-HAR"], ax=left,
+                     title="HAR, the write-up's code")
+plot_iterations_vs_n(cells["writeup"], methods=["HER-UVFA", "Vanilla-UVFA"], ax=right,
+                     title="UVFA, the write-up's code")
 fig
 
 # %% [markdown]
 # ## 4. Five takeaways
 #
-# **1. HER with HAR reproduces the write-up's central result, and its success rule is strict.**
-# Under the write-up's settings every seed of HER-HAR reaches greedy success 1.00 at every n,
-# and at n = 20-40 the medians land within a factor of two of its 373, 613 and 636. Where a
-# seed "fails" (the `2/3` cells at n = 40 and 50) it is not for lack of a good policy: it hovers just
-# below 1.00, one or two of 1024 agents missing their goal, and never strings 100 perfect
-# evaluations together. The left panel below shows the three seeds at n = 40.
-#
-# **2. Seeds matter more than one run per cell can show.** HAR's weights do not depend on n,
-# so a seed starts from the same network at every n, and some initial networks are already
-# optimal: their phi happens to rank "flip a differing bit" above "flip a matching bit" at every
-# distance (chapter 6). Such a seed is "solved at iteration 1" without learning anything. The
-# right panel shows the other side, vanilla HAR under our settings at n = 40: one seed that
-# turns perfect within a few iterations, one that starts perfect, collapses after the first
-# updates and climbs back much later, and one that never succeeds.
+# **1. The write-up's code reproduces its central result.** Rerun with its settings, every seed
+# of HER-HAR reaches the write-up's strict "solved" at n = 20 to 50, each median within a factor
+# of two of its count, and the small UVFA cells land close to its numbers too. Seeds spread the
+# counts widely, though: at n = 40 one seed needs about four times as many iterations as
+# another. The next cell checks these statements against the stored runs.
+
+# %%
+for method, n in WRITEUP_CELLS:
+    cell = cells["writeup"].get((method, n))
+    theirs = writeup_iterations(method, n)
+    if cell is None or not isinstance(theirs, int) or cell.median_confirmed_at is None:
+        continue
+    ratio = cell.median_confirmed_at / theirs
+    print(f"{method:12s} n = {n:2d}: write-up {theirs:5d}, "
+          f"median here {cell.median_confirmed_at:6.0f} "
+          f"({cell.n_solved}/{cell.n_runs} seeds), ratio {ratio:.2f}")
+    if method == "HER-HAR":
+        assert cell.n_solved == cell.n_runs and 0.5 <= ratio <= 2, (method, n)
+her_har40 = cells["writeup"]["HER-HAR", 40].confirmed_at
+assert max(her_har40) >= 3.5 * min(her_har40)
+
+# %% [markdown]
+# **2. One run per cell is a lottery ticket.** The write-up solved vanilla HAR at n = 20 after
+# 484 iterations; with its code and seed 0, not one of 1024 test agents reaches its goal in 3000
+# iterations (left). The first reading, with a smaller phi, solves the same cell on every seed
+# (right). The network HAR starts from decides whether, without HER, it ever gets going; a
+# single run per cell shows one draw of it and cannot say how likely the other outcome was.
 
 # %%
 fig = new_figure(figsize=(9.0, 3.9))
 left, right = fig.subplots(1, 2)
-for ax, (preset, method, n) in ((left, ("writeup", "HER-HAR", 40)), (right, ("default", "Vanilla-HAR", 40))):
-    cell = cells[preset][method, n]
-    plot_metric(list(cell.runs), "success_rate", labels=[f"seed {r.seed} ({r.verdict})" for r in cell.runs], ax=ax,
-                title=f"{method}, n = {n}, {preset} settings")
+lottery = {preset: cells[preset]["Vanilla-HAR", 20] for preset in ("writeup", "writeup_v1")}
+for ax, (preset, cell) in zip((left, right), lottery.items()):
+    plot_metric(list(cell.runs), "success_rate", ax=ax, title=f"Vanilla-HAR, n = 20, {preset}",
+                labels=[f"seed {r.seed} ({r.verdict})" for r in cell.runs])
 right.set(xscale="log", xlabel="iteration (log scale)")
-assert all(r.best_success == 1.0 for r in grid["writeup"] if r.method == "HER-HAR")  # takeaway 1
+seed0 = lottery["writeup"].run(0)
+assert not seed0.solved and seed0.best_success == 0.0 and seed0.iterations == 3000
+assert lottery["writeup_v1"].n_solved == lottery["writeup_v1"].n_runs == 3
 fig
 
 # %% [markdown]
-# **3. With this course's settings HER-HAR is about a hundred times faster**: a handful of
-# iterations at every n from 5 to 50, where the write-up needed hundreds. It is learning, not a
-# lucky start: at n >= 30 every seed's success first *falls* during the first updates and is back
-# at 1.00 a few iterations later. The levers are those of chapters 4-6: HER `future` (four
-# relabelled goals for every transition, instead of one for 30% of the episodes), 32 instead of
-# 5 gradient steps per iteration, a faster Polyak fraction, gamma close to 1, and the
-# normalised distance feature.
+# **3. How much faster are this course's settings? Measure it under one rule.** The `default`
+# grid stops after 5 evaluations at 0.99, much sooner than the write-up's rule, so its iteration
+# counts cannot be set beside the write-up's. The cell below reads HER-HAR runs with the default
+# settings that were made to stop by the write-up's rule instead (100 evaluations in a row at
+# 1.00, `results/beyond/har_writeup_rule`) and compares them with the write-up's code at two
+# moments: when the perfect streak starts and when it completes. It counts iterations, gradient
+# steps (32 per iteration here, 5 in the write-up's code) and seconds of one CPU thread.
+
+# %%
+rule_runs = load_runs(RESULTS / "beyond" / "har_writeup_rule")
+strict = table_cells(rule_runs)
+compared = []
+for n in (20, 30, 40, 50):
+    fast, code = strict.get(("HER-HAR", n)), cells["writeup"].get(("HER-HAR", n))
+    if fast is None or code is None or not fast.confirmed_at:
+        continue
+    pair = {"code": code, "fast": fast}
+    steps = {name: cell.runs[0].config["gradient_steps"] for name, cell in pair.items()}
+    start = {name: cell.median_solved_at for name, cell in pair.items()}
+    end = {name: cell.median_confirmed_at for name, cell in pair.items()}
+    seconds = {name: median(r.wall_seconds for r in cell.runs) for name, cell in pair.items()}
+    print(f"n = {n}, the write-up's code against the default settings:\n"
+          f"    streak starts after {start['code']:4.0f} against {start['fast']:3.0f} iterations, "
+          f"{start['code'] * steps['code']:5.0f} against {start['fast'] * steps['fast']:4.0f} "
+          "gradient steps\n"
+          f"    streak completes after {end['code']:4.0f} against {end['fast']:3.0f} iterations, "
+          f"{seconds['code']:4.0f} against {seconds['fast']:3.0f} seconds")
+    assert fast.n_solved == fast.n_runs and end["fast"] < end["code"]
+    assert start["fast"] * steps["fast"] < start["code"] * steps["code"]
+    assert seconds["fast"] < seconds["code"]
+    compared.append(n)
+assert compared, "results/beyond/har_writeup_rule holds no runs: results/README.md has the command"
+
+# %% [markdown]
+# Before the streak starts, the default settings need a handful of iterations at every n, and
+# fewer gradient steps too, where the write-up's code needs hundreds of iterations: the speed-up
+# is not bought with more updates. It comes from what each update learns from (HER `future`
+# relabels four goals for every transition, `writeup30` one goal for 30% of the episodes), from
+# gamma close to 1 and from the normalised distance (chapters 4-6). The streak itself is 100
+# iterations on both sides, by the rule's construction, and the default settings pay 32 gradient
+# steps for each of them; counted in seconds, the whole run is still many times shorter.
 #
 # **4. Vanilla HAR can succeed without seeing a single reward.** Chapter 3 showed that random
-# agents at n = 30 almost never reach a goal (the write-up's estimate: 48000 n / 2^n rewards
-# in its budget, far below 1). So how does vanilla HAR solve n = 30 and more? The next cell
-# reruns a stored write-up-settings cell and counts the rewards the agents have seen when the
-# greedy policy first gets good.
+# agents at n = 30 almost never reach a goal (the write-up's estimate: 48000 n / 2^n rewards in
+# its budget, far below 1). So how does vanilla HAR under the first reading solve n = 30 and
+# more? The next cell reruns a stored cell of that grid and counts the rewards the agents have
+# seen when the greedy policy first gets good.
 
 # %%
 def rerun_counting_rewards(n: int, seed: int, iterations: int) -> list[dict]:
-    """Rerun a write-up-settings vanilla-HAR cell for some iterations; returns its history."""
-    config = make_config("writeup", n=n, arch="har", her="none", seed=seed, max_iterations=iterations)
+    """Rerun a first-reading vanilla-HAR cell for some iterations; returns its history."""
+    config = make_config("writeup_v1", n=n, arch="har", her="none", seed=seed,
+                         max_iterations=iterations)
     return train(config, progress=False).history
 
 
 history = rerun_counting_rewards(30, 1, 100)
 good = next(h for h in history if h["success_rate"] > 0.5)
-print(f"n = 30, seed 1: greedy success {good['success_rate']:.2f} at iteration {good['iteration']}, "
+print(f"n = 30, seed 1: greedy success {good['success_rate']:.2f} "
+      f"at iteration {good['iteration']}, "
       f"rewards seen so far: {good['rewards_seen']}")
 assert good["iteration"] <= 20 and good["rewards_seen"] == 0
 if not QUICK:
     history = rerun_counting_rewards(50, 0, 3000)
     turn = next(h for h in history if h["success_rate"] > 0.5)
-    print(f"n = 50, seed 0: rewards seen by iteration 300: {history[299]['rewards_seen']}; success passes 0.5 at "
-          f"iteration {turn['iteration']} with {turn['rewards_seen']} rewards seen")
+    print(f"n = 50, seed 0: rewards seen by iteration 300: {history[299]['rewards_seen']}; success "
+          f"passes 0.5 at iteration {turn['iteration']} with {turn['rewards_seen']} rewards seen")
     assert history[299]["rewards_seen"] == 0 and 450 <= turn["iteration"] <= 600
 
 # %% [markdown]
-# The policy turns good *before* any reward arrives. Without rewards every TD target is
-# gamma times a bootstrapped value, so the updates only drag the values of "flip a differing
-# bit" and "flip a matching bit" around together, and whichever of the two phi happens to
-# favour can end up on top. With HAR that one comparison *is* the policy: if the differing bit
-# wins, the agents walk straight to their goals, and the rewards then pour in and lock it in.
-# It is luck amplified by bootstrapping, which is why it depends so much on the seed.
+# The policy turns good *before* any reward arrives. Without rewards every TD target is gamma
+# times a bootstrapped value, so the updates only drag the values of "flip a differing bit" and
+# "flip a matching bit" around together, and whichever of the two phi happens to favour can end
+# up on top. With HAR that one comparison *is* the policy: if the differing bit wins, the agents
+# walk straight to their goals, and the rewards then pour in and lock it in. It is luck
+# amplified by bootstrapping, which is why it depends on the seed and on phi's shape: the
+# write-up's larger GELU phi drew the losing side at n = 20 with seed 0 (takeaway 2).
 #
-# **5. The generic networks show where the hard problem is.** Under the write-up's settings its
-# UVFA reproduces its small cells, successes and failures alike. With this course's settings
-# HER-UVFA also solves n = 20, the write-up's first HER-UVFA failure, on every seed. From n = 30
-# on it fails within the budget, but not in the way vanilla UVFA fails: the greedy agents end
-# closer and closer to their goals, still improving when the 3000 iterations run out, while
-# without HER they stay at the n/2 bits that a random goal starts away. "Fails" there means
-# "needs a bigger budget", and the gap grows with n.
+# **5. The generic networks show where the hard problem is.** With the write-up's code its UVFA
+# reproduces its small cells. With this course's settings HER-UVFA also solves n = 20, the
+# write-up's first HER-UVFA failure, on every seed. From n = 30 on it fails within the budget,
+# but not in the way vanilla UVFA fails: the greedy agents end closer and closer to their goals,
+# still improving when the 3000 iterations run out, while without HER they stay at the n/2 bits
+# that a random goal starts away. "Fails" there means "needs a bigger budget".
 
 # %%
 fig = new_figure(figsize=(9.0, 3.4))
 for ax, n in zip(fig.subplots(1, 3), (30, 40, 50)):
     pair = [cells["default"]["HER-UVFA", n].run(0), cells["default"]["Vanilla-UVFA", n].run(0)]
-    plot_metric(pair, "mean_distance", labels=["HER", "vanilla"], ax=ax, title=f"UVFA at n = {n} (seed 0)")
+    plot_metric(pair, "mean_distance", labels=["HER", "vanilla"], ax=ax,
+                title=f"UVFA at n = {n} (seed 0)")
 assert cells["default"]["HER-UVFA", 20].verdict == "solved"  # takeaway 5
 fig
 
 # %% [markdown]
-# **Check your understanding 2.** A cell under the write-up's settings reads `5 (3/3)` for
-# HER-HAR at n = 5, but one of its seeds was "solved at 1". Did that seed learn anything?
+# **Check your understanding 2.** HER-HAR under the first reading is "solved at 1" at n = 5 with
+# seed 2. Did that seed learn anything?
 #
 # <details><summary>Answer</summary>
 #
 # No. Solved at iteration 1 means the very first evaluations, after only a few gradient steps,
 # were already perfect: the freshly initialised phi already preferred differing bits at every
-# distance. That is why the table reports a median over seeds, and why a single run per cell
+# distance. That is why the tables report a median over seeds, and why a single run per cell
 # cannot tell luck from learning.
 # </details>
 #
 # ## 5. What disagrees with the write-up, and why
 #
-# The cells printed as "differ" in section 2 fall into three groups.
+# The cells printed as "differ" in section 2 fall into four groups.
 #
-# * **Vanilla HAR from n = 30 (both presets).** The write-up says "fails"; here most seeds solve
-#   it, at the speed of luck (takeaway 4). With one run per cell the write-up may have drawn a
-#   seed like seed 2 at n = 40 under our settings, which stays at zero for all 3000 iterations,
-#   or its code differs in a detail it does not state; from the write-up alone we cannot tell.
-# * **HER-HAR at n = 40 and 50 with the write-up's settings: "mixed".** A near-perfect seed
-#   counts as failed under the 100-perfect-evaluations rule (takeaway 1). A single run could have
-#   landed on either side; the rule, not the agent, makes the difference.
-# * **HER-UVFA at n = 20 with this course's settings: solved.** The write-up's settings fail
-#   here too (as in the write-up), while still climbing at the end of the budget. More
-#   relabelled goals and more gradient steps per iteration get it there within 3000 iterations.
+# * **Vanilla HAR at n = 20 with the write-up's code: fails on seed 0.** The lottery of
+#   takeaway 2: the write-up's one run drew a network that got going, seed 0 here did not.
+# * **Vanilla HAR from n = 30 with the first reading and the default settings: solved.** The
+#   write-up says "fails"; here most seeds solve it, at the speed of luck (takeaway 4), with a
+#   smaller phi or different settings than the write-up's code.
+# * **HER-HAR at n = 40 and 50 with the first reading: "mixed".** A seed that hovers just below
+#   1.00, one or two of 1024 agents missing their goal, never strings 100 perfect evaluations
+#   together. The rule, not the agent, makes the difference.
+# * **HER-UVFA at n = 20 with this course's settings: solved.** More relabelled goals and more
+#   gradient steps per iteration get it there within 3000 iterations.
 
 # %%
-disagreeing = {preset: [r for r in comparison(cells[preset]) if r["agree"] is False] for preset in PRESETS}
-assert {r["method"] for r in disagreeing["writeup"]} <= {"HER-HAR", "Vanilla-HAR"}  # only HAR cells differ there
+disagreeing = {preset: [r for r in comparison(cells[preset]) if r["agree"] is False]
+               for preset in TABLE_PRESETS}
+assert {(r["method"], r["n"]) for r in disagreeing["writeup"]} <= {("Vanilla-HAR", 20)}
+assert {r["method"] for r in disagreeing["writeup_v1"]} <= {"HER-HAR", "Vanilla-HAR"}
 
 # %% [markdown]
 # > **Common pitfalls when comparing with a published table.**
-# > * Comparing one run with a median of three: report how many seeds solved a cell, not only how fast.
+# > * Comparing different moments of a run: "the streak started" and "the streak completed"
+# >   differ by the length of the streak, here 100 iterations.
 # > * Comparing "solved" under different rules: 100 evaluations in a row at exactly 1.00 is much
-# >   stricter than 5 in a row at 0.99 or above, and it turns near-perfect runs into failures.
+# >   stricter than 5 in a row at 0.99 or above. Rerun one side under the other's rule.
+# > * Comparing iterations that hold different amounts of work: count gradient steps and
+# >   seconds too.
+# > * Comparing one run with a median of three: report how many seeds solved a cell, not only
+# >   how fast.
 # > * Reading "fails" as "impossible": a run still improving when its budget ends failed the
 # >   budget, not the task. Look at the curve.
-# > * Trusting iteration counts to the last digit across machines: floating-point sums depend on
-# >   thread counts, so counts can shift a little; verdicts should not.
 #
 # ## 6. Browse the stored runs
 #
-# Pick a preset, a method and n to see the learning curves of its three seeds (greedy success,
-# or how far the greedy agents end from their goals). A dashed line and a dot mark where a seed
-# was solved. When some seeds stop after a few iterations and others run all 3000, the iteration
+# Pick a grid, a method and n to see the learning curves of its seeds (greedy success, or how
+# far the greedy agents end from their goals). A dashed line and a dot mark where a seed was
+# solved. When some seeds stop after a few iterations and others run all 3000, the iteration
 # axis is logarithmic, so that a seed solved at iteration 1 is still visible.
 
 # %%
 from bitflip_lib.ui.explorers import StoredRunBrowser
 
-browser = StoredRunBrowser(cells, preset="default", method="Vanilla-HAR", n=40)
-shown = cells["default"]["Vanilla-HAR", 40]
+browser = StoredRunBrowser(cells, preset="writeup", method="HER-HAR", n=40)
+shown = cells["writeup"]["HER-HAR", 40]
 assert f"{shown.n_solved} of {shown.n_runs} seeds solved" in browser.text.value
 browser
 
@@ -315,55 +389,61 @@ browser
 # Stored numbers are only worth something if they can be regenerated. The next cell reruns some
 # cells from their stored configurations and checks that each comes out the same way: solved or
 # not within the budget. Exact iteration counts may differ a little between machines and thread
-# counts; verdicts should not. Quick mode reruns a few cheap cells, one per architecture; full
-# mode adds longer ones, among them stored failures that run all 3000 iterations.
+# counts; verdicts should not. Quick mode reruns a few cheap cells; full mode adds longer ones,
+# among them a stored failure that runs all 3000 iterations.
 
 # %%
 RERUN_QUICK = [("default", "har", "future", 20, 0), ("default", "har", "none", 20, 0),
-               ("writeup", "har", "seed30", 5, 0), ("writeup", "mlp", "seed30", 5, 0),
-               ("writeup", "uvfa", "seed30", 5, 0)]
-RERUN_FULL = RERUN_QUICK + [("default", "har", "future", 50, 0), ("writeup", "har", "seed30", 20, 0),
-                            ("default", "har", "none", 40, 2), ("writeup", "mlp", "none", 15, 0),
-                            ("writeup", "uvfa", "none", 15, 0)]
-stored_by_name = {r.name: r for preset in PRESETS for r in grid[preset]}
+               ("writeup_v1", "har", "writeup30-whole", 5, 0),
+               ("writeup_v1", "mlp", "writeup30-whole", 5, 0),
+               ("writeup_v1", "uvfa", "writeup30-whole", 5, 0), ("writeup", "uvfa", "none", 5, 0)]
+RERUN_FULL = RERUN_QUICK + [("default", "har", "future", 50, 0),
+                            ("writeup", "har", "writeup30", 20, 0),
+                            ("default", "har", "none", 40, 2), ("writeup_v1", "mlp", "none", 15, 0)]
+stored_by_name = {r.name: r for preset in TABLE_PRESETS for r in grid[preset]}
 checked = []
 for preset, arch, her, n, seed in (RERUN_QUICK if QUICK else RERUN_FULL):
     stored = stored_by_name[run_name(make_config(preset, n=n, arch=arch, her=her, seed=seed))]
     result = train(stored.train_config(device="auto"), progress=False)
     print(f"{stored.name}: stored solved_at={stored.solved_at}, rerun solved_at={result.solved_at} "
           f"({result.iterations} iterations, {result.wall_seconds:.1f} s)")
-    assert result.solved == stored.solved, f"{stored.name}: the rerun's verdict differs from the stored one"
+    assert result.solved == stored.solved, f"{stored.name}: the rerun's verdict differs"
     checked.append(stored.name)
 assert len(checked) == len(RERUN_QUICK if QUICK else RERUN_FULL)
 
 # %% [markdown]
-# **Check your understanding 3 (multiple choice).** HER-UVFA at n = 20 fails in the write-up
-# and under its settings here, but is solved by every seed under this course's settings. What is
-# the most likely reason?
-# (a) a bug in one of the two implementations; (b) the course's settings give the network many
-# more useful updates per iteration (four relabelled goals per transition, 32 gradient steps
-# instead of 5) so it gets there within the same budget; (c) luck of the seeds.
+# **Check your understanding 3.** HER-UVFA at n = 20 fails in the write-up and with its code
+# here, but is solved by every seed under this course's settings. What is the most likely reason?
+#
+# 1. a bug in one of the two implementations;
+# 2. the course's settings give the network many more useful updates per iteration (four
+#    relabelled goals per transition, 32 gradient steps instead of 5), so it gets there within
+#    the same budget;
+# 3. luck of the seeds.
 #
 # <details><summary>Answer</summary>
 #
-# (b). Under the write-up's settings the runs are still climbing when the budget ends, so the
-# task is not out of reach, only slow; and all three seeds of the course's settings solve it,
-# which luck would not explain. The reruns above make (a) unlikely for our side: stored
-# results come out the same way when they are run again.
+# 2. The write-up's code, rerun, is still climbing when its budget ends, so the task is not out
+# of reach, only slow; and all three seeds of the course's settings solve it, which luck would not
+# explain. The reruns above make 1 unlikely for this side: stored results come out the same way
+# when they are run again.
 # </details>
 #
 # ## Summary
 #
 # * A long experiment belongs on disk next to the exact configuration that made it, and a sweep
 #   should be resumable: `bitflip sweep` writes one file per run and skips what is stored;
-#   `bitflip table` prints the table you saw.
-# * Under its own settings the write-up's central claim holds: HER with its handcrafted
-#   architecture solves n = 20-50 in hundreds of iterations, close to its numbers. Its strict
-#   success rule turns near-perfect seeds into "fails".
+#   `bitflip table` prints the tables you saw.
+# * A reproduction compares the same quantity on both sides: the same moment of a run, under the
+#   same rule, with the work per iteration stated.
+# * Rerun with the write-up's code, its central claim holds: HER with its handcrafted
+#   architecture solves n = 20-50 within a factor of two of its counts. Its one run per cell
+#   hides how much the counts depend on the seed, and one of its cells (vanilla HAR at n = 20)
+#   is a lottery that seed 0 loses.
 # * With this course's settings (HER `future`, more gradient steps, faster Polyak averaging,
-#   gamma near 1) HER-HAR needs a handful of iterations at every n up to 50.
-# * Vanilla HAR is seed-dependent rather than failing from n = 30: it can turn good before it
-#   sees a reward, by luck amplified by bootstrapping. One run per cell cannot show that.
+#   gamma near 1, the normalised distance) HER-HAR is faster in iterations, in gradient steps
+#   and in seconds, under the write-up's own rule.
+# * Vanilla HAR can turn good before it sees a reward, by luck amplified by bootstrapping.
 # * The generic networks are where the hard problem lies: with this course's settings HER-UVFA
 #   solves n = 20, the write-up's first failure, and from n = 30 on it moves closer but runs out
 #   of budget. The appendix (chapter 7b) follows HAR to n = 1024 and a generic network to n = 100.
@@ -374,13 +454,13 @@ assert len(checked) == len(RERUN_QUICK if QUICK else RERUN_FULL)
 # ## Exercises
 #
 # 1. **Add a seed.** Pick a cell, run it with a seed the table does not have into a folder of
-#    your own, and check whether your seed agrees with the three stored ones, e.g.
-#    `bitflip sweep --preset writeup --arch har --her preset --n 20 --seeds 3 --out my_results`,
-#    then `load_runs("my_results")` from `bitflip_lib.lab.runs`.
+#    your own, and check whether your seed agrees with the stored ones, e.g.
+#    `bitflip sweep --preset writeup --arch har --her none --n 20 --seeds 3 --out my_results`,
+#    then `load_runs("my_results")` from `bitflip_lib.lab.runs`. Is vanilla HAR at n = 20 solved?
 # 2. **Find the luckiest cell.** With `table_cells(load_grid(RESULTS, "default"))`, find the
 #    cell whose fastest and slowest solving seeds are furthest apart (`cell.solved_at` lists
-#    them). Plot its three curves with `plot_metric`. Is the fast seed learning or lucky?
-# 3. **A bigger budget.** Rerun one seed of HER-UVFA at n = 20 under the write-up's settings with
+#    them). Plot its curves with `plot_metric`. Is the fast seed learning or lucky?
+# 3. **A bigger budget.** Rerun HER-UVFA at n = 20 with the write-up's code and
 #    `--max-iterations 6000`. Is it solved, and how does that change the verdict of the cell?
 #
 # The building blocks these runs exercise are those of `ex03_td_target`, `ex04_polyak`,
@@ -389,7 +469,8 @@ assert len(checked) == len(RERUN_QUICK if QUICK else RERUN_FULL)
 # ## References
 #
 # * Chau, Y. H. *Documentation of Bit Sequence mini RL project.* HKUST (the write-up this course
-#   follows). Code: https://github.com/louis845/BitSeqRLToyProblem. Table 1 and the settings of the `writeup` preset.
+#   follows). Code: https://github.com/louis845/BitSeqRLToyProblem: Table 1 and the settings of
+#   the `writeup` preset.
 # * Andrychowicz, M., Wolski, F., Ray, A., Schneider, J., Fong, R., Welinder, P., McGrew, B.,
 #   Tobin, J., Abbeel, P., and Zaremba, W. (2017). Hindsight Experience Replay. *Advances in
 #   Neural Information Processing Systems 30* (NeurIPS 2017).

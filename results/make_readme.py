@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import functools
 import re
+import statistics
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,6 +32,7 @@ from bitflip_lib.lab.table1 import (  # noqa: E402
     TABLE_PRESETS,
     SEEDS,
     TABLE_NS,
+    WRITEUP_CELLS,
     WRITEUP_TABLE1,
     Cell,
     comparison,
@@ -40,6 +42,8 @@ from bitflip_lib.lab.table1 import (  # noqa: E402
     missing_runs,
     render_table,
     table_cells,
+    writeup_iterations,
+    writeup_verdict,
 )
 
 RESULTS = ROOT / "results"
@@ -108,10 +112,17 @@ def preset_table(preset: str) -> str:
     return f"{len(grid(preset))} runs stored.\n\n" + render_table(cells(preset))
 
 
+def grid_size() -> int:
+    """Runs the three grids hold when complete: 3 seeds per cell (the write-up's failing cells: 1)."""
+    full = len(TABLE_NS) * 2 * len(ARCHS) * len(SEEDS) * (len(TABLE_PRESETS) - 1)
+    writeup = sum(1 if writeup_verdict(method, n) == "fails" else len(SEEDS) for method, n in WRITEUP_CELLS)
+    return full + writeup
+
+
 def missing_block() -> str:
     missing = missing_runs(RESULTS)
     total = sum(len(absent) for found in missing.values() for _, absent in found)
-    size = len(TABLE_NS) * 2 * len(ARCHS) * len(SEEDS) * len(PRESETS)
+    size = grid_size()
     if not missing:
         return f"All {size} grid runs are stored."
     lines = []
@@ -119,7 +130,45 @@ def missing_block() -> str:
         text = [str(n) if len(absent) == len(SEEDS) else f"{n} (seeds {', '.join(map(str, absent))})"
                 for n, absent in found]
         lines.append(f"- `{preset}` {method}: n = {', '.join(text)}")
-    return f"{total} of {size} grid runs are not stored yet:\n\n" + "\n".join(lines)
+    return (f"{total} of the {size} grid runs are not stored yet (each command below skips what is "
+            f"stored, so it finishes them):\n\n" + "\n".join(lines))
+
+
+def writeup_cells_block() -> str:
+    """The write-up's sixteen cells, each with its N + 1 beside every stored seed's two moments."""
+    rows = []
+    for method, n in WRITEUP_CELLS:
+        cell = cells("writeup").get((method, n))
+        theirs = writeup_iterations(method, n)
+        if cell is None:
+            rows.append([method, n, theirs, "not stored yet", "", "", ""])
+            continue
+        for r in sorted(cell.runs, key=lambda r: r.seed):
+            rows.append([method, n, theirs, r.seed, r.solved_at if r.solved else "-",
+                         r.confirmed_at if r.solved else f"fails ({r.iterations}, best {r.best_success:.2f})",
+                         minutes(r.wall_seconds)])
+    return table(["method", "n", "write-up: N + 1", "seed", "streak started", "streak completed", "wall time"], rows)
+
+
+def strict_rule_block() -> str:
+    """Default HER-HAR stopped by the write-up's rule, beside the write-up's code: the same moment."""
+    strict = table_cells(study("har_writeup_rule"))
+    rows = []
+    for n in (20, 30, 40, 50):
+        fast, code = strict.get(("HER-HAR", n)), cells("writeup").get(("HER-HAR", n))
+        if fast is None or code is None:
+            continue
+        steps = {"fast": fast.runs[0].config["gradient_steps"], "code": code.runs[0].config["gradient_steps"]}
+        rows.append([n, writeup_iterations("HER-HAR", n),
+                     f"{code.median_solved_at:.0f} / {code.median_solved_at * steps['code']:.0f}",
+                     f"{fast.median_solved_at:.0f} / {fast.median_solved_at * steps['fast']:.0f}",
+                     f"{code.median_confirmed_at:.0f} ({code.n_solved}/{code.n_runs})",
+                     f"{fast.median_confirmed_at:.0f} ({fast.n_solved}/{fast.n_runs})",
+                     f"{statistics.median(r.wall_seconds for r in code.runs):.0f} s",
+                     f"{statistics.median(r.wall_seconds for r in fast.runs):.0f} s"])
+    return table(["n", "write-up: N + 1", "streak starts, code: iterations / gradient steps",
+                  "streak starts, default: iterations / gradient steps", "streak completes, code",
+                  "streak completes, default", "seconds, code", "seconds, default"], rows)
 
 
 def agreement(preset: str) -> str:
@@ -136,7 +185,7 @@ def headline_block() -> str:
     for method in ("HER-HAR", "Vanilla-HAR", "HER-UVFA", "Vanilla-UVFA", "HER-MLP", "Vanilla-MLP"):
         if method in WRITEUP_TABLE1:
             out.append(f"| {method}, write-up | " + " | ".join(format_writeup(method, n) for n in TABLE_NS) + " |")
-        for preset, label in (("writeup", "write-up settings here"), ("default", "default settings here")):
+        for preset, label in (("writeup", "the write-up's code, rerun"), ("default", "default settings (own rule)")):
             row = [cells(preset).get((method, n)) for n in TABLE_NS]
             if any(row):
                 name = method + (" (HER paper's network)" if method == "HER-MLP" and preset == "default" else "")
@@ -151,10 +200,12 @@ def wall_time_block() -> str:
         every += grid(preset)
         for arch in ARCHS:
             mine = [r for r in grid(preset) if r.arch == arch]
+            if not mine:
+                continue
             first = [r for r in mine if r.seed == 0]
             rows.append([f"`{preset}`", arch.upper(), len(mine), f"{sum(r.wall_seconds for r in mine) / 60:.1f} min",
                          len(first), f"{sum(r.wall_seconds for r in first) / 60:.1f} min"])
-    header = ["preset", "architecture", "runs stored (of 42)", "wall time, all stored seeds", "seed 0: runs (of 14)",
+    header = ["preset", "architecture", "runs stored", "wall time, all stored seeds", "seed 0: runs",
               "seed 0 wall time"]
     total = sum(r.wall_seconds for r in every) / 3600
     return table(header, rows) + f"\n\nAll {len(every)} stored grid runs together: {total:.1f} hours of run time."
@@ -350,6 +401,10 @@ def vanilla_uvfa_distances(preset: str, n: int) -> str:
 
 FIELDS: dict[str, Callable[[], str]] = {
     # tables
+    "writeup-table": lambda: preset_table("writeup"),
+    "writeup-cells": writeup_cells_block,
+    "writeup-agreement": lambda: agreement("writeup"),
+    "strict-rule": strict_rule_block,
     "writeup-v1-table": lambda: preset_table("writeup_v1"),
     "default-table": lambda: preset_table("default"),
     "writeup-v1-agreement": lambda: agreement("writeup_v1"),

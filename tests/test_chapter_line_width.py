@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REFLOWED = ["01_sparse_rewards", "02_tabular", "03_dqn_uvfa", "04_her", "05_stabilising", "06_har",
+REFLOWED = ["01_sparse_rewards", "02_tabular", "03_dqn_uvfa", "04_her", "05_stabilising", "06_har", "07_table1",
             "07b_beyond_table1"]
 WIDTH = 100
 WIDGET_CELL = re.compile(r"\b(TrainingDashboard|TabularDashboard|[A-Za-z]+Explorer|HERStepper)\b|"

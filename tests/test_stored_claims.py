@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 
 from bitflip_lib.lab.runs import StoredRun, describe_overrides, load_runs
-from bitflip_lib.lab.table1 import TABLE_NS, Cell, load_grid, missing_runs, table_cells, writeup_iterations
+from bitflip_lib.lab.table1 import (
+    TABLE_NS,
+    WRITEUP_CELLS,
+    Cell,
+    comparison,
+    load_grid,
+    missing_runs,
+    table_cells,
+    writeup_iterations,
+)
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 BEYOND = RESULTS / "beyond"
@@ -148,13 +157,73 @@ def cosine_fraction(run: StoredRun, iteration: int) -> float:
 # --------------------------------------------------------------------------------------------
 # The grid is stored
 # --------------------------------------------------------------------------------------------
-def test_every_one_of_the_252_grid_runs_is_stored():
-    missing = missing_runs(RESULTS)
+def test_the_first_reading_and_default_grids_are_complete_with_252_runs():
+    missing = missing_runs(RESULTS, presets=("writeup_v1", "default"))
     assert sum(len(s) for cells_ in missing.values() for _, s in cells_) == 0, missing
+    assert len(grid("writeup_v1")) + len(grid("default")) == 252
+
+
+def test_the_writeup_grid_holds_only_its_sixteen_cells_and_the_lab_notebook_lists_what_is_missing():
+    stored = {(r.method, r.n) for r in grid("writeup")}
+    assert stored <= set(WRITEUP_CELLS) and len(stored) >= 10, stored
+    text = (RESULTS / "README.md").read_text()
+    for (preset, method), found in missing_runs(RESULTS, presets=("writeup",)).items():
+        for n, seeds in found:
+            assert f"`{preset}` {method}:" in text and str(n) in text, (method, n, seeds)
 
 
 def test_first_reading_grid_is_complete_with_126_runs():
     assert len(grid("writeup_v1")) == 126 and not any(p == "writeup_v1" for p, _ in missing_runs(RESULTS))
+
+
+# --------------------------------------------------------------------------------------------
+# The write-up's code, rerun (results/writeup): the same moment as the write-up's counts
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("n", [20, 30, 40, 50])
+def test_writeup_code_her_har_every_seed_solved_with_the_median_within_a_factor_of_two(n):
+    e, theirs = cell("writeup", "HER-HAR", n), writeup_iterations("HER-HAR", n)
+    assert e.n_runs >= 1 and e.n_solved == e.n_runs and theirs / 2 <= e.median_confirmed_at <= 2 * theirs, (
+        n, e.confirmed_at, theirs)
+
+
+def test_writeup_code_her_har_seeds_at_n40_differ_by_a_factor_of_four():
+    done = cell("writeup", "HER-HAR", 40).confirmed_at
+    assert len(done) == 3 and max(done) >= 3.5 * min(done), done
+
+
+def test_writeup_code_vanilla_har_n20_seed0_never_succeeds_in_3000_iterations():
+    run = cell("writeup", "Vanilla-HAR", 20).run(0)
+    assert not run.solved and run.best_success == 0.0 and run.iterations == 3000
+
+
+def test_writeup_code_the_only_verdict_that_differs_is_vanilla_har_at_n20():
+    differ = [(r["method"], r["n"]) for r in comparison(cells("writeup")) if r["agree"] is False]
+    assert differ == [("Vanilla-HAR", 20)], differ
+
+
+@pytest.mark.parametrize("method,n", [("HER-UVFA", 5), ("HER-UVFA", 10), ("HER-UVFA", 15), ("Vanilla-UVFA", 5),
+                                      ("Vanilla-UVFA", 10)])
+def test_writeup_code_uvfa_cells_it_solved_are_solved_within_a_factor_of_two(method, n):
+    e, theirs = cell("writeup", method, n), writeup_iterations(method, n)
+    assert e.n_solved == e.n_runs >= 1 and theirs / 2 <= e.median_confirmed_at <= 2 * theirs, (e.confirmed_at, theirs)
+
+
+def test_default_settings_under_the_writeup_rule_need_fewer_iterations_and_seconds_and_start_the_streak_sooner():
+    strict = table_cells(load_runs(BEYOND / "har_writeup_rule"))
+    compared = 0
+    for n in (20, 30, 40, 50):
+        fast, code = strict.get(("HER-HAR", n)), cells("writeup").get(("HER-HAR", n))
+        if fast is None:
+            continue
+        assert fast.n_solved == fast.n_runs and code.n_solved == code.n_runs
+        assert fast.median_confirmed_at < code.median_confirmed_at
+        # Gradient steps until the streak starts (32 per iteration against 5); the streak itself
+        # is 100 iterations on both sides, which the default settings pay 32 steps each for.
+        assert fast.median_solved_at * 32 < code.median_solved_at * 5
+        assert statistics.median(r.wall_seconds for r in fast.runs) < statistics.median(r.wall_seconds for r in code.runs)
+        assert fast.median_solved_at <= 10  # the streak starts within a handful of iterations
+        compared += 1
+    assert compared >= 1
 
 
 # --------------------------------------------------------------------------------------------
