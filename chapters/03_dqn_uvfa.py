@@ -48,7 +48,6 @@ except ModuleNotFoundError:
 
 # %%
 import math
-from pathlib import Path
 
 import torch
 from IPython.display import display
@@ -58,6 +57,7 @@ from bitflip_lib.config import make_config
 from bitflip_lib.dqn import EpsilonSchedule, epsilon_greedy, td_target
 from bitflip_lib.lab.runs import load_runs
 from bitflip_lib.networks import MLP, UVFA
+from bitflip_lib.release import results_dir
 from bitflip_lib.replay import EpisodeBatch, ReplayBuffer
 from bitflip_lib.theory import expected_rewarded_transitions, random_success_probability
 from bitflip_lib.trainer import train
@@ -399,8 +399,7 @@ print("checked:", {n: ("solved" if r.solved else "not solved") for n, r in resul
 # next cell reads them.
 
 # %%
-STORED = next(folder / "results" / "default" for folder in (Path.cwd(), *Path.cwd().parents)
-              if (folder / "results" / "default").is_dir())
+STORED = results_dir() / "default"  # the course folder's results/, or the copy in the package
 stored = {n: load_runs(STORED, arch="uvfa", her="none", n=n, overrides={}) for n in (5, 10, 15, 20)}
 for n, runs in stored.items():
     solved = [r.solved_at for r in runs]

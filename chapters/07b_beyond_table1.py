@@ -56,29 +56,20 @@ except ModuleNotFoundError:
     ) from None
 
 # %%
-from pathlib import Path
-
 import torch
 from IPython.display import Markdown, display
 
 from bitflip_lib import quick_mode
 from bitflip_lib.config import make_config
 from bitflip_lib.lab.runs import describe_overrides, load_runs
+from bitflip_lib.release import results_dir
 from bitflip_lib.ui.plots import new_figure, plot_metric, plot_training
 
 QUICK = quick_mode()
 print("QUICK mode (small budgets)" if QUICK else "FULL mode")
 
 
-def find_beyond() -> Path:
-    """results/beyond, whether the notebook runs from chapters/ or the course folder."""
-    for folder in (Path.cwd(), *Path.cwd().parents):
-        if (folder / "results" / "beyond").is_dir():
-            return folder / "results" / "beyond"
-    raise FileNotFoundError("results/beyond not found: open this notebook inside the course folder")
-
-
-BEYOND = find_beyond()
+BEYOND = results_dir() / "beyond"  # the course folder's results/, or the copy in the package
 study = {folder.name: load_runs(folder) for folder in sorted(BEYOND.iterdir())
          if folder.is_dir() and folder.name != "tail"}
 for name, runs in study.items():

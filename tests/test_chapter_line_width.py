@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REFLOWED = ["01_sparse_rewards", "02_tabular", "03_dqn_uvfa", "04_her", "05_stabilising", "06_har", "07_table1",
-            "07b_beyond_table1"]
+            "07b_beyond_table1", "08_policy_gradients", "09_gflownets"]
 WIDTH = 100
 WIDGET_CELL = re.compile(r"\b(TrainingDashboard|TabularDashboard|[A-Za-z]+Explorer|HERStepper)\b|"
                          r"^(dash|live|stepper|reach|phi_view)\b|\bdash\.run\(", re.MULTILINE)
