@@ -406,6 +406,11 @@ FIELDS: dict[str, Callable[[], str]] = {
     "writeup-cells": writeup_cells_block,
     "writeup-agreement": lambda: agreement("writeup"),
     "strict-rule": strict_rule_block,
+    "vanilla-har-writeup-n20": lambda: "; ".join(
+        f"{r.seed}: " + (f"solved, streak completed at {r.confirmed_at}" if r.solved
+                         else f"not one test agent at its goal in {r.iterations} iterations" if r.best_success == 0
+                         else f"not solved in {r.iterations} iterations (best {r.best_success:.2f})")
+        for r in sorted(cells("writeup")["Vanilla-HAR", 20].runs, key=lambda r: r.seed)),
     "writeup-v1-table": lambda: preset_table("writeup_v1"),
     "default-table": lambda: preset_table("default"),
     "writeup-v1-agreement": lambda: agreement("writeup_v1"),
