@@ -302,7 +302,7 @@ def test_hidden_answers_open(site, server, open_page):
 # The landing page, the book's own pages, and chapters with each kind of widget and output (every
 # chapter page is built from the same templates; axe takes 10-20 s a page on a busy 2-core machine).
 AXE_PAGES = ["index.html", "chapters/01_sparse_rewards.html", "chapters/04_her.html", "chapters/07_table1.html",
-             "chapters/08_bits_to_tokens.html", "chapters/glossary.html", "exercises/ex01_env_step.html",
+             "chapters/08_policy_gradients.html", "chapters/glossary.html", "exercises/ex01_env_step.html",
              "search.html?q=hindsight", "references.html", "results/README.html"]
 
 
