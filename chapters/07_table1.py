@@ -188,10 +188,13 @@ fig
 # ## 4. Five takeaways
 #
 # **1. The write-up's code reproduces its central result.** Rerun with its settings, every seed
-# of HER-HAR reaches the write-up's strict "solved" at n = 20 to 50, each median within a factor
-# of two of its count, and the small UVFA cells land close to its numbers too. Seeds spread the
-# counts widely, though: at n = 40 one seed needs about four times as many iterations as
-# another. The next cell checks these statements against the stored runs.
+# of HER-HAR reaches success 1.00 at n = 20 to 50, and the median of the seeds that meet the
+# write-up's strict "solved" lies within a factor of two of its count at every n; the small UVFA
+# cells land close to its numbers too. Seeds spread the counts widely, though: at n = 40 one
+# seed needs about four times as many iterations as another. And the strict rule can fail a
+# near-perfect seed: a seed that hovers at 0.999, one agent in 1024 missing its goal now and then,
+# never strings 100 perfect evaluations together. The next cell checks these statements against
+# the stored runs.
 
 # %%
 for method, n in WRITEUP_CELLS:
@@ -204,9 +207,14 @@ for method, n in WRITEUP_CELLS:
           f"median here {cell.median_confirmed_at:6.0f} "
           f"({cell.n_solved}/{cell.n_runs} seeds), ratio {ratio:.2f}")
     if method == "HER-HAR":
-        assert cell.n_solved == cell.n_runs and 0.5 <= ratio <= 2, (method, n)
+        assert all(r.best_success == 1.0 for r in cell.runs) and 0.5 <= ratio <= 2, (method, n)
 her_har40 = cells["writeup"]["HER-HAR", 40].confirmed_at
 assert max(her_har40) >= 3.5 * min(her_har40)
+for r in (r for r in grid["writeup"] if r.method == "HER-HAR" and not r.solved):
+    late = r.curve("success_rate")[1][50:]  # the second half of its curve
+    print(f"HER-HAR n = {r.n}, seed {r.seed}: not solved in {r.iterations} iterations, "
+          f"yet at {min(late):.3f} or above over the second half of its curve")
+    assert min(late) >= 0.99 and late.count(1.0) < len(late)
 
 # %% [markdown]
 # **2. One run per cell is a lottery ticket.** The write-up solved vanilla HAR at n = 20 after
@@ -215,7 +223,9 @@ assert max(her_har40) >= 3.5 * min(her_har40)
 # (left). So the network HAR starts from decides whether, without HER, it ever gets going; the
 # write-up's single run drew one that did, and a single run cannot say how likely the other
 # outcome was. The first reading, with a smaller phi, solves the same cell on every seed (right):
-# the odds of the lottery depend on phi's shape too.
+# the odds of the lottery depend on phi's shape too. From n = 30 on, the write-up's code fails
+# without HER, as the write-up reports, where the first reading's smaller phi is solved by most
+# seeds: the "fails" in those cells belongs to the write-up's network, not to vanilla HAR as such.
 
 # %%
 fig = new_figure(figsize=(9.0, 3.9))
@@ -233,6 +243,9 @@ seed0 = lottery["writeup"].run(0)
 assert not seed0.solved and seed0.best_success == 0.0 and seed0.iterations == 3000
 assert any(r.solved and r.confirmed_at > 484 for r in lottery["writeup"].runs)
 assert lottery["writeup_v1"].n_solved == lottery["writeup_v1"].n_runs == 3
+later = [cells[p].get(("Vanilla-HAR", n)) for p in ("writeup", "writeup_v1") for n in (30, 40)]
+assert all(c is not None for c in later)
+assert [c.verdict for c in later] == ["failed", "failed", "solved", "solved"]
 fig
 
 # %% [markdown]
@@ -352,18 +365,20 @@ fig
 # * **Vanilla HAR at n = 20 with the write-up's code: "mixed".** The lottery of takeaway 2:
 #   the write-up's one run drew a network that got going; seed 0 here did not.
 # * **Vanilla HAR from n = 30 with the first reading and the default settings: solved.** The
-#   write-up says "fails"; here most seeds solve it, at the speed of luck (takeaway 4), with a
-#   smaller phi or different settings than the write-up's code.
-# * **HER-HAR at n = 40 and 50 with the first reading: "mixed".** A seed that hovers just below
-#   1.00, one or two of 1024 agents missing their goal, never strings 100 perfect evaluations
-#   together. The rule, not the agent, makes the difference.
+#   write-up says "fails", and its code, rerun, fails too; with a smaller phi or this course's
+#   settings most seeds solve it, at the speed of luck (takeaway 4).
+# * **HER-HAR at n = 50 with the write-up's code, and at n = 40 and 50 with the first reading:
+#   "mixed".** A seed that hovers just below 1.00, one or two of 1024 agents missing their goal,
+#   never strings 100 perfect evaluations together. The rule, not the agent, makes the
+#   difference.
 # * **HER-UVFA at n = 20 with this course's settings: solved.** More relabelled goals and more
 #   gradient steps per iteration get it there within 3000 iterations.
 
 # %%
 disagreeing = {preset: [r for r in comparison(cells[preset]) if r["agree"] is False]
                for preset in TABLE_PRESETS}
-assert {(r["method"], r["n"]) for r in disagreeing["writeup"]} <= {("Vanilla-HAR", 20)}
+near_perfect_or_lottery = {("Vanilla-HAR", 20), ("HER-HAR", 50)}
+assert {(r["method"], r["n"]) for r in disagreeing["writeup"]} <= near_perfect_or_lottery
 assert {r["method"] for r in disagreeing["writeup_v1"]} <= {"HER-HAR", "Vanilla-HAR"}
 
 # %% [markdown]

@@ -465,8 +465,10 @@ assert kl_tv[0] > 0.3 and kl_tv[-1] < 0.02 and max(kl_tv[len(kl_tv) // 2:]) < kl
 # $R(y) = \beta \log \frac{\pi^*(y)}{\pi_{\mathrm{ref}}(y)} + \beta \log Z$. In a difference
 # $R(y_w) - R(y_l)$ the unknown $\beta \log Z$ cancels. So put $\beta \log(\pi/\pi_{\mathrm{ref}})$
 # in place of $R$ in the Bradley-Terry loss and train the policy directly:
+#
 # $$\mathcal{L}_{\mathrm{DPO}} = -\log\sigma\Big(\beta\log\frac{\pi(y_w)}{\pi_{\mathrm{ref}}(y_w)}
-#   - \beta\log\frac{\pi(y_l)}{\pi_{\mathrm{ref}}(y_l)}\Big).$$
+#   -\beta\log\frac{\pi(y_l)}{\pi_{\mathrm{ref}}(y_l)}\Big).$$
+#
 # Its minimiser, given enough pairs, is the same $\pi^*$, with no reward model and no sampling
 # during training. We draw 32,768 pairs from $\pi_{\mathrm{ref}}$ and let a simulated annotator
 # prefer one string of each pair with Bradley-Terry probability for $R = -d(y, y^*)$ (so it

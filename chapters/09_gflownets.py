@@ -134,7 +134,7 @@ diagrams.tree_and_dag()
 # sampled trajectories. **Trajectory balance** (Malkin et al. 2022) turns it into a loss, the
 # squared log-ratio of the two sides,
 # $$\mathcal{L}_{TB}(\tau) = \Big(\log Z_\theta + \sum_t \log P_F(s_{t+1} \mid s_t) - \log R(x)
-#   - \sum_t \log P_B(s_t \mid s_{t+1})\Big)^2,$$
+#   -\sum_t \log P_B(s_t \mid s_{t+1})\Big)^2,$$
 # where $\log Z_\theta$ is one more learned number. On our tree $P_B = 1$ and $P_F = \pi_\theta$,
 # so for a string $y$
 # $$\mathcal{L}_{TB}(y) = \big(\log Z_\theta + \log \pi_\theta(y) - \log R(y)\big)^2,$$

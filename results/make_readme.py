@@ -406,6 +406,12 @@ FIELDS: dict[str, Callable[[], str]] = {
     "writeup-cells": writeup_cells_block,
     "writeup-agreement": lambda: agreement("writeup"),
     "strict-rule": strict_rule_block,
+    "her-har-writeup-unsolved": lambda: " ".join(
+        f"Seed {r.seed} at n = {r.n} is not solved in {r.iterations} iterations, although it stays at "
+        f"{late_min(r):.3f} or above over the second half of its curve: the rule, not the agent."
+        for r in sorted(runs("writeup", "HER-HAR", 20, 30, 40, 50), key=lambda r: (r.n, r.seed)) if not r.solved),
+    "vanilla-har-writeup-failed": lambda: listing(n for n in (30, 40, 50) if ("Vanilla-HAR", n) in cells("writeup")
+                                                  and cells("writeup")["Vanilla-HAR", n].verdict == "failed"),
     "vanilla-har-writeup-n20": lambda: "; ".join(
         f"{r.seed}: " + (f"solved, streak completed at {r.confirmed_at}" if r.solved
                          else f"not one test agent at its goal in {r.iterations} iterations" if r.best_success == 0

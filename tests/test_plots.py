@@ -131,7 +131,8 @@ def test_seed_bands_accept_stored_runs():
 def _stored_run(method_her: str, n: int, seed: int, solved_at: int | None) -> StoredRun:
     result = TrainResult(config=make_config(n=n, arch="har", her=method_her, seed=seed),
                          history=[{"iteration": 1, "success_rate": 1.0 if solved_at else 0.0}],
-                         solved_at=solved_at, iterations=1)
+                         solved_at=solved_at, confirmed_at=None if solved_at is None else solved_at + 4,
+                         iterations=1)
     return StoredRun.from_result(result)
 
 
@@ -144,14 +145,16 @@ def test_iterations_vs_n_draws_solved_mixed_and_failed_cells_beside_the_write_up
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["HER-HAR (here)", "HER-HAR (write-up)", "Vanilla-HAR (here)", "Vanilla-HAR (write-up)"]
     ours = ax.lines[0]
-    assert list(ours.get_xdata()) == [20, 30] and list(ours.get_ydata()) == [20, 50]
+    # The same moment on both sides: where the seeds' streaks completed (solved_at + 4 here), and
+    # the write-up's printed N + 1.
+    assert list(ours.get_xdata()) == [20, 30] and list(ours.get_ydata()) == [24, 54]
     hollow = [line for line in ax.lines if line.get_markerfacecolor() == "white"]
     assert len(hollow) == 1 and list(hollow[0].get_xdata()) == [30]  # n = 30: one seed of two
     crosses = [line for line in ax.lines if line.get_marker() == "x" and len(line.get_xdata())]
     assert [20] in [list(line.get_xdata()) for line in crosses]  # vanilla HAR at n = 20 fails here
     assert [30, 40, 50] in [list(line.get_xdata()) for line in crosses]  # ... and from n = 30 in the write-up
     theirs = [line for line in ax.lines if line.get_label() == "HER-HAR (write-up)"][0]
-    assert list(theirs.get_ydata()) == [373, 613, 636, 658]
+    assert list(theirs.get_ydata()) == [374, 614, 637, 659]
     with pytest.raises(ValueError, match="cells is empty"):
         plot_iterations_vs_n({})
     with pytest.raises(ValueError, match="no cells for HER-UVFA"):

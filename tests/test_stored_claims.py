@@ -180,10 +180,18 @@ def test_first_reading_grid_is_complete_with_126_runs():
 # The write-up's code, rerun (results/writeup): the same moment as the write-up's counts
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("n", [20, 30, 40, 50])
-def test_writeup_code_her_har_every_seed_solved_with_the_median_within_a_factor_of_two(n):
+def test_writeup_code_her_har_every_seed_reaches_1_and_the_solved_median_is_within_a_factor_of_two(n):
     e, theirs = cell("writeup", "HER-HAR", n), writeup_iterations("HER-HAR", n)
-    assert e.n_runs >= 1 and e.n_solved == e.n_runs and theirs / 2 <= e.median_confirmed_at <= 2 * theirs, (
-        n, e.confirmed_at, theirs)
+    assert e.n_runs >= 1 and all(r.best_success == 1.0 for r in e.runs)
+    assert theirs / 2 <= e.median_confirmed_at <= 2 * theirs, (n, e.confirmed_at, theirs)
+    assert e.n_solved == e.n_runs or n == 50, (n, e.solved_at)
+
+
+def test_writeup_code_her_har_unsolved_seeds_stay_at_0_99_or_above_in_their_second_half_but_not_all_1():
+    unsolved = [r for r in runs("writeup", "HER-HAR", 20, 30, 40, 50) if not r.solved]
+    for r in unsolved:
+        late = success(r)[50:]
+        assert r.iterations == 3000 and min(late) >= 0.99 and late.count(1.0) < len(late), r.name
 
 
 def test_writeup_code_her_har_seeds_at_n40_differ_by_a_factor_of_four():
@@ -201,9 +209,16 @@ def test_writeup_code_vanilla_har_n20_is_a_lottery_another_seed_wins_later_than_
     assert e.verdict == "mixed" and any(r.solved and r.confirmed_at > 484 for r in e.runs), e.confirmed_at
 
 
-def test_writeup_code_the_only_verdict_that_differs_is_vanilla_har_at_n20():
-    differ = [(r["method"], r["n"]) for r in comparison(cells("writeup")) if r["agree"] is False]
-    assert differ == [("Vanilla-HAR", 20)], differ
+@pytest.mark.parametrize("n", [30, 40])
+def test_writeup_code_vanilla_har_fails_from_n30_as_the_writeup_says_where_the_first_reading_solves(n):
+    code, first = cell("writeup", "Vanilla-HAR", n), cell("writeup_v1", "Vanilla-HAR", n)
+    assert code.verdict == "failed" and code.run(0).best_success == 0.0 and code.run(0).iterations == 3000
+    assert first.verdict == "solved"
+
+
+def test_writeup_code_the_verdicts_that_differ_are_the_lottery_and_a_near_perfect_seed():
+    differ = {(r["method"], r["n"]) for r in comparison(cells("writeup")) if r["agree"] is False}
+    assert ("Vanilla-HAR", 20) in differ and differ <= {("Vanilla-HAR", 20), ("HER-HAR", 50)}, differ
 
 
 @pytest.mark.parametrize("method,n", [("HER-UVFA", 5), ("HER-UVFA", 10), ("HER-UVFA", 15), ("Vanilla-UVFA", 5),
@@ -220,7 +235,7 @@ def test_default_settings_under_the_writeup_rule_need_fewer_iterations_and_secon
         fast, code = strict.get(("HER-HAR", n)), cells("writeup").get(("HER-HAR", n))
         if fast is None:
             continue
-        assert fast.n_solved == fast.n_runs and code.n_solved == code.n_runs
+        assert fast.n_solved == fast.n_runs and code.n_solved >= 1
         assert fast.median_confirmed_at < code.median_confirmed_at
         # Gradient steps until the streak starts (32 per iteration against 5); the streak itself
         # is 100 iterations on both sides, which the default settings pay 32 steps each for.
