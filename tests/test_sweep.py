@@ -110,12 +110,26 @@ def test_the_regenerating_commands_still_name_the_stored_cells(capsys, tmp_path)
                                    cwd=tmp_path).stdout.splitlines()
             commands += [line.rstrip("\x1f").split("\x1f") for line in lines]
     assert sum(c[0] == "sweep" for c in commands) >= 10
+    # A grid still being filled: the lab notebook lists its missing runs (tests/test_results_readme.py
+    # checks that list), and its commands are the ones that make them.
+    from bitflip_lib.config import make_config
+    from bitflip_lib.lab.runs import method_label
+    from bitflip_lib.lab.table1 import missing_runs
+    not_stored_yet = set()
+    for (preset, method), found in missing_runs(root / "results").items():
+        for n, seeds in found:
+            for arch in ("har", "uvfa", "mlp"):
+                for her in ("none", make_config(preset).her):
+                    if method_label(arch, her) == method:
+                        not_stored_yet |= {run_name(make_config(preset, n=n, arch=arch, her=her, seed=seed))
+                                           for seed in seeds}
     for argv in commands:
         if argv[0] == "sweep":
             assert main([*argv, "--dry-run"]) == 0, argv
             out_dir = root / argv[argv.index("--out") + 1]
             names = capsys.readouterr().out.split()
-            assert names and all((out_dir / f"{name}.json").is_file() for name in names), argv
+            assert names and all((out_dir / f"{name}.json").is_file() or name in not_stored_yet
+                                 for name in names), argv
         elif argv[0] == "train":
             config = train_config(build_parser().parse_args(argv))
             stored = json.loads((root / argv[argv.index("--save") + 1]).read_text())

@@ -50,7 +50,7 @@ from bitflip_lib.generation.training import (
     GeneratorTraining,
     seeded_policy,
 )
-from bitflip_lib.ui.live import figure_png
+from bitflip_lib.ui.live import WIDGET_CLASS, figure_png, saved_view_note
 
 __all__ = [
     "BETAS", "GenerationPlayground", "MAX_LENGTH", "PLAY_METHODS", "PLAY_REWARDS", "SPARSE_FLOOR",
@@ -172,7 +172,10 @@ class GenerationPlayground(widgets.VBox):
             grid_template_columns="repeat(auto-fill, minmax(250px, 1fr))", grid_gap="4px 18px", width="100%"))
         buttons = widgets.HBox([self.train_button, self.stop_button, self.status],
                                layout=widgets.Layout(width="100%", align_items="center", grid_gap="8px"))
-        super().__init__([header, grid, buttons, self.image], layout=widgets.Layout(max_width="900px"))
+        # The course's widget class and note: a notebook reopened without its kernel shows the
+        # course's one line instead of ipywidgets' "disconnected" icons (as the dashboards do).
+        super().__init__([header, saved_view_note(), grid, buttons, self.image], layout=widgets.Layout(max_width="900px"))
+        self.add_class(WIDGET_CLASS)
         self._preview()
 
     # ----- settings ------------------------------------------------------------------------------
