@@ -175,8 +175,8 @@ display(table([[r.seed, describe_overrides(r.overrides), r.solved_at or "not sol
                 f"{r.best_success:.2f}", f"{r.wall_seconds / 60:.0f} min"] for r in har1024],
               ["seed", "changed from the default preset", "solved at", "best success",
                "wall time"]))
-# One panel per run: four runs that jump between 0 and 700 bits at every evaluation are a tangle
-# on one axes. A mean final distance of 0 means every test agent reached its goal.
+# One panel per seed: on one axes, four curves that jump between 0 and 700 bits at every
+# evaluation are a tangle. A mean final distance of 0 means every test agent reached its goal.
 fig = new_figure(figsize=(9.0, 6.4))
 axes = fig.subplots(len(har1024), 1, sharex=True, sharey=True)
 for ax, r in zip(axes, har1024):
