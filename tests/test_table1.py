@@ -126,3 +126,12 @@ def test_a_failing_writeup_cell_is_complete_with_one_full_budget_seed(tmp_path):
     assert ("writeup", "Vanilla-UVFA") not in missing()  # failed after all 3000 iterations: one seed is enough
     write_run(run("uvfa", "writeup30", 20, 0, 500, preset="writeup", window=100), tmp_path / "writeup")
     assert missing()[("writeup", "HER-UVFA")] == [(20, [1, 2])]  # a cell that solves needs three seeds
+
+
+def test_missing_run_names_name_exactly_the_runs_missing_runs_lists(tmp_path):
+    from bitflip_lib.lab.table1 import missing_run_names
+
+    names = missing_run_names(tmp_path)  # an empty results folder: every grid run is missing
+    assert len(names) == sum(len(seeds) for found in missing_runs(tmp_path).values() for _, seeds in found)
+    assert "default_n20_har_future-k4_s0" in names and "writeup_n20_har_writeup30_s2" in names
+    assert not missing_run_names(Path(__file__).resolve().parent.parent / "results")  # every run is stored

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from bitflip_lib.config import make_config
@@ -35,7 +35,7 @@ from bitflip_lib.lab.runs import StoredRun, load_run, load_runs, method_label, r
 
 __all__ = [
     "ARCHS", "Cell", "comparison", "FAILS", "format_cell", "format_writeup", "load_grid", "METHODS",
-    "missing_runs", "render_table", "SEEDS", "table_cells", "TABLE_NS", "TABLE_PRESETS", "WRITEUP_CELLS",
+    "missing_run_names", "missing_runs", "render_table", "SEEDS", "table_cells", "TABLE_NS", "TABLE_PRESETS", "WRITEUP_CELLS",
     "WRITEUP_TABLE1", "writeup_iterations", "writeup_verdict",
 ]
 
@@ -256,16 +256,11 @@ def _grid_cells(preset: str, archs: Sequence[str], ns: Sequence[int]) -> list[tu
     return [(arch, her, n) for arch in archs for her in (preset_her, "none") for n in ns]
 
 
-def missing_runs(results_root: str | os.PathLike, presets: Sequence[str] = TABLE_PRESETS, archs: Sequence[str] = ARCHS,
-                 ns: Sequence[int] = TABLE_NS, seeds: Sequence[int] = SEEDS) -> dict[tuple[str, str], list[tuple[int, list[int]]]]:
-    """The grid runs not stored under ``results_root/<preset>``: ``{(preset, method): [(n, [seeds])]}``.
-
-    A cell needs every seed, except in the ``writeup`` grid, where a cell whose seed 0 failed
-    after its full budget is complete with that one seed (three seeds for the cells that solve,
-    at least one full-budget seed for those that fail).
-    """
+def _absent_runs(results_root: str | os.PathLike, presets: Sequence[str], archs: Sequence[str], ns: Sequence[int],
+                 seeds: Sequence[int]) -> Iterator[tuple[str, str, str, int, list[int]]]:
+    """``(preset, arch, her, n, absent seeds)`` of every grid cell with runs not stored (the rule
+    of :func:`missing_runs`)."""
     root = Path(results_root)
-    missing: dict[tuple[str, str], list[tuple[int, list[int]]]] = {}
     for preset in presets:
         for arch, her, n in _grid_cells(preset, archs, ns):
             path = {s: root / preset / f"{run_name(make_config(preset, n=n, arch=arch, her=her, seed=s))}.json"
@@ -277,5 +272,26 @@ def missing_runs(results_root: str | os.PathLike, presets: Sequence[str] = TABLE
                     needed = [seeds[0]]
             absent = [s for s in needed if not path[s].exists()]
             if absent:
-                missing.setdefault((preset, method_label(arch, her)), []).append((n, absent))
+                yield preset, arch, her, n, absent
+
+
+def missing_runs(results_root: str | os.PathLike, presets: Sequence[str] = TABLE_PRESETS, archs: Sequence[str] = ARCHS,
+                 ns: Sequence[int] = TABLE_NS, seeds: Sequence[int] = SEEDS) -> dict[tuple[str, str], list[tuple[int, list[int]]]]:
+    """The grid runs not stored under ``results_root/<preset>``: ``{(preset, method): [(n, [seeds])]}``.
+
+    A cell needs every seed, except in the ``writeup`` grid, where a cell whose seed 0 failed
+    after its full budget is complete with that one seed (three seeds for the cells that solve,
+    at least one full-budget seed for those that fail).
+    """
+    missing: dict[tuple[str, str], list[tuple[int, list[int]]]] = {}
+    for preset, arch, her, n, absent in _absent_runs(results_root, presets, archs, ns, seeds):
+        missing.setdefault((preset, method_label(arch, her)), []).append((n, absent))
     return missing
+
+
+def missing_run_names(results_root: str | os.PathLike, presets: Sequence[str] = TABLE_PRESETS) -> set[str]:
+    """The names (as :func:`~bitflip_lib.lab.runs.run_name` gives them) of the runs
+    :func:`missing_runs` lists."""
+    return {run_name(make_config(preset, n=n, arch=arch, her=her, seed=seed))
+            for preset, arch, her, n, absent in _absent_runs(results_root, presets, ARCHS, TABLE_NS, SEEDS)
+            for seed in absent}
