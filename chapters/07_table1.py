@@ -239,9 +239,9 @@ seed0 = lottery["writeup"].run(0)
 assert not seed0.solved and seed0.best_success == 0.0 and seed0.iterations == 3000
 assert any(r.solved and r.confirmed_at > 484 for r in lottery["writeup"].runs)
 assert lottery["writeup_v1"].n_solved == lottery["writeup_v1"].n_runs == 3
-later = [cells[p].get(("Vanilla-HAR", n)) for p in ("writeup", "writeup_v1") for n in (30, 40)]
-assert all(c is not None for c in later)
-assert [c.verdict for c in later] == ["failed", "failed", "solved", "solved"]
+for n in (30, 40, 50):  # the write-up's code fails; the smaller phi is solved by most seeds
+    code, first = cells["writeup"]["Vanilla-HAR", n], cells["writeup_v1"]["Vanilla-HAR", n]
+    assert code.verdict == "failed" and first.n_solved >= 2, n
 fig
 
 # %% [markdown]
@@ -273,8 +273,8 @@ for n in (20, 30, 40, 50):
           f"    streak completes after {end['code']:4.0f} against {end['fast']:3.0f} iterations, "
           f"{seconds['code']:4.0f} against {seconds['fast']:3.0f} seconds")
     assert fast.n_solved == fast.n_runs and end["fast"] < end["code"]
-    assert start["fast"] * steps["fast"] < start["code"] * steps["code"]
-    assert seconds["fast"] < seconds["code"]
+    assert start["fast"] <= 10 and start["fast"] * steps["fast"] < start["code"] * steps["code"]
+    assert 3 * seconds["fast"] < seconds["code"]  # many times shorter in seconds
     compared.append(n)
 assert compared, "results/beyond/har_writeup_rule holds no runs: results/README.md has the command"
 
