@@ -392,6 +392,21 @@ def late_min(run: StoredRun) -> float:
     return min(run.columns["success_rate"][50:])
 
 
+def her_har_writeup_unsolved() -> str:
+    """One sentence per group of unsolved HER-HAR seeds that share n, budget and floor."""
+    groups: dict[tuple[int, int, str], list[int]] = {}
+    for r in sorted(runs("writeup", "HER-HAR", 20, 30, 40, 50), key=lambda r: (r.n, r.seed)):
+        if not r.solved:
+            groups.setdefault((r.n, r.iterations, f"{late_min(r):.3f}"), []).append(r.seed)
+    sentences = []
+    for (n, iterations, floor), seeds in groups.items():
+        who = f"Seed {seeds[0]} at n = {n} is" if len(seeds) == 1 else f"Seeds {listing(seeds)} at n = {n} are"
+        each = "it stays" if len(seeds) == 1 else "each stays"
+        sentences.append(f"{who} not solved in {iterations} iterations, although {each} at {floor} or above "
+                         "over the second half of its curve: the rule, not the agent.")
+    return " ".join(sentences)
+
+
 def her_uvfa_distances(preset: str, n: int) -> str:
     return span(r.mean_distance for r in runs(preset, "HER-UVFA", n))
 
@@ -406,10 +421,7 @@ FIELDS: dict[str, Callable[[], str]] = {
     "writeup-cells": writeup_cells_block,
     "writeup-agreement": lambda: agreement("writeup"),
     "strict-rule": strict_rule_block,
-    "her-har-writeup-unsolved": lambda: " ".join(
-        f"Seed {r.seed} at n = {r.n} is not solved in {r.iterations} iterations, although it stays at "
-        f"{late_min(r):.3f} or above over the second half of its curve: the rule, not the agent."
-        for r in sorted(runs("writeup", "HER-HAR", 20, 30, 40, 50), key=lambda r: (r.n, r.seed)) if not r.solved),
+    "her-har-writeup-unsolved": her_har_writeup_unsolved,
     "vanilla-har-writeup-failed": lambda: listing(n for n in (30, 40, 50) if ("Vanilla-HAR", n) in cells("writeup")
                                                   and cells("writeup")["Vanilla-HAR", n].verdict == "failed"),
     "vanilla-har-writeup-n20": lambda: "; ".join(
