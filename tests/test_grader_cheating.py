@@ -328,14 +328,32 @@ def test_the_grader_cannot_be_killed(tmp_path):
     assert grade("ex04", SOLUTIONS, include_slow=False).passed  # the grader and its supervisor carry on
 
 
-def test_memory_is_limited(tmp_path):
+# The limit is on address space, so a hoard reaches it at the same size whether or not it writes
+# what it takes; these two take memory without filling it, so each check reaches the limit in
+# well under its 10 s whatever else the machine is doing.
+@pytest.mark.parametrize("hoard", ["bytes(2**28)", "torch.empty(2**28, dtype=torch.uint8)"])
+def test_memory_is_limited(tmp_path, hoard):
+    results = _graded(tmp_path, f"""
+        def polyak_update(target, online, tau):
+            hoard = []
+            while True:
+                hoard.append({hoard})
+    """)
+    _all_fail(results, "your code ran out of memory")
+
+
+def test_a_hoard_that_fills_its_memory_fails_too(tmp_path):
+    """Filling 3 GB per check takes a second or two on an idle machine and longer on a loaded
+    one: each check fails, by the memory limit or by its time limit, never passes."""
     results = _graded(tmp_path, """
         def polyak_update(target, online, tau):
             hoard = []
             while True:
                 hoard.append(torch.ones(2**28, dtype=torch.uint8))
     """)
-    _all_fail(results, "your code ran out of memory")
+    assert not any(r.passed for r in results), [(r.check, r.message) for r in results]
+    assert all("your code ran out of memory" in r.message or r.message.startswith("timed out")
+               for r in results), [r.message for r in results]
 
 
 @pytest.mark.slow
