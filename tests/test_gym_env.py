@@ -123,3 +123,15 @@ def test_sb3_dqn_with_her_learns_the_course_env_at_small_n():
     assert untrained < 0.6
     assert run["solved"], run
     assert run["best_success"] >= 0.95
+
+
+def test_sb3_training_leaves_nothing_in_the_temporary_directory(tmp_path, monkeypatch):
+    """SB3's default logger makes an SB3-<date> folder in the temporary directory on every learn()."""
+    pytest.importorskip("stable_baselines3", reason="stable-baselines3 is an optional extra: pip install -e '.[peers]'")
+    import tempfile
+
+    from bitflip_lib.lab.peers import make_sb3_dqn
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    make_sb3_dqn(n=3, seed=0).learn(200)
+    assert not list(tmp_path.glob("SB3-*"))

@@ -55,8 +55,14 @@ def make_sb3_dqn(n: int, settings: str = "sb3-tests", seed: int = 0):
     if settings not in SB3_SETTINGS:
         raise ValueError(f"settings must be one of {sorted(SB3_SETTINGS)}, got {settings!r}")
     kwargs = {key: (dict(value) if isinstance(value, dict) else value) for key, value in SB3_SETTINGS[settings].items()}
-    return sb3.DQN("MultiInputPolicy", BitFlipGoalEnv(n=n), replay_buffer_class=HerReplayBuffer, seed=seed,
-                   device="cpu", **kwargs)
+    model = sb3.DQN("MultiInputPolicy", BitFlipGoalEnv(n=n), replay_buffer_class=HerReplayBuffer, seed=seed,
+                    device="cpu", **kwargs)
+    # SB3's default logger makes an empty folder in the temporary directory on every learn();
+    # a logger with no folder writes nothing (and prints nothing: the benchmark reports itself).
+    from stable_baselines3.common.logger import Logger
+
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
 
 
 def sb3_success_rate(model, n: int, episodes: int = EVAL_EPISODES, seed: int = 0) -> float:
