@@ -209,6 +209,10 @@ def _damage(case: str, cells: dict, path) -> None:
     elif case == "curve of unequal columns":
         record["curve"]["loss"] = record["curve"]["loss"][:-1]
         text = json.dumps(record)
+    elif case == "curve null":
+        text = json.dumps({**record, "curve": None})
+    elif case == "config 5":
+        text = json.dumps({**record, "config": 5})
     elif case == "config not valid":
         record["config"]["gamma"] = 7
         text = json.dumps(record)
@@ -235,6 +239,8 @@ DAMAGED = [
     ("summary against config", "its summary says n = 4, its config 3"),
     ("curve of unequal columns", "its curve's columns have different lengths"),
     ("config not valid", "its config is not a valid configuration (gamma must be a number in (0, 1]"),
+    ("curve null", "its curve is not a JSON object"),
+    ("config 5", "its config is not a JSON object"),
     ("FIFO", "not a regular file (a FIFO)"),
     ("folder", "not a regular file (a folder)"),
     ("9 MB", "larger than 8 MB, far more than any stored run"),
