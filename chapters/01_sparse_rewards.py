@@ -210,8 +210,8 @@ diagrams.hypercube_walk(n=4, seed=2)
 # Let $h_t(d)$ be the probability of hitting $0$ within $t$ steps from distance $d$. Conditioning
 # on the first flip gives the recursion
 #
-# $$h_0(d) = \mathbb{1}[d = 0], \qquad h_t(0) = 1, \qquad
-# h_t(d) = \frac{d}{n}\, h_{t-1}(d - 1) + \frac{n - d}{n}\, h_{t-1}(d + 1) \quad (d \ge 1),$$
+# $$h_0(d) = \mathbb{1}[d = 0], \qquad h_t(0) = 1,$$
+# $$h_t(d) = \frac{d}{n}\, h_{t-1}(d - 1) + \frac{n - d}{n}\, h_{t-1}(d + 1) \quad (d \ge 1),$$
 #
 # and averaging over the start distance gives the success probability of a random episode:
 #

@@ -88,8 +88,9 @@ DEVICE = "cpu"
 # $V^*(s')$; and one policy reaches $V^*$ from every state at once (the greedy policy below;
 # Sutton and Barto 2018, section 3.6), so the bound is attained, and $V^*(s') = \max_{a'} Q^*(s',
 # a')$. This gives the **Bellman optimality equation**
-# $$Q^*(s, a) = \sum_{s'} p(s' \mid s, a)\,\big[r(s, a, s') + \gamma \max_{a'} Q^*(s', a')\big],
-#   \qquad \text{for bit flipping } Q^*(s, g, a) = r + \gamma (1 - r) \max_{a'} Q^*(s', g, a').$$
+# $$Q^*(s, a) = \sum_{s'} p(s' \mid s, a)\,\big[r(s, a, s') + \gamma \max_{a'} Q^*(s', a')\big],$$
+# which for bit flipping reads
+# $$Q^*(s, g, a) = r + \gamma (1 - r) \max_{a'} Q^*(s', g, a').$$
 # The **greedy policy** $\pi^*(s) = \arg\max_a Q^*(s, a)$ is optimal: knowing $Q^*$ means knowing
 # how to act.
 #
@@ -160,10 +161,11 @@ assert size.entries == 2**n * 2**n * n
 # two tables, over all entries. Back up both tables: for any one entry the reward cancels, and
 # only the bootstrapped part differs,
 # $$\big|(\mathcal{T}Q)(s, g, a) - (\mathcal{T}Q')(s, g, a)\big|
-#   = \gamma\,(1 - r)\,\big|\max_{a'} Q(s', g, a') - \max_{a'} Q'(s', g, a')\big|
+#   = \gamma\,(1 - r)\,\big|\max_{a'} Q(s', g, a') - \max_{a'} Q'(s', g, a')\big| ,$$
+# and two maxima differ by at most the largest difference of what they maximise over, so
+# $$\gamma\,(1 - r)\,\big|\max_{a'} Q(s', g, a') - \max_{a'} Q'(s', g, a')\big|
 #   \le \gamma \max_{a'} \big|Q(s', g, a') - Q'(s', g, a')\big| \le \gamma\,\|Q - Q'\|_\infty .$$
-# (The middle step: two maxima differ by at most the largest difference of what they maximise
-# over.) So one backup brings *any* two tables at least a factor $\gamma$ closer together: for
+# So one backup brings *any* two tables at least a factor $\gamma$ closer together: for
 # $\gamma < 1$, $\mathcal{T}$ is a **contraction**. Two consequences. Take $Q' = Q^*$, which the
 # backup leaves unchanged: $\|Q_k - Q^*\|_\infty \le \gamma^k \|Q_0 - Q^*\|_\infty$, so value
 # iteration converges to $Q^*$ *from any start*, at least as fast as $\gamma^k$. And if $Q$ and
@@ -188,12 +190,12 @@ assert size.entries == 2**n * 2**n * n
 # An action moves the distance by one:
 # $$Q^*(s, g, a) =
 # \begin{cases}
-# \gamma^{d-1} & \text{if bit } a \text{ differs from the goal (}d \to d-1\text{;}
-#   \ Q^* = 1 \text{ when } d = 1\text{)},\\
+# \gamma^{d-1} & \text{if bit } a \text{ differs from the goal } (d \to d-1),\\
 # \gamma \cdot V^*(d+1) = \gamma^{d+1}
-#   & \text{if bit } a \text{ already matches (}d \to d+1\text{)}.
+#   & \text{if bit } a \text{ already matches } (d \to d+1).
 # \end{cases}$$
-# Let us compute $Q^*$ both ways and compare entry by entry.
+# (At $d = 1$ the right flip reaches the goal: $Q^* = \gamma^0 = 1$.) Let us compute $Q^*$ both ways
+# and compare entry by entry.
 
 # %%
 q_star, sweeps = tabular.value_iteration(4, gamma=0.9, device=DEVICE)
@@ -347,8 +349,9 @@ assert greedy_success[0.9] == 1.0 and abs(greedy_success[1.0] - p_random) < 4 * 
 # at $\gamma = 1$ every action has $Q^* = 1$ (arriving eventually is as good as arriving soon), and
 # the gap vanishes again. In between, for $d \ge 2$,
 # $$\frac{d\Delta}{d\gamma} = \gamma^{d-2}\big[(d-1)(1-\gamma^2) - 2\gamma^2\big] = 0
-#   \iff \gamma^2 = \frac{d-1}{d+1}, \qquad
-#   \gamma^*(d) = \sqrt{1 - \tfrac{2}{d+1}} \approx 1 - \tfrac{1}{d}.$$
+#   \iff \gamma^2 = \frac{d-1}{d+1},$$
+# so the best discount at distance $d$ is
+# $$\gamma^*(d) = \sqrt{1 - \tfrac{2}{d+1}} \approx 1 - \tfrac{1}{d}.$$
 # The gap there is $\Delta^* = \gamma^{*\,d-1} \cdot \frac{2}{d+1} \approx \frac{2}{e\,d}$ for large
 # $d$ (as $(1 - \frac{2}{d+1})^{(d-1)/2} \to e^{-1}$): the best gap shrinks like $1/d$, while any
 # fixed $\gamma$ gives one that shrinks exponentially in $d$. The hardest starts are $d \approx n$,

@@ -84,8 +84,8 @@ SHOW_PROGRESS = not QUICK  # progress bars only for the long full-mode runs
 # the two embeddings. The write-up (Chau, appendix 4.2) builds the second. It maps each of them
 # through one linear layer and a GELU into $\mathbb{R}^{128}$, and combines them with a bilinear
 # form, one matrix $W_a$ per action:
-# $$\phi(s) = \mathrm{GELU}(A s + b), \qquad \psi(g) = \mathrm{GELU}(C g + c), \qquad
-#   Q_\theta(s, g, a) = \phi(s)^\top W_a\, \psi(g) + w_a .$$
+# $$\phi(s) = \mathrm{GELU}(A s + b), \qquad \psi(g) = \mathrm{GELU}(C g + c),$$
+# $$Q_\theta(s, g, a) = \phi(s)^\top W_a\, \psi(g) + w_a .$$
 # Schaul et al. suggest a dot product of the two embeddings; a linear map in front of a dot
 # product is exactly a bilinear form, which is why the write-up uses one. The price is the
 # $128 \times 128 \times n$ weights of the $W_a$. The HER paper (Andrychowicz et al. 2017) used the

@@ -443,8 +443,8 @@ print(f"clip only: peak mean Q {peak_q['clip only']:.3f}, late loss {late_loss['
 # the pick disappears. **Double DQN** (van Hasselt, Guez and Silver 2016) does this with the two
 # networks DQN already has: the online network picks, the target network values,
 # $$y = r + \gamma\,(1 - \text{done})\,Q_{\bar\theta}\big(s', g,
-#   \arg\max_{a'} Q_{\bar\theta}(s', g, a')\big) \quad\text{(DQN: the target network picks and
-#   values)},$$
+#   \arg\max_{a'} Q_{\bar\theta}(s', g, a')\big) \quad\text{(DQN: } \bar\theta
+#   \text{ picks and values)},$$
 # $$y^{\text{double}} = r + \gamma\,(1 - \text{done})\,Q_{\bar\theta}\big(s', g,
 #   \arg\max_{a'} Q_{\theta}(s', g, a')\big) \quad\text{(Double DQN)}.$$
 # (The first line is the usual $\max_{a'} Q_{\bar\theta}(s', g, a')$, written out.) The setting is

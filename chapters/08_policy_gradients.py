@@ -419,8 +419,10 @@ assert 6e-5 < batch_has_success(2**-20) < 6.2e-5 and batch_has_success(0.1) > 0.
 # and for any $\pi$
 # $$\mathbb{E}_\pi[R] - \beta\,\mathrm{KL}(\pi\|\pi_{\mathrm{ref}}) = \mathbb{E}_\pi\Big[\beta
 #   \log \frac{\pi^*(y)}{\pi_{\mathrm{ref}}(y)} + \beta \log Z - \beta \log
-#   \frac{\pi(y)}{\pi_{\mathrm{ref}}(y)}\Big] = \beta \log Z - \beta\, \mathrm{KL}(\pi \,\|\,
-#   \pi^*).$$
+#   \frac{\pi(y)}{\pi_{\mathrm{ref}}(y)}\Big],$$
+# and the two logarithms of ratios combine into one, $\log \frac{\pi^*(y)}{\pi(y)}$, so
+# $$\mathbb{E}_\pi[R] - \beta\,\mathrm{KL}(\pi\|\pi_{\mathrm{ref}})
+#   = \beta \log Z - \beta\, \mathrm{KL}(\pi \,\|\, \pi^*).$$
 # The first term does not depend on $\pi$ and the second is largest, zero, exactly at
 # $\pi = \pi^*$. So the unique optimum is
 # $$\pi^*(y) = \frac{1}{Z}\, \pi_{\mathrm{ref}}(y)\, e^{R(y)/\beta}:$$

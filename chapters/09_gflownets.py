@@ -379,8 +379,8 @@ for name, first, exact in (("random writing", random_first, 2**L_SEARCH),
 # KL-regularised objective and GFlowNets. On the generation tree, define **soft values** by
 # backward induction from the leaves, for a reference policy $\pi_{\mathrm{ref}}$ and a weight
 # $\beta > 0$:
-# $$V(y) = r(y) \text{ at a finished string}, \qquad Q(s, a) = V(s a), \qquad V(s) = \beta \log
-#   \sum_a \pi_{\mathrm{ref}}(a \mid s)\, e^{Q(s, a)/\beta},$$
+# $$V(y) = r(y) \text{ at a finished string}, \qquad Q(s, a) = V(s a),$$
+# $$V(s) = \beta \log \sum_a \pi_{\mathrm{ref}}(a \mid s)\, e^{Q(s, a)/\beta},$$
 # where $s a$ is the prefix $s$ with bit $a$ appended (a deterministic step that pays nothing on the
 # way). As $\beta \to 0$ the soft maximum becomes $\max_a Q(s, a)$, the backup of chapter 2.
 # Unrolling the recursion gives $V(\text{start}) = \beta \log \sum_y \pi_{\mathrm{ref}}(y)
