@@ -162,9 +162,9 @@ assert size.entries == 2**n * 2**n * n
 # only the bootstrapped part differs,
 # $$\big|(\mathcal{T}Q)(s, g, a) - (\mathcal{T}Q')(s, g, a)\big|
 #   = \gamma\,(1 - r)\,\big|\max_{a'} Q(s', g, a') - \max_{a'} Q'(s', g, a')\big| ,$$
-# and two maxima differ by at most the largest difference of what they maximise over, so
-# $$\gamma\,(1 - r)\,\big|\max_{a'} Q(s', g, a') - \max_{a'} Q'(s', g, a')\big|
-#   \le \gamma \max_{a'} \big|Q(s', g, a') - Q'(s', g, a')\big| \le \gamma\,\|Q - Q'\|_\infty .$$
+# and since two maxima differ by at most the largest difference of what they maximise over (and
+# $1 - r \le 1$), this is at most
+# $$\gamma \max_{a'} \big|Q(s', g, a') - Q'(s', g, a')\big| \le \gamma\,\|Q - Q'\|_\infty .$$
 # So one backup brings *any* two tables at least a factor $\gamma$ closer together: for
 # $\gamma < 1$, $\mathcal{T}$ is a **contraction**. Two consequences. Take $Q' = Q^*$, which the
 # backup leaves unchanged: $\|Q_k - Q^*\|_\infty \le \gamma^k \|Q_0 - Q^*\|_\infty$, so value
