@@ -187,6 +187,10 @@ def test_chapter_pages_have_figures_formulas_and_their_mode(site, server, open_p
         assert figures >= 1, f"{chapter}: no figure in the outputs"
         if "$" in (ROOT / "chapters" / f"{chapter}.py").read_text():
             assert page.locator("mjx-container").count() >= 1, f"{chapter}: its maths is not typeset"
+        # A display formula wider than the text column is cut off at its edge (it scrolls).
+        too_wide = page.evaluate("""() => [...document.querySelectorAll('mjx-container[display="true"]')]
+            .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent.slice(0, 60))""")
+        assert not too_wide, f"{chapter}: display formulas wider than the text column: {too_wide}"
         note = page.locator(".course-page-note").inner_text()
         assert "quick mode" in note or "full mode" in note, f"{chapter}: the page does not say its mode"
         assert f"./course lab chapters/{chapter}.ipynb" in note
