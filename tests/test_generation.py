@@ -450,9 +450,15 @@ def test_playground_stop_leaves_every_panel_at_the_same_step():
                                 background=True)
     play.controls["steps"].value = 200
     play._on_train()
+    thread = play._thread
     deadline = time.time() + 60
     while play.running and play.redraws < 3 and time.time() < deadline:
         time.sleep(0.02)
+    assert play.running
+    with pytest.raises(RuntimeError, match="already going on"):
+        play.run(steps=10)  # one run at a time, under the dashboards' lock
+    play._on_train()  # a second Train while running starts nothing
+    assert play._thread is thread
     play.stop()
     play.wait(60)
     assert play.outcome == "stopped" and not play.running

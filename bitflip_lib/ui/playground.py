@@ -25,7 +25,6 @@ matplotlib's Agg canvas at 100 dpi, 880 pixels wide (no extension needed, safe f
 from __future__ import annotations
 
 import html
-import threading
 import time
 from typing import Any
 
@@ -50,7 +49,7 @@ from bitflip_lib.generation.training import (
     GeneratorTraining,
     seeded_policy,
 )
-from bitflip_lib.ui.live import WIDGET_CLASS, figure_png, saved_view_note
+from bitflip_lib.ui.live import LiveTraining
 
 __all__ = [
     "BETAS", "GenerationPlayground", "MAX_LENGTH", "PLAY_METHODS", "PLAY_REWARDS", "SPARSE_FLOOR",
@@ -83,16 +82,12 @@ def _cell(width: str = "96%") -> widgets.Layout:
     return widgets.Layout(width=width, min_width="0")
 
 
-def _button_layout(width: str) -> widgets.Layout:  # buttons keep their width: a squeezed label reads "Tr..."
-    return widgets.Layout(width=width, min_width=width, flex="0 0 auto")
-
-
 def _number(value: float) -> str:
     """0.0312345 -> '0.0312', 1.0 -> '1', 8.6e-05 -> '< 0.001': short, no float noise."""
     return "< 0.001" if 0 < abs(value) < 0.001 else f"{value:.3g}"
 
 
-class GenerationPlayground(widgets.VBox):
+class GenerationPlayground(LiveTraining):
     """Controls (L, reward, beta, steps, seed), Train / Stop, a status line and one panel per sampler.
 
     Args:
@@ -102,6 +97,9 @@ class GenerationPlayground(widgets.VBox):
         redraw_every: steps between two evaluations and redraws (also how soon Stop acts).
         background: pressing Train trains in a background thread (default); False trains inside
             the click handler (the kernel is busy meanwhile).
+
+    Train, Stop, the status line, the figure and the one-run-at-a-time lock are
+    :class:`~bitflip_lib.ui.live.LiveTraining`'s, as on the dashboards.
 
     Raises:
         ValueError: for an unknown method or reward, a length outside 2..10, a beta that is not
@@ -128,16 +126,10 @@ class GenerationPlayground(widgets.VBox):
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if steps > 2000:
             raise ValueError(f"steps must be at most 2000 (the slider's range), got {steps!r}")
-        self.methods, self.background, self.redraw_every = methods, background, redraw_every
+        self.methods, self.redraw_every = methods, redraw_every
         self.results: dict[str, GenerationResult] = {}
         self.panels: dict[str, dict] = {}
-        self.redraws = 0
-        self.error: BaseException | None = None
-        self.figure: Figure | None = None
         self.outcome = "untrained"  # then "running", "finished", "stopped" or "error"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._running = False
 
         d = _DESCRIPTION
         self.controls: dict[str, widgets.Widget] = {
@@ -153,29 +145,15 @@ class GenerationPlayground(widgets.VBox):
             "seed": widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed", style=d,
                                            layout=_cell()),
         }
-        self.train_button = widgets.Button(description="Train", button_style="success", icon="play",
-                                           layout=_button_layout("100px"))
-        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
-                                          layout=_button_layout("100px"))
-        self.status = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", min_width="0"))
-        self.status.add_class("bitflip-status")  # what the browser tests read
-        self.image = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="880px"))
-        self.train_button.on_click(self._on_train)
-        self.stop_button.on_click(lambda _button: self.stop())
-        for control in self.controls.values():
-            control.observe(lambda _change: self._preview(), names="value")
-
         names = " and ".join(PLAY_METHODS[m] for m in methods)
         header = widgets.HTML(f"<b>Generation playground</b>: {html.escape(names)}, side by side on one reward, "
                               "over all 2<sup>L</sup> strings")
         grid = widgets.GridBox(list(self.controls.values()), layout=widgets.Layout(
             grid_template_columns="repeat(auto-fill, minmax(250px, 1fr))", grid_gap="4px 18px", width="100%"))
-        buttons = widgets.HBox([self.train_button, self.stop_button, self.status],
-                               layout=widgets.Layout(width="100%", align_items="center", grid_gap="8px"))
-        # The course's widget class and note: a notebook reopened without its kernel shows the
-        # course's one line instead of ipywidgets' "disconnected" icons (as the dashboards do).
-        super().__init__([header, saved_view_note(), grid, buttons, self.image], layout=widgets.Layout(max_width="900px"))
-        self.add_class(WIDGET_CLASS)
+        super().__init__(header, grid, background=background, clearable=False)
+        self.status.add_class("bitflip-status")  # what the browser tests read
+        for control in self.controls.values():
+            control.observe(lambda _change: self._preview(), names="value")
         self._preview()
 
     # ----- settings ------------------------------------------------------------------------------
@@ -192,40 +170,20 @@ class GenerationPlayground(widgets.VBox):
                               beta=float(v["beta"]), device="cpu")
         return {method: base.replace(method=method) for method in self.methods}
 
-    @property
-    def running(self) -> bool:
-        return self._running
-
     # ----- training --------------------------------------------------------------------------------
     def run(self, steps: int | None = None) -> dict[str, GenerationResult]:
-        """Train every panel's sampler (blocking) with the current controls; returns ``{method: result}``."""
-        if self._running:
-            raise RuntimeError("a run is already going on: press Stop (or call play.stop()) and play.wait() first")
-        self._running = True
-        self._train(self.configs(steps), reraise=True)
+        """Train every panel's sampler (blocking) with the current controls; returns ``{method: result}``.
+        Stop acts at the next redraw."""
+        self._run_blocking(self.configs(steps))
         return self.results
-
-    def stop(self) -> None:
-        """Ask a run to stop at its next redraw (what the Stop button does)."""
-        self._stop.set()
 
     def wait(self, timeout: float | None = None) -> dict[str, GenerationResult]:
         """Wait for a background run to end (at most ``timeout`` seconds); return the results."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().wait(timeout)
         return self.results
 
-    def _on_train(self, _button: Any = None) -> None:
-        if self._running:
-            return
-        self._running = True
-        configs = self.configs()
-        if self.background:
-            self._thread = threading.Thread(target=self._train, args=(configs,), daemon=True,
-                                            name="bitflip-generation")
-            self._thread.start()
-        else:
-            self._train(configs)
+    def _prepare(self) -> dict[str, GenerateConfig]:
+        return self.configs()
 
     def _runs(self, configs: dict[str, GenerateConfig]) -> dict[str, GeneratorTraining]:
         """One run per panel, all on the same reward and from copies of the same initial network."""
@@ -236,10 +194,9 @@ class GenerationPlayground(widgets.VBox):
                                                                torch.device("cpu")))
                 for method, config in configs.items()}
 
-    def _train(self, configs: dict[str, GenerateConfig], reraise: bool = False) -> None:
-        """Train the panels' runs in turn, ``redraw_every`` steps at a time (the caller has claimed the widget)."""
-        self._stop.clear()
-        self.error, self.results, self.outcome = None, {}, "running"
+    def _train(self, configs: dict[str, GenerateConfig]) -> None:
+        """Train the panels' runs in turn, ``redraw_every`` steps at a time (the base has claimed the widget)."""
+        self.results, self.outcome = {}, "running"
         self._set_busy(True)
         start = time.perf_counter()
         total = next(iter(configs.values())).steps
@@ -256,7 +213,7 @@ class GenerationPlayground(widgets.VBox):
                 step = next(iter(records.values()))["step"]
                 self.status.value = self._report(f"step {step} of {total}", time.perf_counter() - start)
                 self._draw()
-                if self._stop.is_set():
+                if self.stop_requested:
                     break
             step = next(iter(self.panels.values()))["step"]
             seconds = time.perf_counter() - start
@@ -266,14 +223,12 @@ class GenerationPlayground(widgets.VBox):
             else:
                 self.outcome = "finished"
                 self.status.value = self._report(f"<b style='color:#070'>Finished</b> all {total} steps", seconds)
-        except Exception as err:  # shown in the widget; re-raised for blocking calls
-            self.error, self.outcome = err, "error"
-            self.status.value = f"<span style='color:#b00'>error: {html.escape(repr(err))}</span>"
-            if reraise:
-                raise
+        except Exception:  # the base shows it, and re-raises it for run()
+            self.outcome = "error"
+            raise
         finally:
             self._set_busy(False)
-            self._running = False
+            self.result = self.results
 
     def _set_busy(self, busy: bool) -> None:
         self.train_button.disabled, self.stop_button.disabled = busy, not busy
@@ -283,7 +238,7 @@ class GenerationPlayground(widgets.VBox):
     # ----- what is shown ---------------------------------------------------------------------------
     def _preview(self) -> None:
         """The untrained samplers against their targets, for the controls' current values."""
-        if self._running:
+        if self.running:
             return
         try:
             runs = self._runs(self.configs())
@@ -345,9 +300,7 @@ class GenerationPlayground(widgets.VBox):
         if len(self.methods) > 1 and self.panels[self.methods[0]]["target"] is None:
             handles, labels = axes[-1].get_legend_handles_labels()  # a panel that has a target draws it
         fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
-        self.figure = fig
-        self.image.value = figure_png(fig, dpi=FIGURE_DPI)
-        self.redraws += 1
+        self.show(fig)
 
 
 def _target_strings(reward: Reward) -> np.ndarray:
