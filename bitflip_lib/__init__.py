@@ -15,7 +15,7 @@ are the public API of the algorithm, importable from the package itself.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from bitflip_lib._version import __version__
 
 from bitflip_lib.config import TrainConfig, make_config  # noqa: E402
 from bitflip_lib.dqn import DQNLearner  # noqa: E402

@@ -1,6 +1,7 @@
 """What a released copy of the course carries: its version, its install line, its stored results.
 
-The version lives in one place, ``bitflip_lib.__version__`` (pyproject.toml reads it from there).
+The version lives in one place, ``bitflip_lib/_version.py`` (pyproject.toml reads it from there; the
+package re-exports it as ``bitflip_lib.__version__``).
 A notebook opened outside the course folder (a downloaded chapter, Colab, any hosted Jupyter)
 starts with :data:`FIRST_CELL`: it checks that the library is importable and, if it is not, says
 the one pinned line that installs it. tests/test_release.py checks that every notebook's first
@@ -15,7 +16,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from bitflip_lib import __version__
+from bitflip_lib._version import __version__
 
 DISTRIBUTION = "bitflip-course"
 INSTALL_LINE = f"%pip install {DISTRIBUTION}=={__version__}"

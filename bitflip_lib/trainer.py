@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from bitflip_lib import __version__
+from bitflip_lib._version import __version__
 from bitflip_lib.config import TrainConfig, make_config
 from bitflip_lib.dqn import EpsilonSchedule, epsilon_greedy
 from bitflip_lib.env import BitFlipEnv, distance_change, evaluation_seed, flip_bits_

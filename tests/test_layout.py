@@ -19,6 +19,8 @@ LAYERS = ["runtime", "algorithm", "generation", "lab", "diagnosis", "ui", "gradi
 
 def layer(module: str) -> str:
     head = module.split(".")[0]
+    if head == "_version":
+        return "runtime"  # a constant every layer may read
     if head in TOP_LEVEL:
         return "algorithm"
     if head in ("cli", "options", "release", "__main__", "__init__"):
@@ -55,6 +57,28 @@ def test_imports_go_to_the_same_layer_or_above(path):
     own = LAYERS.index(layer(module))
     below = [m for m in imports(path) if LAYERS.index(layer(m)) > own]
     assert not below, f"{module} ({layer(module)}) imports from layers below it: {below}"
+
+
+def names_from_the_package(path: Path) -> list[str]:
+    """Names a module imports from ``bitflip_lib`` itself that are not modules or folders of it."""
+    tree = ast.parse(path.read_text())
+    return [alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module == "bitflip_lib"
+            for alias in node.names
+            if not ((PACKAGE / f"{alias.name}.py").exists() or (PACKAGE / alias.name).is_dir())]
+
+
+def test_no_module_imports_the_package_it_belongs_to():
+    """``from bitflip_lib import __version__`` in a module the package imports is an import circle
+    that works only while the name is set before that import; the package's names come from
+    the modules that define them."""
+    found = {str(p.relative_to(PACKAGE)): names_from_the_package(p) for p in MODULES if p.name != "__init__.py"}
+    assert not {k: v for k, v in found.items() if v}
+
+
+def test_the_package_check_sees_an_import_of_the_package(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("from bitflip_lib import __version__, dqn\n")
+    assert names_from_the_package(module) == ["__version__"]
 
 
 def test_the_check_sees_a_layer_violation(tmp_path):

@@ -35,10 +35,13 @@ NOTEBOOKS = sorted([*ROOT.glob("chapters/[0-9]*.py"), *ROOT.glob("exercises/ex[0
 
 def test_the_version_is_written_once():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "version" not in project["project"], "pyproject.toml must not write the version: it reads bitflip_lib.__version__"
+    assert "version" not in project["project"], "pyproject.toml must not write the version: it reads bitflip_lib/_version.py"
     assert project["project"]["dynamic"] == ["version"]
-    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "bitflip_lib.__version__"}
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "bitflip_lib._version.__version__"}
     assert re.fullmatch(r"\d+\.\d+\.\d+", bitflip_lib.__version__)
+    written = [p.relative_to(ROOT) for p in (ROOT / "bitflip_lib").rglob("*.py")
+               if re.search(r"^__version__\s*=", p.read_text(), re.MULTILINE)]
+    assert written == [Path("bitflip_lib/_version.py")], written
 
 
 def test_the_changelog_has_the_current_version():

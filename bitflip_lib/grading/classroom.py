@@ -211,7 +211,7 @@ class Task:
 
 
 def _options_key(include_slow: bool, budget: float | None) -> str:
-    from bitflip_lib import __version__
+    from bitflip_lib._version import __version__
 
     return f"v{__version__}|slow={include_slow}|budget={budget}"
 

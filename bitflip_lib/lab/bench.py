@@ -26,7 +26,7 @@ from collections.abc import Iterable
 
 import torch
 
-from bitflip_lib import __version__
+from bitflip_lib._version import __version__
 from bitflip_lib.config import make_config
 from bitflip_lib.env import BitFlipEnv
 from bitflip_lib.networks import ARCHITECTURES

@@ -361,7 +361,7 @@ class StoredRun:
         """The stored form of a finished :class:`~bitflip_lib.trainer.TrainResult`."""
         import torch
 
-        from bitflip_lib import __version__
+        from bitflip_lib._version import __version__
 
         history = result.history
         commit, dirty = source_commit()
