@@ -156,7 +156,7 @@ assert q.shape == (4, 5)
 #
 # `bitflip_lib.dqn.td_target` computes it for a batch (exercise ex03 asks you to write it).
 #
-# **Check your understanding 2 (predict).** Three transitions with $\gamma = 0.98$ and three
+# **Check your understanding 1 (predict).** Three transitions with $\gamma = 0.98$ and three
 # actions. The first reaches its goal ($r = 1$, done) and the target network rates its next
 # state's actions $(0.3, 0.9, 0.1)$; the second has $r = 0$ and next-state values
 # $(0.2, 0.5, 0.4)$; the third has $r = 0$ and $(1.4, 0.0, 0.2)$. Which clipped targets does the
@@ -180,7 +180,7 @@ next_q = torch.tensor([[0.3, 0.9, 0.1],
                        [1.4, 0.0, 0.2]])
 y = td_target(reward, done, next_q, gamma=0.98)
 print("targets:", [round(v, 4) for v in y.tolist()])  # float32: 0.49 is stored as 0.49000001
-assert torch.allclose(y, torch.tensor([1.0, 0.98 * 0.5, 1.0]))  # question 2: (a)
+assert torch.allclose(y, torch.tensor([1.0, 0.98 * 0.5, 1.0]))  # question 1: (a)
 unclipped = td_target(reward, done, next_q, gamma=0.98, clip=False)
 assert torch.allclose(unclipped[2], torch.tensor(0.98 * 1.4))  # 1.372 before clipping
 assert 0.6 < 1 - (1 - 0.05) ** 20 < 0.67  # Polyak with tau = 0.05, 20 steps after a change
@@ -312,7 +312,7 @@ assert set(differ) == {"gradient_steps", "batch_size", "batch_without_replacemen
 # gets 300 iterations and $n = 15$ gets 200 (50 in quick mode); the long runs at $n = 5$ to
 # $20$ come after, from stored runs.
 #
-# **Check your understanding 1 (predict before you run).** Two questions about the $n = 15$ run.
+# **Check your understanding 2 (predict before you run).** Two questions about the $n = 15$ run.
 # Its final greedy success: (a) close to 1, since $n = 5$ is solved in about 100 iterations and
 # the network has plenty of weights; (b) around 0.5; (c) about 0. And its mean Q-value on the
 # sampled batches, which starts near 0: (a) stays near 0, since there are almost no rewards to

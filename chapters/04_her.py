@@ -381,7 +381,7 @@ print("checked: HER solves", list(CONTRAST), "within the budget; vanilla DQN doe
 # at all. Full mode uses three seeds and a budget of 400 iterations; quick mode uses one seed and
 # 250 iterations (the seed-0 runs of section 4 are reused, cut at 250 iterations).
 #
-# **Check your understanding 4 (predict before you run).** Which of the four strategies will have
+# **Check your understanding 3 (predict before you run).** Which of the four strategies will have
 # the lowest mean success over the budget?
 #
 # * (a) `final`: only one new goal per transition.
@@ -457,7 +457,7 @@ for label, score in scores.items():
         assert score > scores["vanilla (no HER)"] + 0.05, f"{label} should beat vanilla DQN"
 # A random episode rarely earns its reward (the text below):
 assert random_success_probability(STRATEGY_N) < 0.01
-# Question 4: the write-up's variant, with the fewest rewards per episode, is clearly slower.
+# Question 3: the write-up's variant, with the fewest rewards per episode, is clearly slower.
 others = min(scores["final"], scores["future, k = 4"], scores["episode, k = 4"])
 assert scores["writeup30"] < others - 0.1
 best = max((label for label in scores if label != "vanilla (no HER)"), key=scores.get)
@@ -530,7 +530,7 @@ else:
 # perfect explorer, which never visits a string twice, reaches its goal within $n$ flips with
 # probability $n/(2^n - 1)$ at best: the bound of chapter 1.
 #
-# **Check your understanding 3 (predict).** At $n = 10$, the perfect explorer (flip bit 0, then
+# **Check your understanding 4 (predict).** At $n = 10$, the perfect explorer (flip bit 0, then
 # bit 1, and so on: ten new strings, no revisits) against chapter 1's random walk. Its chance of
 # reaching a random goal within 10 flips is (a) about ten times the random walk's, (b) within
 # 15% of it, (c) 1, since it explores systematically.
@@ -555,7 +555,7 @@ se = math.sqrt(best * (1 - best) / agents)
 print(f"n = {n}: never-revisiting explorer {explorer:.4f} (exact n / (2^n - 1) = {best:.4f}), "
       f"random walk {walk:.4f}")
 assert abs(explorer - best) < 4 * se  # the simulation agrees with n / (2^n - 1)
-assert 1 < best / walk < 1.15  # question 3: (b)
+assert 1 < best / walk < 1.15  # question 4: (b)
 
 # %% [markdown]
 # **Curricula over goals.** Instead of waiting for a rare reward, choose goals the agent can reach

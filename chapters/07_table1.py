@@ -343,16 +343,45 @@ assert cells["default"]["HER-UVFA", 20].verdict == "solved"  # takeaway 5
 fig
 
 # %% [markdown]
-# **Check your understanding 2.** HER-HAR under the first reading is "solved at 1" at n = 5 with
-# seed 2. Did that seed learn anything?
+# **Check your understanding 2 (predict before you run the next cell).** HER-HAR under the first
+# reading is "solved at 1" at n = 5 with seed 2. The next cell builds that run's network as it
+# was before its first gradient step (the same settings and seed give the same initial weights)
+# and tests it, greedily, on the run's own 1024 test goals. What success rate will it have?
+#
+# * (a) Close to 0: an untrained network acts at random, and a random walk rarely reaches a
+#   goal within n flips (chapter 1).
+# * (b) About 0.5: half of its choices are right.
+# * (c) 1.00.
 #
 # <details><summary>Answer</summary>
 #
-# No. Solved at iteration 1 means the very first evaluations, after only a few gradient steps,
-# were already perfect: the freshly initialised phi already preferred differing bits at every
-# distance. That is why the tables report a median over seeds, and why a single run per cell
-# cannot tell luck from learning.
+# (c): the cell prints 1.00 for seed 2, so "solved at 1" was not learning at all. Its freshly
+# initialised phi already gives a differing bit a higher value than a matching one at every
+# distance, and a greedy HAR that does that walks straight to every goal. An untrained network
+# is not random: it is a fixed, arbitrary policy, and at n = 5 HAR's phi has only two inputs to
+# get right. The other two seeds start elsewhere (the cell prints them too), which is why the
+# tables report a median over seeds, and why a single run per cell cannot tell luck from
+# learning.
 # </details>
+
+# %%
+import torch
+
+from bitflip_lib.env import evaluation_seed
+from bitflip_lib.trainer import build_network, evaluate
+
+first_reading = {r.seed: r for r in grid["writeup_v1"] if r.method == "HER-HAR" and r.n == 5}
+untrained = {}
+for seed, run in sorted(first_reading.items()):
+    config = run.train_config()
+    network = build_network(config, torch.device("cpu"))  # the weights before the first step
+    test_goals = torch.Generator().manual_seed(evaluation_seed(seed))
+    untrained[seed] = evaluate(network, 5, config.num_eval_agents, config.max_steps,
+                               test_goals)["success_rate"]
+    print(f"seed {seed}: solved at {run.solved_at}; untrained network's success "
+          f"{untrained[seed]:.2f}")
+assert first_reading[2].solved_at == 1 and untrained[2] == 1.0  # question 2: (c)
+assert min(untrained.values()) < 0.5  # another seed's initial weights are far from it
 #
 # ## 5. What disagrees with the write-up, and why
 #

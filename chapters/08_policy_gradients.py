@@ -137,7 +137,8 @@ assert abs(rate - 2**-L) < 4 * math.sqrt(2**-L / len(uniform))
 # $$\nabla_\theta J = \sum_y R(y) \nabla_\theta \pi_\theta(y) = \sum_y \pi_\theta(y)\, R(y)\,
 #   \nabla_\theta \log \pi_\theta(y),$$
 # that is,
-# $$\nabla_\theta J = \mathbb{E}_{y \sim \pi_\theta}\big[R(y)\, \nabla_\theta \log \pi_\theta(y)\big],$$
+# $$\nabla_\theta J
+#   = \mathbb{E}_{y \sim \pi_\theta}\big[R(y)\, \nabla_\theta \log \pi_\theta(y)\big],$$
 # and $\log \pi_\theta(y) = \sum_{t=1}^L \log \pi_\theta(y_t \mid y_{<t})$, which the network
 # computes. With a batch of $B$ sampled strings this gives the **REINFORCE** estimator
 # (Williams 1992),
