@@ -32,7 +32,7 @@
 # 4. connect this toy problem to generating long text when only the finished text is scored.
 #
 # **Study time.** About 45 minutes of reading and trying things.
-# **Run time.** About 4 minutes on a laptop CPU.
+# **Run time.** About half a minute on a laptop CPU.
 # New to reinforcement learning? Terms in bold are defined where they first appear and in the
 # [glossary](glossary.md).
 

@@ -29,7 +29,7 @@
 #    does not mean an accurate table, and why tables do not scale.
 #
 # **Study time.** About 75 minutes of reading and trying things.
-# **Run time.** About 2 minutes on a laptop CPU.
+# **Run time.** Under half a minute on a laptop CPU.
 # Terms in bold are defined where they first appear and in the [glossary](glossary.md).
 
 # %%

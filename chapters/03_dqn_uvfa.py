@@ -33,7 +33,7 @@
 #    counting rewards: the expected number of rewarded transitions against $2^n$.
 #
 # **Study time.** About 75 minutes of reading and trying things.
-# **Run time.** About 20 minutes on a laptop CPU (a GPU is used when there is one).
+# **Run time.** About a minute and a half on a laptop CPU (a GPU is used when there is one).
 # Terms in bold are defined where they first appear and in the [glossary](glossary.md).
 
 # %%

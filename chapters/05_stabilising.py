@@ -35,7 +35,7 @@
 #    runaway of all values together.
 #
 # **Study time.** About 60 minutes of reading and trying things.
-# **Run time.** About 15 minutes on a laptop CPU.
+# **Run time.** About 5 minutes on a laptop CPU.
 # Terms in bold are defined where they first appear and in the [glossary](glossary.md).
 
 # %%

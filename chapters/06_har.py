@@ -33,7 +33,7 @@
 # 4. explain why a freshly initialised HAR is often already optimal, and why vanilla HAR can
 #    even "solve" the task without seeing a single reward: what a strong inductive bias does.
 #
-# **Study time.** About 75 minutes of reading and trying things. **Run time.** About 7 minutes on
+# **Study time.** About 75 minutes of reading and trying things. **Run time.** About 5 minutes on
 # a laptop CPU.
 # Terms in bold are defined where they first appear and in the [glossary](glossary.md).
 

@@ -32,8 +32,8 @@
 #    second, and which settings make the difference;
 # 4. check stored results yourself, by rerunning a cell from its stored configuration.
 #
-# **Study time.** About 45 minutes of reading. Running the notebook takes about a minute on a
-# laptop CPU (about 3 minutes in full mode, which reruns two longer cells).
+# **Study time.** About 45 minutes of reading. Running the notebook takes about a minute and a
+# half on a laptop CPU.
 #
 # The grids behind the tables cost days of CPU, so their runs are *stored with the course* in
 # `results/`, and this notebook reads them. Every number about them, with the command that made

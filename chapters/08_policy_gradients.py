@@ -38,9 +38,9 @@
 # 5. place the reward model, PPO, RLOO and GRPO, and reward over-optimisation in the RLHF
 #    pipeline.
 #
-# **Study time.** About 65 minutes of reading, predicting and trying things. **Run time.** About a
-# minute on a laptop CPU (half a minute in quick mode). Terms in bold are defined where they first
-# appear and in the [glossary](glossary.md).
+# **Study time.** About 65 minutes of reading, predicting and trying things. **Run time.** Under a
+# minute on a laptop CPU. Terms in bold are defined where they first appear and in the
+# [glossary](glossary.md).
 
 # %%
 # The course library. Outside the course folder (Colab, a downloaded notebook), install it with

@@ -38,9 +38,9 @@
 # 5. compute soft values on the generation tree, show that on a tree a GFlowNet is
 #    entropy-regularised RL (path consistency), and train one with soft Q-learning.
 #
-# **Study time.** About 60 minutes of reading, predicting and trying things. **Run time.** About a
-# minute and a half on a laptop CPU (under a minute in quick mode). Chapter 8 comes first. Terms in
-# bold are defined where they first appear and in the [glossary](glossary.md).
+# **Study time.** About 60 minutes of reading, predicting and trying things. **Run time.** Under a
+# minute on a laptop CPU. Chapter 8 comes first. Terms in bold are defined where they first appear
+# and in the [glossary](glossary.md).
 
 # %%
 # The course library. Outside the course folder (Colab, a downloaded notebook), install it with
