@@ -18,6 +18,8 @@ from pathlib import Path
 
 from bitflip_lib._version import __version__
 
+__all__ = ["DISTRIBUTION", "FIRST_CELL", "INSTALL_LINE", "PACKAGED_RESULTS", "packaged_results", "results_dir"]
+
 DISTRIBUTION = "bitflip-course"
 INSTALL_LINE = f"%pip install {DISTRIBUTION}=={__version__}"
 """The one line that installs this release into a notebook's kernel."""

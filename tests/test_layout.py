@@ -86,3 +86,37 @@ def test_the_check_sees_a_layer_violation(tmp_path):
     fake = tmp_path / "trainer.py"
     fake.write_text("from bitflip_lib.grading.plugged import train_with\n")
     assert [m for m in imports(fake) if LAYERS.index(layer(m)) > LAYERS.index("algorithm")] == ["grading.plugged"]
+
+
+def names_imported_by_the_course() -> dict[str, set[str]]:
+    """``{module: names}`` the chapters, exercises and solutions import from the library."""
+    root = PACKAGE.parent
+    files = [*root.glob("chapters/*.py"), *root.glob("exercises/*.py"), *root.glob("solutions/*.py")]
+    found: dict[str, set[str]] = {}
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "bitflip_lib":
+                found.setdefault(node.module, set()).update(alias.name for alias in node.names)
+    return found
+
+
+def test_every_module_the_course_imports_names_from_declares_them_public():
+    """The public API is what ``__all__`` lists: every name a chapter, exercise or solution
+    imports from a library module is in that module's ``__all__`` (importing a submodule from a
+    package, ``from bitflip_lib.ui import diagrams``, needs none)."""
+    import importlib
+
+    problems = []
+    for module, names in sorted(names_imported_by_the_course().items()):
+        path = PACKAGE.parent / (module.replace(".", "/") + ".py")
+        package = PACKAGE.parent / module.replace(".", "/")
+        names = {n for n in names if not ((package / f"{n}.py").exists() or (package / n).is_dir())}
+        if not names:
+            continue
+        public = getattr(importlib.import_module(module), "__all__", None)
+        if public is None:
+            problems.append(f"{module} has no __all__ ({path.name if path.exists() else 'package'})")
+        elif missing := sorted(names - set(public)):
+            problems.append(f"{module}: imported but not in __all__: {missing}")
+    assert not problems, "\n".join(problems)
+    assert len(names_imported_by_the_course()) > 10  # the scan found the course's imports
