@@ -365,8 +365,13 @@ for n, result in results.items():  # every claim above and below, checked
         mean_q = [h["mean_q"] for h in result.history]
         peak = max(mean_q[:50])
         assert 0.9 < peak <= 1.05, "Q-values drift up to the clip bound even without rewards"
+        if n == 15 and result.device.startswith("cpu"):  # the numbers quoted below (a GPU's differ)
+            peak_at = result.history[mean_q.index(peak)]["iteration"]
+            assert peak_at == 16 and round(peak, 3) == 0.997, (peak_at, peak)
         if result.iterations >= 1000:  # they sink back: without rewards the only fixed point is 0
             assert mean_q[-1] < 0.5 * max(mean_q), (n, max(mean_q), mean_q[-1])
+            if n == 15 and result.device.startswith("cpu"):
+                assert round(mean_q[999], 2) == 0.23, mean_q[999]  # by iteration 1000
         distance = result.final["mean_distance"]
         assert abs(distance - n / 2) < 1.5, "the test agents stay about n/2 from their goals"
 print("checked:", {n: ("solved" if r.solved else "not solved") for n, r in results.items()})
