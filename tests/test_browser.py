@@ -677,20 +677,16 @@ def _check_playground(page: Page, course: Path, chapter: str, name: str, panels:
     assert git_status(course) == "", f"saving {chapter} changed versioned files"
 
 
-def test_chapter_8_runs_all_cells_and_its_playground_previews_trains_and_stops(page, lab, course):
-    open_notebook(page, lab, "chapters/08_policy_gradients.ipynb")
+@pytest.mark.parametrize("chapter, name, panels", [
+    ("08_policy_gradients", "chapter8", ("REINFORCE (maximise E[R])", "REINFORCE + KL")),
+    ("09_gflownets", "chapter9", ("REINFORCE + KL", "GFlowNet (TB)")),
+], ids=["chapter 8", "chapter 9"])
+def test_chapters_8_and_9_run_all_cells_and_their_playground_previews_trains_and_stops(page, lab, course, chapter,
+                                                                                     name, panels):
+    notebook = f"chapters/{chapter}.ipynb"
+    open_notebook(page, lab, notebook)
     seconds = run_all(page, timeout_s=RUN_ALL_TIMEOUT_S)
-    print(f"chapter 8: all cells in {seconds:.0f} s")
+    print(f"{name}: all cells in {seconds:.0f} s")
     assert widget_problems(page) == []
     assert stderr_outputs(page) == []
-    _check_playground(page, course, "chapters/08_policy_gradients.ipynb", "chapter8",
-                      ("REINFORCE (maximise E[R])", "REINFORCE + KL"))
-
-
-def test_chapter_9_runs_all_cells_and_its_playground_previews_trains_and_stops(page, lab, course):
-    open_notebook(page, lab, "chapters/09_gflownets.ipynb")
-    seconds = run_all(page, timeout_s=RUN_ALL_TIMEOUT_S)
-    print(f"chapter 9: all cells in {seconds:.0f} s")
-    assert widget_problems(page) == []
-    assert stderr_outputs(page) == []
-    _check_playground(page, course, "chapters/09_gflownets.ipynb", "chapter9", ("REINFORCE + KL", "GFlowNet (TB)"))
+    _check_playground(page, course, notebook, name, panels)

@@ -1,4 +1,4 @@
-"""The chapters' diagrams build headless (Agg), show what they claim, and reject bad input."""
+"""The chapters' diagrams (1-9) build headless (Agg), show what they claim, and reject bad input."""
 from __future__ import annotations
 
 import io
@@ -27,7 +27,9 @@ def _renders(fig: Figure) -> bool:
 
 @pytest.mark.parametrize("make", [lambda: diagrams.hypercube_walk(3), lambda: diagrams.uvfa_architecture(),
                                   lambda: diagrams.uvfa_architecture(10), lambda: diagrams.mlp_architecture(),
-                                  lambda: diagrams.mlp_architecture(7, hidden=(64, 32))])
+                                  lambda: diagrams.mlp_architecture(7, hidden=(64, 32)),
+                                  lambda: diagrams.generation_tree("101"), lambda: diagrams.generation_tree("0"),
+                                  diagrams.rlhf_pipeline, diagrams.tree_and_dag])
 def test_every_diagram_is_a_closed_figure_that_renders(make):
     open_before = set(plt.get_fignums())
     fig = make()
@@ -124,3 +126,37 @@ def test_symbolic_diagrams_show_n():
 def test_architecture_diagrams_reject_bad_sizes(call, field):
     with pytest.raises(ValueError, match=field):
         call()
+
+
+# --- chapters 8 and 9 ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["1", "01", "101", "0110"])
+def test_generation_tree_has_every_prefix_and_rewards_only_the_target(target):
+    texts = _texts(diagrams.generation_tree(target))
+    L = len(target)
+    for depth in range(1, L + 1):
+        for index in range(2**depth):
+            assert format(index, f"0{depth}b") in texts  # every prefix is a state
+    assert "start" in texts
+    assert texts.count("R = 1") == 1 and texts.count("R = 0") == 2**L - 1  # one rewarded leaf
+
+
+@pytest.mark.parametrize("target", ["", "10101", "12", 101])
+def test_generation_tree_rejects_what_it_cannot_draw(target):
+    with pytest.raises(ValueError, match="target"):
+        diagrams.generation_tree(target)
+
+
+def test_rlhf_pipeline_names_its_pieces():
+    text = " ".join(_texts(diagrams.rlhf_pipeline()))
+    for piece in ("reward model", "Bradley-Terry", "PPO", "RLOO / GRPO", "DPO", "over-optimisation"):
+        assert piece in text
+
+
+def test_tree_and_dag_shows_one_parent_against_two():
+    fig = diagrams.tree_and_dag()
+    left, right = fig.axes
+    assert "P_B = 1" in left.get_title() and "1/2" in right.get_title()
+    assert {"0_", "_1", "01"} <= {t.get_text() for t in right.texts}
+    assert "_1" not in {t.get_text() for t in left.texts}

@@ -180,40 +180,9 @@ def test_ex07_end_to_end_fails_a_step_that_is_right_only_where_the_fast_checks_l
 # --- ex08: the replay buffer ---------------------------------------------------------------------
 
 
-class OwnBuffer:
-    """A correct buffer as a student writes it (the library's own is off limits: see
-    test_ex08_reports_the_library_buffer)."""
-
-    def __init__(self, n, capacity=2**15, device="cpu"):
-        self.n, self.capacity, self.device = n, capacity, torch.device(device)
-        self.state = torch.zeros(capacity, n, device=self.device)
-        self.goal = torch.zeros(capacity, n, device=self.device)
-        self.next_state = torch.zeros(capacity, n, device=self.device)
-        self.action = torch.zeros(capacity, dtype=torch.long, device=self.device)
-        self.reward = torch.zeros(capacity, device=self.device)
-        self.done = torch.zeros(capacity, device=self.device)
-        self.position = self.size = 0
-
-    def __len__(self):
-        return self.size
-
-    def add(self, batch):
-        fields = ("state", "goal", "action", "reward", "next_state", "done")
-        values = {name: getattr(batch, name)[-self.capacity:] for name in fields}
-        count = min(len(batch), self.capacity)
-        slots = (self.position + torch.arange(count, device=self.device)) % self.capacity
-        for name in fields:
-            storage = getattr(self, name)
-            storage[slots] = values[name].to(self.device, storage.dtype)
-        self.position = (self.position + count) % self.capacity
-        self.size = min(self.size + count, self.capacity)
-
-    def sample(self, batch_size, generator=None):
-        if self.size == 0:
-            raise RuntimeError("cannot sample from an empty replay buffer")
-        idx = torch.randint(0, self.size, (batch_size,), generator=generator, device=self.device)
-        return Transitions(self.state[idx], self.goal[idx], self.action[idx], self.reward[idx], self.next_state[idx],
-                           self.done[idx])
+OwnBuffer = load_graded(ROOT / "solutions" / "ex08_replay_buffer.py")["ReplayBuffer"]
+"""A correct buffer as a student writes it: the exercise's solution (the library's own is off
+limits: see test_ex08_reports_the_library_buffer). The wrong buffers below change one method."""
 
 
 class NoWrap(OwnBuffer):
