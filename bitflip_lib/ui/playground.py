@@ -197,7 +197,7 @@ class GenerationPlayground(LiveTraining):
     def _train(self, configs: dict[str, GenerateConfig]) -> None:
         """Train the panels' runs in turn, ``redraw_every`` steps at a time (the base has claimed the widget)."""
         self.results, self.outcome = {}, "running"
-        self._set_busy(True)
+        self._lock_controls(True)
         start = time.perf_counter()
         total = next(iter(configs.values())).steps
         samples = torch.Generator().manual_seed(12345)  # the dots: the same draws for the same settings
@@ -227,11 +227,11 @@ class GenerationPlayground(LiveTraining):
             self.outcome = "error"
             raise
         finally:
-            self._set_busy(False)
+            self._lock_controls(False)
             self.result = self.results
 
-    def _set_busy(self, busy: bool) -> None:
-        self.train_button.disabled, self.stop_button.disabled = busy, not busy
+    def _lock_controls(self, busy: bool) -> None:
+        """Lock the controls while training (the base handles Train and Stop)."""
         for name, control in self.controls.items():
             control.disabled = busy or (name == "beta" and "kl" not in self.methods)
 
