@@ -223,6 +223,22 @@ def test_forged_answers_on_the_graders_channel_do_not_pass(tmp_path, forged):
         assert "the grading process answered a question it was not asked" in results[0].message
 
 
+def test_a_forged_loaded_message_with_malformed_parts_fails_cleanly(tmp_path):
+    """While its cells load, the student's code sends its own "loaded" message, with parts the
+    grader must not trust (a list where a dict belongs), and ends its process: every check fails,
+    none crashes the grader."""
+    results = _graded(tmp_path, """
+        import os
+
+        from bitflip_lib.grading import wire
+
+        wire.send_frame(3, wire.encode_plain({"event": "loaded", "printed": [], "kinds": 5, "references": []}))
+        os._exit(0)
+    """)
+    _all_fail(results)
+    assert grade("ex04", SOLUTIONS, include_slow=False).passed  # the grader carries on
+
+
 def test_fake_report_lines_stay_inside_the_students_own_line(tmp_path, capfd):
     _notebook(tmp_path, """
         import os

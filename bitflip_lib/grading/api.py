@@ -7,7 +7,7 @@ from pathlib import Path
 from bitflip_lib.grading.model import Exercise, Report, all_failed, chosen_checks
 from bitflip_lib.grading.notebook import LoadError, notebook_source
 from bitflip_lib.grading.registry import EXERCISES, resolve
-from bitflip_lib.grading.runner import read_submission, run_checks, run_exercise
+from bitflip_lib.grading.runner import LOAD_LIMIT, read_submission, run_checks, run_exercise
 
 
 class GradingFailed(AssertionError):
@@ -67,7 +67,7 @@ def check(exercise: str, *objects, namespace: Mapping | None = None, include_slo
 
 
 def grade(exercise: str | None = None, directory: str | Path = "exercises", include_slow: bool = True,
-          load_timeout: float = 30.0, budget: float | None = None) -> Report:
+          load_timeout: float = LOAD_LIMIT, budget: float | None = None) -> Report:
     """Grade saved notebooks in ``directory`` (one exercise, or all when ``exercise`` is None).
 
     Every notebook is read before any student code runs. Only its cells tagged ``graded`` are

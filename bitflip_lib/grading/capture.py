@@ -63,3 +63,14 @@ class Printed:
     def add(self, shown: list[str], count: int) -> None:
         self.shown.extend(shown[: max(0, SHOWN_LINES - len(self.shown))])
         self.count += count
+
+    @staticmethod
+    def from_wire(printed: object) -> tuple[list[str], int]:
+        """``(lines, count)`` from what the student's process reported printing; anything
+        malformed (its code can write to the channel) counts as nothing printed."""
+        if not isinstance(printed, dict):
+            return [], 0
+        lines = printed.get("lines")
+        count = printed.get("count")
+        return ([str(line) for line in lines][:SHOWN_LINES] if isinstance(lines, list) else [],
+                max(0, count) if isinstance(count, int) and not isinstance(count, bool) else 0)

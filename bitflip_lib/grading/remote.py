@@ -57,8 +57,8 @@ class StudentError(Exception):
 _MIRRORED = {cls.__name__: cls for cls in (
     ValueError, TypeError, RuntimeError, KeyError, IndexError, AttributeError, NotImplementedError, ZeroDivisionError,
     ArithmeticError, LookupError, OverflowError, StopIteration, EOFError, OSError, MemoryError, ImportError,
-    ModuleNotFoundError, NameError, UnboundLocalError, RecursionError, AssertionError, FileNotFoundError,
-    PermissionError)}
+    ModuleNotFoundError, NameError, UnboundLocalError, RecursionError, FileNotFoundError, PermissionError)}
+# Not AssertionError: the checks' own failures are AssertionErrors, and the student's must stay apart.
 _ERROR_CLASSES: dict[str, type] = {}
 
 
@@ -66,7 +66,7 @@ def student_error(type_name: str, builtin: bool, description: str) -> StudentErr
     """An exception the check can catch as the built-in class the student's code raised
     (``except ValueError``), while the runner still reports it as the student's."""
     base = _MIRRORED.get(type_name) if builtin else None
-    if base is None or base is AssertionError:  # the check's own failures are AssertionErrors: keep them apart
+    if base is None:
         return StudentError(description)
     cls = _ERROR_CLASSES.get(type_name)
     if cls is None:
@@ -197,11 +197,7 @@ class StudentProcess:
             self.kill()
             raise GraderProtocolError("the grading process answered a question it was not asked: did your code write to "
                                       "the grader's channel?")
-        printed = answer.get("printed")
-        if isinstance(printed, dict):
-            lines = [str(line) for line in printed.get("lines", [])][:5] if isinstance(printed.get("lines"), list) else []
-            count = printed.get("count") if isinstance(printed.get("count"), int) else 0
-            self.printed.add(lines, max(0, count))
+        self.printed.add(*Printed.from_wire(answer.get("printed")))
         return answer, generators
 
     def kill(self) -> None:
@@ -249,19 +245,6 @@ class StudentProcess:
         if not isinstance(result, list):
             raise GraderProtocolError("the gradients from the grading process are malformed")
         return result
-
-    def getattr(self, number: int, name: str) -> Any:
-        answer, _ = self.request({"op": "getattr", "handle": number, "name": name})
-        if answer.get("reference"):
-            raise ReferenceUsed(self.reference_function, str(answer["reference"][0]))
-        if not answer.get("ok"):
-            raise _error_of(answer)
-        result = answer.get("result")
-        if isinstance(result, dict) and "$method" in result:
-            return RemoteMethod(self, number, name)
-        if isinstance(result, dict) and "$handle" in result:
-            return self._handle(result)
-        return decode(result, (), {}, self)
 
     def _finish(self, answer: dict, name: str, generators: list, args: tuple, kwargs: dict) -> Any:
         _apply_state(answer, generators)
@@ -436,8 +419,6 @@ def decode(x: Any, args: tuple, kwargs: dict, link: StudentProcess | None = None
         return link._handle(x)
     if "$other" in x:
         return RemoteObject(str(x["$other"]), {"repr": x.get("repr")} if "repr" in x else {})
-    if "$method" in x:
-        return RemoteObject("method")
     raise GraderProtocolError("an answer holds an unknown kind of value")
 
 
@@ -535,10 +516,6 @@ class RemoteHandle(wire.Handle):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         return RemoteMethod(self._link, self.handle_number, name, self._remote_type)
-
-    def attribute(self, name: str) -> Any:
-        """The value of a data attribute (one round trip)."""
-        return self._link.getattr(self.handle_number, name)
 
     def __len__(self) -> int:
         value = RemoteMethod(self._link, self.handle_number, "__len__", self._remote_type)()

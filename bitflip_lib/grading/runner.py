@@ -230,17 +230,18 @@ class _Run:
             link.kill()
             self._fail_rest(first, f"could not load the notebook: while its graded cells ran, {err}")
             return None
-        printed = message.get("printed", {}) if isinstance(message, dict) else {}
-        lines = [str(x) for x in printed.get("lines", [])][:5] if isinstance(printed.get("lines"), list) else []
-        count = printed.get("count", 0) if isinstance(printed.get("count"), int) else 0
+        lines, count = Printed.from_wire(message.get("printed") if isinstance(message, dict) else None)
         if not isinstance(message, dict) or message.get("event") != "loaded":
             link.kill()
             text = str(message.get("message", "")) if isinstance(message, dict) else ""
             self._fail_rest(first, f"could not load the notebook: {text}" if text else "could not load the notebook",
                             lines, count)
             return None
-        self.kinds = {str(k): str(v) for k, v in dict(message.get("kinds", {})).items() if k in self.exercise.required}
-        for name, label in dict(message.get("references", {})).items():
+        kinds, references = message.get("kinds"), message.get("references")  # forgeable: plain dicts only
+        kinds = kinds if isinstance(kinds, dict) else {}
+        references = references if isinstance(references, dict) else {}
+        self.kinds = {str(k): str(v) for k, v in kinds.items() if k in self.exercise.required}
+        for name, label in references.items():
             if name in self.exercise.required:
                 self.references[name] = str(label)
         return link

@@ -353,8 +353,6 @@ class Worker:
             return self._forward(header, objects, generators)
         if op == "vjp":
             return self._vjp(header, objects)
-        if op == "getattr":
-            return self._getattr(header)
         if op == "drop":
             for number in header.get("handles", []):
                 self.objects.pop(number, None)
@@ -456,18 +454,6 @@ class Worker:
         answer["reference"] = take_reached()
         answer["printed"] = {"lines": self.capture.shown_since(started), "count": self.capture.lines - started}
         return answer
-
-    def _getattr(self, header: dict) -> dict:
-        try:
-            value = getattr(self._object(header["handle"]), header["name"])
-        except BaseException as err:  # noqa: BLE001
-            return {"ok": False, "error": {"type": type(err).__name__, "builtin": type(err).__module__ == "builtins",
-                                           "message": describe_error(err)}, "reference": take_reached()}
-        if callable(value) and not isinstance(value, (torch.Tensor, nn.Module)):
-            return {"ok": True, "result": {"$method": header["name"]}}
-        if isinstance(value, nn.Module):
-            return {"ok": True, "result": self._new_handle(value)}
-        return {"ok": True, "result": _Plain()(value)}
 
     def _new_handle(self, value: Any) -> dict:
         number = self.next_handle
