@@ -20,6 +20,8 @@ import jupytext
 from docutils import nodes
 from sphinx.application import Sphinx
 
+from bitflip_lib.release import DISTRIBUTION
+
 ROOT = Path(__file__).resolve().parents[1]
 DETAILS = re.compile(r"<details>\s*<summary>(.*?)</summary>(.*?)</details>", re.S)
 IPYNB_LINK = re.compile(r"\]\(([\w./-]+)\.ipynb(#[^)]*)?\)")
@@ -89,7 +91,7 @@ def _page_note(app: Sphinx, docname: str) -> nodes.Element:
         f"<p>{outputs} Widgets show their last state here; they are live in JupyterLab.</p>"
         f'<p class="course-run-locally">In a clone of the course: <code>./course lab {docname}.ipynb</code>. '
         f'Or <a class="course-download" href="{name}.ipynb" download>download {name}.ipynb</a>, '
-        f"<code>pip install bitflip-course=={version}</code>, and open it in Jupyter.</p></div>")
+        f"<code>pip install {DISTRIBUTION}=={version}</code>, and open it in Jupyter.</p></div>")
     return nodes.raw("", html, format="html")
 
 
@@ -154,10 +156,6 @@ def fill_book_pages(app: Sphinx, docname: str, source: list[str]) -> None:
         source[0] = source[0].replace("<!-- chapter references -->", chapter_references())
 
 
-def page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
-    context["course_book_mode"] = app.config.course_book_mode
-
-
 def setup(app: Sphinx) -> dict:
     app.add_config_value("course_book_mode", "quick", "env")
     # A change to this file changes how pages read: Sphinx then reads them all again.
@@ -166,5 +164,4 @@ def setup(app: Sphinx) -> dict:
     app.connect("source-read", fill_book_pages)
     app.connect("build-finished", write_notebooks)
     app.connect("doctree-resolved", label_widgets)
-    app.connect("html-page-context", page_context)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -112,10 +112,10 @@ def preset_table(preset: str) -> str:
     return f"{len(grid(preset))} runs stored.\n\n" + render_table(cells(preset))
 
 
-def grid_size() -> int:
+def grid_size(missing: dict | None = None) -> int:
     """Runs the three grids hold when complete: the stored ones and those :func:`missing_runs` lists
     (three seeds a cell; in the write-up's grid, one for a cell whose seed 0 failed)."""
-    missing = missing_runs(RESULTS)
+    missing = missing_runs(RESULTS) if missing is None else missing
     return sum(len(grid(preset)) for preset in TABLE_PRESETS) + sum(
         len(absent) for found in missing.values() for _, absent in found)
 
@@ -123,7 +123,7 @@ def grid_size() -> int:
 def missing_block() -> str:
     missing = missing_runs(RESULTS)
     total = sum(len(absent) for found in missing.values() for _, absent in found)
-    size = grid_size()
+    size = grid_size(missing)
     if not missing:
         return f"All {size} grid runs are stored."
     lines = []

@@ -410,6 +410,8 @@ def test_playground_trains_both_samplers_and_validates():
         GenerationPlayground(methods=("kl", "dqn"))
     with pytest.raises(ValueError, match="beta"):
         GenerationPlayground(beta=0.501)  # only the slider's values
+    with pytest.raises(ValueError, match="seed must be an integer from 0 to 2147483647"):
+        GenerationPlayground(seed=2**40)  # the seed box would clamp it
     play = GenerationPlayground(length=3, reward="sparse", steps=10, redraw_every=2, background=False)
     assert play.outcome == "untrained" and play.redraws == 1  # the untrained samplers are drawn at once
     assert "press <b>Train</b>" in play.status.value

@@ -140,6 +140,11 @@ class GenerateConfig:
         """A copy with some fields changed (checked again)."""
         return dataclasses.replace(self, **changes)
 
+    def build_reward(self, device: str | torch.device | None = None) -> Reward:
+        """The reward these settings describe, its hidden targets drawn from ``seed``."""
+        return make_reward(self.reward, self.length, seed=self.seed, num_modes=self.num_modes,
+                           sharpness=self.sharpness, floor=self.floor, device=device)
+
 
 @dataclass
 class GenerationResult:
@@ -292,8 +297,7 @@ class GeneratorTraining:
         device = default_device(config.device)
         check_memory(memory_estimate(config), device)  # a run past the machine is refused before anything is built
         if reward is None:
-            reward = make_reward(config.reward, config.length, seed=config.seed, num_modes=config.num_modes,
-                                 sharpness=config.sharpness, floor=config.floor, device=device)
+            reward = config.build_reward(device)
         if reward.length != config.length:
             raise ValueError(f"reward is for L = {reward.length} but config.length = {config.length}")
         if policy is None:

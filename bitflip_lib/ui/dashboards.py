@@ -49,10 +49,13 @@ from bitflip_lib.networks import ARCHITECTURES
 from bitflip_lib.tabular import TabularResult, q_learning, value_iteration
 from bitflip_lib.trainer import TrainResult, train
 from bitflip_lib.ui.live import (
+    CONTROL_STYLE,
     FONT,
     LiveTraining,
     check_int,
     check_number,
+    control_layout,
+    controls_grid,
     integer_ticks,
     legend_below,
     use_log_scale,
@@ -60,7 +63,7 @@ from bitflip_lib.ui.live import (
 
 __all__ = [
     "CONTROL_RANGES", "CONTROLLED_FIELDS", "evaluation_streak", "MAX_OVERLAID_RUNS", "Q_BOUND", "run_labels",
-    "settings_line", "summary_html", "summary_text", "TABULAR_RANGES", "TabularDashboard", "TabularRun",
+    "settings_line", "summary_text", "TABULAR_RANGES", "TabularDashboard", "TabularRun",
     "TrainingDashboard", "verdict",
 ]
 
@@ -89,19 +92,6 @@ Q_BOUND = 1.0
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-_DESCRIPTION = {"description_width": "115px"}
-
-
-def _cell(width: str = "96%") -> widgets.Layout:  # a little under 100%: the widget's own margin fits too
-    return widgets.Layout(width=width, min_width="0")
-
-
-def _controls_grid(children: list[widgets.Widget]) -> widgets.GridBox:
-    """Controls in columns of at least 250 px that wrap on a narrow screen: nothing overlaps."""
-    return widgets.GridBox(children, layout=widgets.Layout(
-        grid_template_columns="repeat(auto-fill, minmax(250px, 1fr))", grid_gap="4px 18px", width="100%"))
-
-
 def _num(value: Any, digits: int = 3) -> str:
     """A number as a student wants to read it: 0.0498046875 -> '0.0498', 12.3456 s -> '12.3'."""
     if value is None:
@@ -192,11 +182,6 @@ def _settings(result: TrainResult) -> str:
 def settings_line(result: TrainResult) -> str:
     """The run's settings in one line (HTML), with k only where the strategy uses it."""
     return html.escape(_settings(result))
-
-
-def summary_html(result: TrainResult) -> str:
-    """A short HTML account of a finished run: the verdict and its settings, numbers rounded."""
-    return f"<p>{verdict(result)}</p><p><small>{settings_line(result)}</small></p>"
 
 
 def summary_text(result: TrainResult) -> str:
@@ -324,7 +309,7 @@ class TrainingDashboard(LiveTraining):
         self.fixed = {k: v for k, v in defaults.items() if k not in CONTROLLED_FIELDS}
         self.runs: list[TrainResult] = [] if runs is None else runs
 
-        d, cell, r = _DESCRIPTION, _cell, CONTROL_RANGES
+        d, cell, r = CONTROL_STYLE, control_layout, CONTROL_RANGES
         self.controls: dict[str, widgets.Widget] = {
             "n": widgets.BoundedIntText(value=base.n, min=r["n"][0], max=r["n"][1], description="bits n", style=d,
                                         layout=cell()),
@@ -362,7 +347,7 @@ class TrainingDashboard(LiveTraining):
 
         c = self.controls
         pair = widgets.Layout(width="100%", min_width="0", align_items="center", grid_gap="8px")
-        grid = _controls_grid([
+        grid = controls_grid([
             c["n"], c["arch"], c["seed"],
             c["her"], c["k"], c["max_iterations"],
             widgets.HBox([c["gamma"], self.gamma_auto], layout=pair),
@@ -573,31 +558,29 @@ class TabularDashboard(LiveTraining):
         ValueError: for a value outside what its control shows, naming the argument and range.
     """
 
-    MAX_N = int(TABULAR_RANGES["n"][1])
-
     def __init__(self, n: int = 4, iterations: int = 300, alpha: float = 0.5, gamma: float = 0.9, epsilon: float = 1.0,
                  seed: int = 0, eval_every: int = 10, background: bool = True) -> None:
         start = self._checked(dict(n=n, iterations=iterations, alpha=alpha, gamma=gamma, epsilon=epsilon, seed=seed))
         self.eval_every = check_int("eval_every", eval_every, 1)
         self.runs: list[TabularRun] = []
-        d, r = _DESCRIPTION, TABULAR_RANGES
+        d, r = CONTROL_STYLE, TABULAR_RANGES
         self.controls = {
             "n": widgets.BoundedIntText(value=start["n"], min=r["n"][0], max=r["n"][1], description="bits n", style=d,
-                                        layout=_cell()),
+                                        layout=control_layout()),
             "iterations": widgets.BoundedIntText(value=start["iterations"], min=r["iterations"][0],
                                                  max=r["iterations"][1], description="iterations", style=d,
-                                                 layout=_cell()),
+                                                 layout=control_layout()),
             "alpha": widgets.BoundedFloatText(value=start["alpha"], min=r["alpha"][0], max=r["alpha"][1], step=0.05,
-                                              description="alpha (step)", style=d, layout=_cell()),
+                                              description="alpha (step)", style=d, layout=control_layout()),
             "gamma": widgets.BoundedFloatText(value=start["gamma"], min=r["gamma"][0], max=r["gamma"][1], step=0.01,
-                                              description="gamma", style=d, layout=_cell()),
+                                              description="gamma", style=d, layout=control_layout()),
             "epsilon": widgets.BoundedFloatText(value=start["epsilon"], min=r["epsilon"][0], max=r["epsilon"][1],
-                                                step=0.05, description="epsilon", style=d, layout=_cell()),
+                                                step=0.05, description="epsilon", style=d, layout=control_layout()),
             "seed": widgets.BoundedIntText(value=start["seed"], min=r["seed"][0], max=r["seed"][1], description="seed",
-                                           style=d, layout=_cell()),
+                                           style=d, layout=control_layout()),
         }
         header = widgets.HTML("<b>Tabular Q-learning</b>: the goal-conditioned Q table against the exact Q*")
-        super().__init__(header, _controls_grid(list(self.controls.values())), background=background)
+        super().__init__(header, controls_grid(list(self.controls.values())), background=background)
 
     @staticmethod
     def _checked(values: dict[str, Any]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
 
 __all__ = [
-    "check_flag", "check_int", "check_number", "FIGURE_DPI", "FIGURE_WIDTH", "figure_png", "FONT",
+    "check_flag", "check_int", "check_number", "CONTROL_STYLE", "control_layout", "controls_grid", "FIGURE_DPI", "FIGURE_WIDTH", "figure_png", "FONT",
     "integer_ticks", "legend_below", "LiveTraining", "saved_view_note", "use_log_scale", "WIDGET_CLASS",
 ]
 
@@ -166,6 +166,21 @@ def check_flag(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+CONTROL_STYLE = {"description_width": "115px"}
+"""The style of a training widget's controls: their labels in a column of one width."""
+
+
+def control_layout(width: str = "96%") -> widgets.Layout:  # a little under 100%: the widget's own margin fits too
+    """The layout of one control in a :func:`controls_grid` cell."""
+    return widgets.Layout(width=width, min_width="0")
+
+
+def controls_grid(children: list[widgets.Widget]) -> widgets.GridBox:
+    """Controls in columns of at least 250 px that wrap on a narrow screen: nothing overlaps."""
+    return widgets.GridBox(children, layout=widgets.Layout(
+        grid_template_columns="repeat(auto-fill, minmax(250px, 1fr))", grid_gap="4px 18px", width="100%"))
 
 
 def _button_layout(width: str) -> widgets.Layout:  # buttons keep their width: a squeezed label reads "Tr..."

@@ -40,16 +40,13 @@ from bitflip_lib.generation.sequences import (
     all_strings,
     empirical_distribution,
     exact_log_probs,
-    make_reward,
-    total_variation,
 )
 from bitflip_lib.generation.training import (
     GenerateConfig,
     GenerationResult,
     GeneratorTraining,
-    seeded_policy,
 )
-from bitflip_lib.ui.live import LiveTraining
+from bitflip_lib.ui.live import CONTROL_STYLE, FIGURE_WIDTH, LiveTraining, check_int, control_layout, controls_grid
 
 __all__ = [
     "BETAS", "GenerationPlayground", "MAX_LENGTH", "PLAY_METHODS", "PLAY_REWARDS", "SPARSE_FLOOR",
@@ -73,13 +70,8 @@ SPARSE_FLOOR = 1e-3
 SAMPLES = 512
 """Fresh samples drawn for the dots of each panel."""
 
-FIGURE_INCHES, FIGURE_DPI = (8.8, 3.5), 100  # 880 x 350 pixels: the notebook's width, drawn 1:1
-_DESCRIPTION = {"description_width": "115px"}
+FIGURE_INCHES = (FIGURE_WIDTH, 3.5)  # 880 x 350 pixels: the notebook's width, drawn 1:1
 _TARGET_COLOUR, _SAMPLER_COLOUR, _SAMPLES_COLOUR = "0.82", "#1f77b4", "#ff7f0e"
-
-
-def _cell(width: str = "96%") -> widgets.Layout:
-    return widgets.Layout(width=width, min_width="0")
 
 
 def _number(value: float) -> str:
@@ -104,7 +96,7 @@ class GenerationPlayground(LiveTraining):
     Raises:
         ValueError: for an unknown method or reward, a length outside 2..10, a beta that is not
             on the slider, steps outside the slider's 10..2000, a redraw_every below 1 or a
-            negative seed.
+            seed outside the seed box's 0..2^31 - 1.
     """
 
     def __init__(self, methods: tuple[str, ...] = ("kl", "gflownet"), length: int = 6, reward: str = "multimodal",
@@ -115,41 +107,37 @@ class GenerationPlayground(LiveTraining):
         if unknown or not 1 <= len(methods) <= 3 or len(set(methods)) != len(methods):
             raise ValueError(f"methods must be one to three different names from {', '.join(PLAY_METHODS)}, "
                              f"got {methods!r}")
-        if isinstance(length, bool) or not isinstance(length, int) or not 2 <= length <= MAX_LENGTH:
-            raise ValueError(f"length must be an integer from 2 to {MAX_LENGTH} (every string is drawn), got {length!r}")
+        check_int("length", length, 2, MAX_LENGTH)  # every one of the 2^L strings is drawn
         if reward not in PLAY_REWARDS:
             raise ValueError(f"reward must be one of {', '.join(PLAY_REWARDS)}, got {reward!r}")
         if beta not in BETAS:
             raise ValueError(f"beta must be one of the slider's values {', '.join(map(str, BETAS))}, got {beta!r}")
-        for name, value, low in (("steps", steps, 10), ("redraw_every", redraw_every, 1), ("seed", seed, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if steps > 2000:
-            raise ValueError(f"steps must be at most 2000 (the slider's range), got {steps!r}")
+        check_int("steps", steps, 10, 2000)  # the slider's range
+        check_int("redraw_every", redraw_every, 1)
+        check_int("seed", seed, 0, 2**31 - 1)  # the seed box's range
         self.methods, self.redraw_every = methods, redraw_every
         self.results: dict[str, GenerationResult] = {}
         self.panels: dict[str, dict] = {}
         self.outcome = "untrained"  # then "running", "finished", "stopped" or "error"
 
-        d = _DESCRIPTION
+        d = CONTROL_STYLE
         self.controls: dict[str, widgets.Widget] = {
             "length": widgets.IntSlider(value=length, min=2, max=MAX_LENGTH, description="L (bits)", style=d,
-                                        layout=_cell()),
+                                        layout=control_layout()),
             "reward": widgets.Dropdown(options=[(label, key) for key, label in PLAY_REWARDS.items()], value=reward,
-                                       description="reward", style=d, layout=_cell()),
+                                       description="reward", style=d, layout=control_layout()),
             "beta": widgets.SelectionSlider(options=[(_number(b), b) for b in BETAS], value=beta,
-                                            description="beta (KL weight)", style=d, layout=_cell(),
+                                            description="beta (KL weight)", style=d, layout=control_layout(),
                                             disabled="kl" not in methods),
             "steps": widgets.IntSlider(value=steps, min=10, max=2000, step=10, description="steps", style=d,
-                                       layout=_cell()),
+                                       layout=control_layout()),
             "seed": widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed", style=d,
-                                           layout=_cell()),
+                                           layout=control_layout()),
         }
         names = " and ".join(PLAY_METHODS[m] for m in methods)
         header = widgets.HTML(f"<b>Generation playground</b>: {html.escape(names)}, side by side on one reward, "
                               "over all 2<sup>L</sup> strings")
-        grid = widgets.GridBox(list(self.controls.values()), layout=widgets.Layout(
-            grid_template_columns="repeat(auto-fill, minmax(250px, 1fr))", grid_gap="4px 18px", width="100%"))
+        grid = controls_grid(list(self.controls.values()))
         super().__init__(header, grid, background=background, clearable=False)
         self.status.add_class("bitflip-status")  # what the browser tests read
         for control in self.controls.values():
@@ -188,11 +176,8 @@ class GenerationPlayground(LiveTraining):
     def _runs(self, configs: dict[str, GenerateConfig]) -> dict[str, GeneratorTraining]:
         """One run per panel, all on the same reward and from copies of the same initial network."""
         first = next(iter(configs.values()))
-        reward = make_reward(first.reward, first.length, seed=first.seed, floor=first.floor, device="cpu")
-        return {method: GeneratorTraining(config, reward=reward,
-                                          policy=seeded_policy(config.length, config.hidden, config.seed,
-                                                               torch.device("cpu")))
-                for method, config in configs.items()}
+        reward = first.build_reward("cpu")
+        return {method: GeneratorTraining(config, reward=reward) for method, config in configs.items()}
 
     def _train(self, configs: dict[str, GenerateConfig]) -> None:
         """Train the panels' runs in turn, ``redraw_every`` steps at a time (the base has claimed the widget)."""
