@@ -371,6 +371,17 @@ def test_a_zip_of_the_class_is_graded_the_same(graded_class, tmp_path, capsys):
     assert rows[1:] == [r for r in expected_gradebook().splitlines()[1:] if r.startswith(("alice,", "walter_4712,"))]
 
 
+def test_a_file_too_large_to_be_a_notebook_scores_zero_with_the_reason(tmp_path):
+    student = tmp_path / "class" / "zoe"
+    student.mkdir(parents=True)
+    (student / "ex04_polyak.py").write_bytes(b"#" * (21 << 20))
+    out = tmp_path / "out"
+    assert cli_main(["--class", str(tmp_path / "class"), "--out", str(out), "--fast", "ex04_polyak"]) == 0
+    row = next(csv.DictReader(io.StringIO((out / "gradebook.csv").read_text())))
+    assert row["student"] == "zoe" and float(row["points"]) == 0
+    assert "larger than 20 MB" in (out / "feedback" / "zoe.txt").read_text()
+
+
 # --- layouts and usage errors ------------------------------------------------------------------------
 
 

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bitflip_lib.grading.model import Exercise, Report, all_failed, chosen_checks
-from bitflip_lib.grading.notebook import MAX_NOTEBOOK_BYTES
+from bitflip_lib.grading.notebook import LoadError, read_notebook_bytes
 
 NOTEBOOK_SUFFIXES = (".ipynb", ".py")
 _EXERCISE_TOKEN = re.compile(r"(?i)(?:^|[_\-. ])ex(\d{1,2})(?=[_\-. (]|$)")
@@ -229,16 +229,10 @@ def _lane_start() -> None:
 def _grade_task(task: Task, include_slow: bool, budget: float | None) -> dict:
     """(A worker of the class grader.) One student's exercise; the report as a dict."""
     from bitflip_lib.grading.registry import EXERCISES
-    from bitflip_lib.grading.notebook import LoadError, _text, cells_of
-    from bitflip_lib.grading.runner import Submission, run_checks
+    from bitflip_lib.grading.runner import run_checks, submission_from
 
     exercise = EXERCISES[task.exercise]
-    path = Path(task.path)
-    try:
-        cells = cells_of(path, _text(path, task.data), task.shown)
-        source = Submission(exercise, path, task.data, cells)
-    except LoadError as err:
-        source = Submission(exercise, path, task.data, None, f"could not load the notebook: {err}")
+    source = submission_from(exercise, Path(task.path), task.data, task.shown)
     return run_checks(exercise, chosen_checks(exercise, include_slow), source, budget=budget).to_dict()
 
 
@@ -319,9 +313,9 @@ def _grade(root: Path, out: Path, chosen: dict[str, Exercise], include_slow: boo
                                                             note="late")
                 continue
             try:
-                data = found.path.read_bytes() if found.path.stat().st_size <= MAX_NOTEBOOK_BYTES else b"\0"
-            except OSError as err:
-                reports[(name, exercise.name)] = all_failed(exercise, f"could not read {found.path.name}: {err.strerror}",
+                data = read_notebook_bytes(found.path)
+            except LoadError as err:  # not a regular file, too large to be a notebook, unreadable
+                reports[(name, exercise.name)] = all_failed(exercise, f"could not load the notebook: {err}",
                                                             include_slow)
                 continue
             digest = hashlib.sha256(data).hexdigest()

@@ -37,16 +37,20 @@ def _build(ns: Mapping, seed: int = 0, **kwargs) -> nn.Module:
     return net
 
 
+def swap_phi_inputs(weights: dict) -> dict:
+    """phi's weights with its two inputs swapped: the exercise's order (distance feature, bit
+    differs) and the library's (bit differs, distance feature) are each other's swap."""
+    first = next(key for key in weights if key.endswith("weight"))
+    return {**weights, first: weights[first][:, [1, 0]]}
+
+
 def library_phi_weights(seed: int, hidden: tuple[int, ...] = (64, 64), normalize: bool = True) -> tuple[HAR, dict]:
     """The library HAR built from ``seed``, and its phi's weights in the exercise's input order
     (distance feature, bit differs): the library's phi reads (bit differs, distance feature)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         reference = HAR(hidden=hidden, normalize_distance=normalize)
-    weights = reference.phi.state_dict()
-    first = next(key for key in weights if key.endswith("weight"))
-    weights[first] = weights[first][:, [1, 0]]
-    return reference, weights
+    return reference, swap_phi_inputs(reference.phi.state_dict())
 
 
 def _inputs(batch: int, n: int, seed: int, device="cpu"):
@@ -137,9 +141,7 @@ def check_training(ns: Mapping) -> str:
     # The verdict is the library's HAR holding the weights trained here: your forward pass does not judge itself.
     trained = HAR(hidden=(64, 64))
     weights = {k: v.detach().clone() for k, v in result.network.phi.state_dict().items()}
-    first = next(key for key in weights if key.endswith("weight"))
-    weights[first] = weights[first][:, [1, 0]]  # back to the library's input order
-    trained.phi.load_state_dict(weights)
+    trained.phi.load_state_dict(swap_phi_inputs(weights))  # back to the library's input order
     at_20 = evaluate(trained, 20, num_agents=1024, seed=5)["success_rate"]
     expect(at_20 >= config.solved_threshold, f"the trained weights in the library's HAR succeed {at_20:.3f} at n = 20 "
            f"(want >= {config.solved_threshold}): does your forward compute phi(distance feature, bit differs) as the exercise says?")

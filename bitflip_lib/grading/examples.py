@@ -14,13 +14,14 @@ N = 8
 """Bits per numbered transition: numbers up to 2^N - 1."""
 
 
-def _generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A torch generator on ``device`` seeded with ``seed``."""
     return torch.Generator(device=device).manual_seed(seed)
 
 
 def example_batch(n: int = 6, batch: int = 32, seed: int = 0, device="cpu", done_fraction: float = 0.25) -> Transitions:
     """Random transitions with a share of rewarded, terminal ones (reward and done agree)."""
-    g = _generator(seed, device)
+    g = generator(seed, device)
     state = torch.randint(0, 2, (batch, n), generator=g, device=device).float()
     goal = torch.randint(0, 2, (batch, n), generator=g, device=device).float()
     action = torch.randint(0, n, (batch,), generator=g, device=device)

@@ -107,7 +107,8 @@ MAX_NOTEBOOK_BYTES = 20 << 20
 """A notebook larger than this is not read (exercise notebooks are a few hundred kB with outputs)."""
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_notebook_bytes(path: Path) -> bytes:
+    """A notebook file's bytes; a LoadError for what is not a regular file, too large or unreadable."""
     try:
         if not path.is_file():
             raise LoadError(f"{path} is not a regular file")
@@ -162,7 +163,7 @@ def graded_cells(path: str | Path) -> list[GradedCell]:
     is a :class:`LoadError` saying so.
     """
     path = Path(path)
-    text = _text(path, _read_bytes(path))
+    text = _text(path, read_notebook_bytes(path))
     return cells_of(path, text)
 
 

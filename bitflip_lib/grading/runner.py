@@ -57,16 +57,26 @@ class Submission:
     """Why it cannot be graded (not a notebook, no graded cell), or None."""
 
 
+def submission_from(exercise: Exercise, path: Path, data: bytes, shown: str | None = None) -> Submission:
+    """The submission a notebook's bytes make (read before any student code runs)."""
+    from bitflip_lib.grading.notebook import _text
+
+    try:
+        cells = cells_of(path, _text(path, data), shown)
+    except LoadError as err:
+        return Submission(exercise, path, data, None, f"could not load the notebook: {err}")
+    return Submission(exercise, path, data, cells)
+
+
 def read_submission(exercise: Exercise, path: str | Path, shown: str | None = None) -> Submission:
-    from bitflip_lib.grading.notebook import _read_bytes, _text
+    from bitflip_lib.grading.notebook import read_notebook_bytes
 
     path = Path(path)
     try:
-        data = _read_bytes(path)
-        cells = cells_of(path, _text(path, data), shown)
+        data = read_notebook_bytes(path)
     except LoadError as err:
         return Submission(exercise, path, b"", None, f"could not load the notebook: {err}")
-    return Submission(exercise, path, data, cells)
+    return submission_from(exercise, path, data, shown)
 
 
 # --- the supervisor of graded files (one per grading process, reused) ---------------------------------
