@@ -80,18 +80,24 @@ def check_hand_computed(ns: Mapping) -> str:
     return f"by hand: {expected:.4f}"
 
 
+def _reference_value_and_grads(log_Z, step_log_probs, log_rewards):  # noqa: ANN001, ANN202
+    """The library's loss and its gradients with respect to log Z and the step log-probabilities."""
+    z = log_Z.detach().clone().requires_grad_(True)
+    x = step_log_probs.detach().clone().requires_grad_(True)
+    want = reference_loss(z, x.sum(1), log_rewards)
+    want.backward()
+    return want.detach(), z.grad, x.grad
+
+
 def check_matches(ns: Mapping) -> str:
     for seed in (1, 2, 3):
         log_Z, lp, lr = _inputs(seed)
         value, z_grad, lp_grad = _run(ns, log_Z, lp, lr)
-        z = log_Z.clone().requires_grad_(True)
-        x = lp.clone().requires_grad_(True)
-        want = reference_loss(z, x.sum(1), lr)
-        want.backward()
+        want, _, want_lp_grad = _reference_value_and_grads(log_Z, lp, lr)
         said = what_was_computed(float(value), log_Z, lp, lr)
-        expect(not said, f"loss (seed {seed}): expected {float(want.detach()):.6g}, got {float(value):.6g}{said}")
-        expect_close(value, want.detach(), f"loss (seed {seed})", atol=1e-5)
-        expect_close(lp_grad, x.grad, f"gradient with respect to the step log-probabilities (seed {seed})", atol=1e-5)
+        expect(not said, f"loss (seed {seed}): expected {float(want):.6g}, got {float(value):.6g}{said}")
+        expect_close(value, want, f"loss (seed {seed})", atol=1e-5)
+        expect_close(lp_grad, want_lp_grad, f"gradient with respect to the step log-probabilities (seed {seed})", atol=1e-5)
     return "value and gradients on random batches"
 
 
@@ -143,14 +149,11 @@ def check_bad_shapes(ns: Mapping) -> str:
 
 def _checked_gradients(ns: Mapping, log_Z, step_log_probs, log_rewards, step: int):  # noqa: ANN001, ANN202
     value, z_grad, lp_grad = _run(ns, log_Z, step_log_probs, log_rewards)
-    z = log_Z.clone().requires_grad_(True)
-    x = step_log_probs.clone().requires_grad_(True)
-    want = reference_loss(z, x.sum(1), log_rewards)
-    want.backward()
-    expect_close(value, want.detach(), f"during training (step {step}), the loss", atol=1e-5)
+    want, want_z_grad, want_lp_grad = _reference_value_and_grads(log_Z, step_log_probs, log_rewards)
+    expect_close(value, want, f"during training (step {step}), the loss", atol=1e-5)
     expect(z_grad is not None, f"during training (step {step}), no gradient reached log_Z")
-    expect_close(z_grad, z.grad, f"during training (step {step}), the gradient with respect to log Z", atol=1e-5)
-    expect_close(lp_grad, x.grad, f"during training (step {step}), the gradient with respect to the step log-probabilities",
+    expect_close(z_grad, want_z_grad, f"during training (step {step}), the gradient with respect to log Z", atol=1e-5)
+    expect_close(lp_grad, want_lp_grad, f"during training (step {step}), the gradient with respect to the step log-probabilities",
                  atol=1e-5)
     return z_grad, lp_grad
 
