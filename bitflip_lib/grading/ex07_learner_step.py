@@ -36,10 +36,14 @@ def _networks(make: Callable[[], nn.Module], seed: int, device) -> tuple[nn.Modu
     return online, target
 
 
-def _reference(online: nn.Module, target: nn.Module, batch: Transitions, gamma: float, tau: float):
-    """The library's step on copies: (online after, target after, loss)."""
+def _reference(online: nn.Module, target: nn.Module, batch: Transitions, gamma: float, tau: float,
+               optimizer: torch.optim.Optimizer | None = None):
+    """The library's step on copies: (online after, target after, loss). With ``optimizer``, the
+    step continues from a copy of that optimiser's state (its rates and Adam's moments)."""
     learner = dqn.DQNLearner(copy.deepcopy(online), gamma=gamma, lr=LR, amsgrad=True, polyak=tau, clip_targets=True)
     learner.target.load_state_dict(target.state_dict())
+    if optimizer is not None:
+        learner.optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # not the tensors training uses
     stats = learner.update(batch)
     return learner.online, learner.target, float(stats["loss"])
 
@@ -195,28 +199,6 @@ def train_with_learner_step(config: TrainConfig, dqn_update: Callable) -> TrainR
     return train_with(config, learner_class=StudentLearner)
 
 
-def _reference_step(online: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer, batch: Transitions,
-                    gamma: float, tau: float) -> tuple[nn.Module, nn.Module, float]:
-    """The library's step on copies of the networks and of the optimiser's state."""
-    online, target = copy.deepcopy(online), copy.deepcopy(target)
-    group = optimizer.param_groups[0]
-    reference = torch.optim.Adam(online.parameters(), lr=group["lr"], betas=group["betas"], eps=group["eps"],
-                                 weight_decay=group["weight_decay"], amsgrad=group["amsgrad"])
-    reference.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # its tensors, not the ones training uses
-    q = online(batch.state, batch.goal).gather(1, batch.action.unsqueeze(1)).squeeze(1)
-    with torch.no_grad():
-        y = _library_td_target(batch.reward, batch.done, target(batch.next_state, batch.goal), gamma, clip=True)
-    loss = F.mse_loss(q, y)
-    reference.zero_grad()
-    loss.backward()
-    reference.step()
-    _library_polyak(target, online, tau)
-    return online, target, float(loss.detach())
-
-
-_library_td_target, _library_polyak = dqn.td_target, dqn.polyak_update
-
-
 def checked_step(student: Callable) -> Callable:
     """The student's step during training, each result (online and target weights, loss) compared
     with the library's step from the same state: training cannot be fed weights from elsewhere."""
@@ -225,7 +207,7 @@ def checked_step(student: Callable) -> Callable:
     def dqn_update(online, target, optimizer, batch, gamma, tau):
         nonlocal count
         count += 1
-        want_online, want_target, want_loss = _reference_step(online, target, optimizer, batch, gamma, tau)
+        want_online, want_target, want_loss = _reference(online, target, batch, gamma, tau, optimizer)
         loss = student(online, target, optimizer, batch, gamma, tau)
         got = _loss_value(loss)
         expect(abs(got - want_loss) <= 1e-5 * max(1.0, abs(want_loss)),
