@@ -711,15 +711,12 @@ class Supervisor:
         return pid == 0
 
 
-def start_file_supervisor(forbidden: list[str] = ()) -> Supervisor:
+def start_file_supervisor() -> Supervisor:
     """A supervisor for graded files: a fresh interpreter with a clean environment (nothing of the
     grader's memory or environment, so nothing of it can leak into a student's report)."""
     grader_end, supervisor_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    import json
-
     process = subprocess.Popen(
-        [sys.executable, "-I", "-c", sandbox.BOOT, str(sandbox.library_root()), str(supervisor_end.fileno()),
-         json.dumps([str(p) for p in forbidden])],
+        [sys.executable, "-I", "-c", sandbox.BOOT, str(sandbox.library_root()), str(supervisor_end.fileno())],
         pass_fds=[supervisor_end.fileno()], env=sandbox.clean_environment(), cwd=tempfile.gettempdir(),
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
@@ -727,18 +724,18 @@ def start_file_supervisor(forbidden: list[str] = ()) -> Supervisor:
     return Supervisor(grader_end, process.pid, process, usable_cuda=True)
 
 
-_plans: dict[tuple, dict] = {}
+_plan: dict | None = None
 
 
-def start_memory_supervisor(namespace: dict, forbidden: list[str] = ()) -> Supervisor:
+def start_memory_supervisor(namespace: dict) -> Supervisor:
     """A supervisor forked from this process, for names defined here (a notebook's functions):
     the student's processes inherit ``namespace``."""
     from bitflip_lib.grading.worker import serve
 
-    key = tuple(forbidden)
-    if key not in _plans:
-        _plans[key] = sandbox.prepare(list(forbidden))  # imports the library here once
-    plan = _plans[key]
+    global _plan
+    if _plan is None:
+        _plan = sandbox.prepare()  # imports the library here once
+    plan = _plan
     cuda_used = _cuda_initialized()
     grader_end, supervisor_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     for stream in (sys.stdout, sys.stderr):

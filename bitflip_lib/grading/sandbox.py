@@ -418,11 +418,11 @@ def preimport() -> None:
         import torch.func  # noqa: F401
 
 
-def prepare(forbidden: list[str]) -> dict:
+def prepare() -> dict:
     """(Supervisor.) What every student's process will need: modules imported, readable folders."""
     preimport()
     root = library_root()
-    hidden = [Path(p) for p in forbidden] + [root / "bitflip_lib", root / "solutions", Path(__file__).resolve().parents[1]]
+    hidden = [root / "bitflip_lib", root / "solutions", Path(__file__).resolve().parents[1]]
     course = root if (root / "solutions").exists() or (root / ".git").exists() else None
     abi = landlock_abi()
     return {"landlock": abi, "readable": read_roots(hidden, course) if abi else []}
@@ -611,19 +611,19 @@ def _debug(where: str) -> None:
         os.close(fd)
 
 
-def zygote_main(fd: int, forbidden: list[str]) -> None:  # pragma: no cover - a fresh interpreter
+def zygote_main(fd: int) -> None:  # pragma: no cover - a fresh interpreter
     """Entry point of the supervisor for graded files: it imports everything once, never runs
     student code, and forks one student's process per exercise."""
     from bitflip_lib.grading.worker import serve
 
     control = socket.socket(fileno=fd)
     keep_out_of_reach()
-    plan = prepare(forbidden)
+    plan = prepare()
     supervise(control, plan, lambda channel, setup: serve(channel, setup, None))
 
 
 BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from bitflip_lib.grading.sandbox import zygote_main; " \
-       "import json; zygote_main(int(sys.argv[2]), json.loads(sys.argv[3]))"
+       "zygote_main(int(sys.argv[2]))"
 
 
 def clean_environment() -> dict[str, str]:
