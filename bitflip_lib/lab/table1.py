@@ -249,28 +249,26 @@ def _grid_cells(preset: str, archs: Sequence[str], ns: Sequence[int]) -> list[tu
     """``(arch, her, n)`` of the cells a preset's stored grid holds among ``archs`` x ``ns``: the
     write-up's sixteen for ``writeup``; every arch x (preset HER, none) x n for the others."""
     preset_her = make_config(preset).her
-    if preset == "writeup":
-        cells = [(method.split("-")[1].lower(), "none" if method.startswith("Vanilla") else preset_her, n)
-                 for method, n in WRITEUP_CELLS]
-        return [(arch, her, n) for arch, her, n in cells if arch in archs and n in ns]
-    return [(arch, her, n) for arch in archs for her in (preset_her, "none") for n in ns]
+    cells = [(arch, her, n) for arch in archs for her in (preset_her, "none") for n in ns]
+    if preset == "writeup":  # the cells whose method label the write-up's table has
+        return [(arch, her, n) for arch, her, n in cells if (method_label(arch, her), n) in WRITEUP_CELLS]
+    return cells
 
 
 def _absent_runs(results_root: str | os.PathLike, presets: Sequence[str], archs: Sequence[str], ns: Sequence[int],
-                 seeds: Sequence[int]) -> Iterator[tuple[str, str, str, int, list[int]]]:
-    """``(preset, arch, her, n, absent seeds)`` of every grid cell with runs not stored (the rule
-    of :func:`missing_runs`)."""
+                 seeds: Sequence[int]) -> Iterator[tuple[str, str, str, int, dict[int, str]]]:
+    """``(preset, arch, her, n, {absent seed: its run name})`` of every grid cell with runs not
+    stored (the rule of :func:`missing_runs`)."""
     root = Path(results_root)
     for preset in presets:
         for arch, her, n in _grid_cells(preset, archs, ns):
-            path = {s: root / preset / f"{run_name(make_config(preset, n=n, arch=arch, her=her, seed=s))}.json"
-                    for s in seeds}
+            name = {s: run_name(make_config(preset, n=n, arch=arch, her=her, seed=s)) for s in seeds}
             needed = list(seeds)
-            if preset == "writeup" and path[seeds[0]].is_file():
-                first = load_run(path[seeds[0]])
+            if preset == "writeup" and (root / preset / f"{name[seeds[0]]}.json").is_file():
+                first = load_run(root / preset / f"{name[seeds[0]]}.json")
                 if not first.solved and first.iterations == first.max_iterations:
                     needed = [seeds[0]]
-            absent = [s for s in needed if not path[s].exists()]
+            absent = {s: name[s] for s in needed if not (root / preset / f"{name[s]}.json").exists()}
             if absent:
                 yield preset, arch, her, n, absent
 
@@ -285,13 +283,12 @@ def missing_runs(results_root: str | os.PathLike, presets: Sequence[str] = TABLE
     """
     missing: dict[tuple[str, str], list[tuple[int, list[int]]]] = {}
     for preset, arch, her, n, absent in _absent_runs(results_root, presets, archs, ns, seeds):
-        missing.setdefault((preset, method_label(arch, her)), []).append((n, absent))
+        missing.setdefault((preset, method_label(arch, her)), []).append((n, list(absent)))
     return missing
 
 
 def missing_run_names(results_root: str | os.PathLike, presets: Sequence[str] = TABLE_PRESETS) -> set[str]:
     """The names (as :func:`~bitflip_lib.lab.runs.run_name` gives them) of the runs
     :func:`missing_runs` lists."""
-    return {run_name(make_config(preset, n=n, arch=arch, her=her, seed=seed))
-            for preset, arch, her, n, absent in _absent_runs(results_root, presets, ARCHS, TABLE_NS, SEEDS)
-            for seed in absent}
+    return {name for *_, absent in _absent_runs(results_root, presets, ARCHS, TABLE_NS, SEEDS)
+            for name in absent.values()}
