@@ -276,6 +276,10 @@ def test_search_finds_hindsight_and_lands_on_chapter_4(site, server, open_page):
     page.wait_for_url("**/search.html?q=hindsight**")
     results = page.locator("#search-results ul.search li a")
     results.first.wait_for(timeout=30_000)
+    # The search fetches every result page for its summary; clicking before it has finished
+    # aborts those fetches, which would read as failed requests.
+    page.get_by_text("Search finished", exact=False).wait_for(timeout=60_000)
+    page.wait_for_load_state("networkidle")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "search.png"))
     assert "chapters/04_her.html" in results.first.get_attribute("href"), (
